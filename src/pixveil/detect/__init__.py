@@ -1,0 +1,28 @@
+"""Detectors of private content: ``faces``, ``plates`` (and later ``text``)."""
+
+from __future__ import annotations
+
+import importlib
+
+from pixveil.detect.base import DETECTORS, Detector, get_detector, register_detector
+
+__all__ = ["DETECTORS", "Detector", "get_detector", "register_detector", "available_targets"]
+
+_BUILTIN = ("pixveil.detect.faces", "pixveil.detect.plates")
+_loaded = False
+
+
+def _load_builtin() -> None:
+    """Import the built-in detector modules so they register themselves (lazily)."""
+    global _loaded
+    if _loaded:
+        return
+    for mod in _BUILTIN:
+        importlib.import_module(mod)
+    _loaded = True
+
+
+def available_targets() -> list[str]:
+    """Names accepted by ``--targets``."""
+    _load_builtin()
+    return DETECTORS.names()

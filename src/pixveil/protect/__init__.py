@@ -1,0 +1,40 @@
+"""Protection methods, registered by name (``blur``, ``pixelate``, ``mask``, ``dp-pix``, ``dp-blur``)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from pixveil.protect.base import METHODS, MethodParams, ProtectionMethod, register_method
+
+__all__ = [
+    "METHODS",
+    "MethodParams",
+    "ProtectionMethod",
+    "register_method",
+    "get_method",
+    "available_methods",
+]
+
+_BUILTIN = ("pixveil.protect.classic", "pixveil.protect.dp")
+_loaded = False
+
+
+def _load_builtin() -> None:
+    global _loaded
+    if _loaded:
+        return
+    for mod in _BUILTIN:
+        importlib.import_module(mod)
+    _loaded = True
+
+
+def get_method(name: str, **params: Any) -> ProtectionMethod:
+    """Build the method registered as ``name`` with these parameters (validated)."""
+    _load_builtin()
+    return METHODS.get(name)(**params)
+
+
+def available_methods() -> list[str]:
+    _load_builtin()
+    return METHODS.names()

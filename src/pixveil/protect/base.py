@@ -1,0 +1,224 @@
+"""The protection-method interface, its parameters and the region compositing.
+
+Every method is a small class registered under a name.  A method only computes a
+*replacement patch* for the bounding box of one region (:meth:`ProtectionMethod.replace`);
+this module crops, calls it and composites the result through the region's shape
+mask.  Compositing here, in one place, is what guarantees that no pixel outside a
+protected region ever changes, whatever the method does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from pixveil.errors import ProtectionError
+from pixveil.registry import Registry
+from pixveil.types import Region
+
+__all__ = [
+    "MethodParams",
+    "ProtectionMethod",
+    "METHODS",
+    "register_method",
+    "region_geometry",
+    "SHAPES",
+]
+
+SHAPES = ("auto", "ellipse", "box")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MethodParams:
+    """Parameters common to every method.
+
+    Parameters
+    ----------
+    shape : {"auto", "ellipse", "box"}
+        Shape of the protected area inside the (grown) box.  ``"auto"`` uses an
+        ellipse for faces and a box for everything else (plates, text).
+    margin : float
+        Factor by which the detected box is grown about its centre before
+        protection (1.0 = exactly the detected box).  Range ``[1.0, 4.0]``.
+    """
+
+    shape: str = "auto"
+    margin: float = 1.3
+
+    def __post_init__(self) -> None:
+        if self.shape not in SHAPES:
+            raise ValueError(f"shape must be one of {SHAPES}, got {self.shape!r}")
+        if not (isinstance(self.margin, (int, float)) and 1.0 <= self.margin <= 4.0):
+            raise ValueError(f"margin must be a number in [1.0, 4.0], got {self.margin!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+
+def region_geometry(
+    region: Region, width: int, height: int, *, shape: str, margin: float
+) -> tuple[tuple[int, int, int, int], np.ndarray, Region] | None:
+    """Pixel box, boolean mask and local region of a region grown by ``margin``.
+
+    Returns
+    -------
+    (x0, y0, x1, y1), mask, local
+        ``mask`` has shape ``(y1 - y0, x1 - x0)``; ``local`` is the grown region
+        expressed in the coordinates of the crop (it may extend past the crop
+        when the region touches the image border).  None if the region lies
+        entirely outside the image.
+    """
+    grown = region.scaled(margin)
+    clipped = grown.clipped(width, height)
+    if clipped is None:
+        return None
+    x0, y0, x1, y1 = clipped.pixel_box(width, height)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    if shape == "auto":
+        shape = "ellipse" if region.kind == "face" else "box"
+    h, w = y1 - y0, x1 - x0
+    if shape == "box":
+        mask = np.ones((h, w), dtype=bool)
+    else:
+        gx0, gy0, gx1, gy1 = grown.box
+        cx, cy = (gx0 + gx1) / 2 - x0, (gy0 + gy1) / 2 - y0
+        ax, ay = max((gx1 - gx0) / 2, 0.5), max((gy1 - gy0) / 2, 0.5)
+        yy, xx = np.ogrid[0:h, 0:w]
+        # A pixel belongs to the ellipse when its centre does.
+        mask = ((xx + 0.5 - cx) / ax) ** 2 + ((yy + 0.5 - cy) / ay) ** 2 <= 1.0
+        if not mask.any():  # degenerate tiny ellipse: protect the box instead
+            mask = np.ones((h, w), dtype=bool)
+    gx0, gy0, gx1, gy1 = grown.box
+    local = dataclasses.replace(grown, box=(gx0 - x0, gy0 - y0, gx1 - x0, gy1 - y0))
+    return (x0, y0, x1, y1), mask, local
+
+
+class ProtectionMethod(ABC):
+    """A way to replace the pixels of a region.
+
+    Subclasses set :attr:`name`, :attr:`Params` (a frozen dataclass deriving from
+    :class:`MethodParams`) and implement :meth:`replace`.  Their docstring states
+    the privacy guarantee of the method, or that it has none.
+    """
+
+    name: ClassVar[str]
+    Params: ClassVar[type[MethodParams]] = MethodParams
+    #: Whether the method adds privacy noise (and so uses ``rng``).
+    randomized: ClassVar[bool] = False
+
+    def __init__(self, params: MethodParams | None = None, **overrides: Any) -> None:
+        if params is None:
+            params = self.Params(**overrides)
+        elif overrides:
+            params = dataclasses.replace(params, **overrides)
+        if not isinstance(params, self.Params):
+            raise TypeError(
+                f"{type(self).__name__} expects {self.Params.__name__}, got {type(params).__name__}"
+            )
+        self.params = params
+
+    @abstractmethod
+    def replace(
+        self, patch: np.ndarray, region: Region, *, rng: np.random.Generator | None
+    ) -> np.ndarray:
+        """Compute the replacement for one region.
+
+        Parameters
+        ----------
+        patch : ndarray of shape (h, w, 3), uint8
+            The pixels of the grown region's box (read-only).
+        region : Region
+            The grown region in patch coordinates (may extend past the patch at image borders).
+        rng : numpy Generator or None
+            Source of privacy noise.  None means a cryptographically secure
+            source; a seeded Generator is for tests only.
+
+        Returns
+        -------
+        ndarray of shape (h, w, 3), uint8
+            Replacement pixels; only those under the shape mask are used.
+        """
+
+    def apply(
+        self,
+        image: np.ndarray,
+        regions: Iterable[Region],
+        *,
+        rng: np.random.Generator | None = None,
+    ) -> np.ndarray:
+        """Protect every region of ``image`` and return a new image.
+
+        Parameters
+        ----------
+        image : ndarray of shape (H, W, 3), uint8
+        regions : iterable of Region
+            In pixel coordinates of ``image``.
+        rng : numpy Generator or None
+            See :meth:`replace`.
+
+        Returns
+        -------
+        ndarray of shape (H, W, 3), uint8
+            A copy of ``image`` in which only pixels inside the regions' masks differ.
+
+        Raises
+        ------
+        ProtectionError
+            When the method fails or returns a patch of the wrong shape or type.
+        """
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
+        out = image.copy()
+        height, width = image.shape[:2]
+        for region in regions:
+            geom = region_geometry(
+                region, width, height, shape=self.params.shape, margin=self.params.margin
+            )
+            if geom is None:
+                continue
+            (x0, y0, x1, y1), mask, local = geom
+            patch = out[y0:y1, x0:x1].copy()
+            patch.setflags(write=False)
+            try:
+                new = self.replace(patch, local, rng=rng)
+            except ProtectionError:
+                raise
+            except Exception as exc:  # re-raised with context: the caller must fail closed
+                raise ProtectionError(f"{self.name} failed on region {region.box}: {exc}") from exc
+            if new.shape != patch.shape or new.dtype != np.uint8:
+                raise ProtectionError(
+                    f"{self.name} returned a patch of {new.shape} {new.dtype}, "
+                    f"expected {patch.shape} uint8"
+                )
+            view = out[y0:y1, x0:x1]
+            view[mask] = new[mask]
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        """Name and resolved parameters, for configs and reports."""
+        return {"method": self.name, **self.params.to_dict()}
+
+
+METHODS: Registry[type[ProtectionMethod]] = Registry("protection method")
+
+
+def register_method(name: str, *, force: bool = False) -> Any:
+    """Class decorator registering a method under ``name`` (and setting ``cls.name``)."""
+
+    def deco(cls: type[ProtectionMethod]) -> type[ProtectionMethod]:
+        cls.name = name
+        METHODS.register(name, cls, force=force)
+        return cls
+
+    return deco
+
