@@ -1,0 +1,103 @@
+"""The resolved configuration of a run: one frozen, validated, JSON-savable object.
+
+The CLI turns its arguments into an :class:`AnonymizeConfig` and makes one
+library call with it; a run can write it next to its outputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["AnonymizeConfig", "parse_targets", "DEFAULT_TARGETS", "DEFAULT_METHOD"]
+
+DEFAULT_TARGETS: tuple[str, ...] = ("faces", "plates")
+DEFAULT_METHOD = "blur"
+
+
+def parse_targets(value: str | Any) -> tuple[str, ...]:
+    """``"faces,plates"`` or an iterable of names -> a tuple of unique target names."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    out: list[str] = []
+    for item in items:
+        name = str(item).strip().lower()
+        if name and name not in out:
+            out.append(name)
+    if not out:
+        raise ValueError("targets must name at least one detector, e.g. 'faces,plates'")
+    return tuple(out)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnonymizeConfig:
+    """Everything that decides what a run does.
+
+    Parameters
+    ----------
+    targets : tuple of str
+        Detectors to run (``"faces"``, ``"plates"``...).  Regions of all targets are protected.
+    method : str
+        Registered protection method (``pixveil methods`` lists them).
+    method_params : mapping
+        Parameters of the method (validated by the method's ``Params`` dataclass).
+    face_threshold, plate_threshold : float or None
+        Detector score thresholds; None keeps each detector's default.
+    seed : int or None
+        Seed for the privacy noise.  None (the default) uses a cryptographically
+        secure source; a seed makes the noise reproducible and is for tests only.
+    output_format : str or None
+        ``png``, ``jpg``, ``bmp`` or ``webp``; None keeps the input's format.
+    quality : int
+        JPEG/WebP quality, 1..100.
+    keep_icc : bool
+        Re-embed the input's ICC colour profile (off by default: it can identify a device).
+    max_pixels : int or None
+        Refuse images with more pixels than this (decompression-bomb guard); None = default.
+    sidecar : bool
+        Write ``<output>.json`` with the detections (boxes, scores, landmarks; never pixels or text).
+    """
+
+    targets: tuple[str, ...] = DEFAULT_TARGETS
+    method: str = DEFAULT_METHOD
+    method_params: Mapping[str, Any] = field(default_factory=dict)
+    face_threshold: float | None = None
+    plate_threshold: float | None = None
+    seed: int | None = None
+    output_format: str | None = None
+    quality: int = 95
+    keep_icc: bool = False
+    max_pixels: int | None = None
+    sidecar: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "targets", parse_targets(self.targets))
+        object.__setattr__(self, "method_params", dict(self.method_params))
+        for name in ("face_threshold", "plate_threshold"):
+            v = getattr(self, name)
+            if v is not None and not (0.0 < float(v) < 1.0):
+                raise ValueError(f"{name} must be in (0, 1), got {v!r}")
+        if not (1 <= int(self.quality) <= 100):
+            raise ValueError(f"quality must be in [1, 100], got {self.quality!r}")
+        if self.max_pixels is not None and int(self.max_pixels) <= 0:
+            raise ValueError(f"max_pixels must be positive, got {self.max_pixels!r}")
+        if self.seed is not None and not isinstance(self.seed, int):
+            raise ValueError(f"seed must be an int or None, got {self.seed!r}")
+
+    def detector_options(self, target: str) -> dict[str, Any]:
+        if target == "faces" and self.face_threshold is not None:
+            return {"threshold": float(self.face_threshold)}
+        if target == "plates" and self.plate_threshold is not None:
+            return {"threshold": float(self.plate_threshold)}
+        return {}
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["targets"] = list(self.targets)
+        d["method_params"] = dict(self.method_params)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True, default=str)
