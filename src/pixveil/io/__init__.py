@@ -1,0 +1,40 @@
+"""Image input and output: decoding to upright RGB arrays, metadata-free writing.
+
+Importing this package loads only NumPy and Pillow.
+"""
+
+from __future__ import annotations
+
+from pixveil.io.image import (
+    DEFAULT_MAX_PIXELS,
+    LoadedImage,
+    ProtectedPaths,
+    load_array,
+    read_image,
+    write_image,
+)
+from pixveil.io.paths import (
+    FORMAT_EXTENSIONS,
+    IMAGE_EXTENSIONS,
+    OUTPUT_FORMATS,
+    is_image_path,
+    normalize_format,
+    output_format_for,
+    output_path_for,
+)
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "FORMAT_EXTENSIONS",
+    "IMAGE_EXTENSIONS",
+    "OUTPUT_FORMATS",
+    "LoadedImage",
+    "ProtectedPaths",
+    "is_image_path",
+    "load_array",
+    "normalize_format",
+    "output_format_for",
+    "output_path_for",
+    "read_image",
+    "write_image",
+]

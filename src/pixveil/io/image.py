@@ -1,0 +1,723 @@
+"""Reading images into RGB arrays, and writing them back with no metadata.
+
+Reading
+-------
+:func:`read_image` decodes JPEG, PNG, BMP, TIFF, WebP, GIF and PGM/PPM/PBM/PNM
+files with Pillow and returns a :class:`LoadedImage`: an ``(H, W, 3)`` ``uint8``
+RGB array in the *displayed* orientation (the EXIF orientation is applied first,
+so a rotated phone photo comes out upright), plus an ``(H, W)`` alpha plane when
+the source has transparency.  Only those Pillow plugins may decode an input (never
+EPS, PSD and the like, whatever the file is called).  The image size is checked
+against ``max_pixels`` from the header, before any pixel is decoded.  Any file
+that cannot be decoded completely (empty, truncated, corrupt, not an image, too
+large) raises :class:`~pixveil.errors.InputError` with a one-line message that
+names the file.
+
+Writing
+-------
+:func:`write_image` builds a new Pillow image from the pixel array alone, so
+nothing of the source file (EXIF with GPS position, camera serial numbers and
+thumbnail, XMP, IPTC, comments, PNG text chunks, ICC profile) can reach the
+output.  An ICC profile is embedded only when passed explicitly.  JPEG and BMP
+have no alpha channel: an image with alpha is composited onto white, as a viewer
+shows it, so nothing hidden by transparency becomes visible.  PNG and WebP keep
+alpha.  The file is written to a temporary file in the destination folder, then
+renamed over the destination, so a failed write leaves no partial file; a
+destination that is one of the inputs is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import stat
+import threading
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from pixveil.errors import InputError, OutputError
+from pixveil.io.paths import FORMAT_EXTENSIONS, normalize_format
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "LoadedImage",
+    "ProtectedPaths",
+    "load_array",
+    "read_image",
+    "write_image",
+]
+
+#: Largest image (width x height) decoded by default: a guard against
+#: decompression bombs (a small file that expands to gigabytes of pixels).
+DEFAULT_MAX_PIXELS: int = 100_000_000
+
+# Pillow plugins allowed to decode an input.  MPO (JPEG with extra frames, common
+# on phones) is opened by the JPEG plugin; PGM/PBM/PNM by the PPM plugin.
+_READ_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "BMP", "TIFF", "WEBP", "GIF", "PPM")
+
+_PIL_SAVE_FORMAT = {"png": "PNG", "jpg": "JPEG", "bmp": "BMP", "webp": "WEBP"}
+_ALPHA_FORMATS = frozenset({"png", "webp"})
+
+# Pillow's own decompression-bomb limit is a module global; it is lifted (under
+# this lock) only to read the header of an image that our own, larger limit allows.
+_PILLOW_LIMIT_LOCK = threading.Lock()
+
+_EXIF_ORIENTATION = 0x0112
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedImage:
+    """A decoded image, ready for detection and protection.
+
+    Attributes
+    ----------
+    pixels : ndarray of shape (H, W, 3), uint8
+        RGB values in [0, 255], in the displayed orientation (EXIF orientation applied).
+    alpha : ndarray of shape (H, W), uint8, or None
+        Opacity in [0, 255] (255 = opaque), same orientation; None when the source
+        has no transparency.
+    format : str
+        Pillow's name of the source format (``"JPEG"``, ``"PNG"``, ``"MPO"``...),
+        or ``"ARRAY"`` for :func:`load_array`.
+    path : Path or None
+        The source file, or None for an array.
+    icc_profile : bytes or None
+        The source's RGB ICC profile, kept only so that an explicit keep-ICC option
+        can embed it again; None when absent or not an RGB profile (a CMYK or grey
+        profile does not describe the converted RGB pixels).
+    n_frames : int
+        Number of frames of the source (> 1 for animated GIF/WebP and multi-page
+        TIFF); only the first frame is in ``pixels``.
+    """
+
+    pixels: np.ndarray
+    alpha: np.ndarray | None
+    format: str
+    path: Path | None
+    icc_profile: bytes | None
+    n_frames: int = 1
+
+    def __post_init__(self) -> None:
+        px = self.pixels
+        if not (
+            isinstance(px, np.ndarray)
+            and px.dtype == np.uint8
+            and px.ndim == 3
+            and px.shape[2] == 3
+            and px.shape[0] > 0
+            and px.shape[1] > 0
+        ):
+            got = f"{px.dtype} {px.shape}" if isinstance(px, np.ndarray) else type(px).__name__
+            raise InputError(f"pixels must be an (H, W, 3) uint8 array, got {got}", path=self.path)
+        if self.alpha is not None and not (
+            isinstance(self.alpha, np.ndarray)
+            and self.alpha.dtype == np.uint8
+            and self.alpha.shape == px.shape[:2]
+        ):
+            raise InputError(f"alpha must be an {px.shape[:2]} uint8 array or None", path=self.path)
+        if self.n_frames < 1:
+            raise InputError(f"n_frames must be >= 1, got {self.n_frames}", path=self.path)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` of the displayed image."""
+        return int(self.pixels.shape[1]), int(self.pixels.shape[0])
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def read_image(
+    path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> LoadedImage:
+    """Decode an image file into an upright RGB array.
+
+    Parameters
+    ----------
+    path : path
+        A JPEG, PNG, BMP, TIFF, WebP, GIF or PGM/PPM/PBM/PNM file.  The content
+        decides the format, not the extension; other formats are refused.
+    max_pixels : int
+        Largest allowed ``width * height``, checked from the header before any
+        pixel is decoded (default :data:`DEFAULT_MAX_PIXELS`).
+
+    Returns
+    -------
+    LoadedImage
+        ``pixels`` of shape (H, W, 3), uint8 RGB in [0, 255], EXIF orientation
+        applied; ``alpha`` (H, W) uint8 when the source has transparency (LA, RGBA,
+        PA, or a palette/grey/RGB image with a transparent colour).  Only the first
+        frame of an animation or multi-page file is decoded.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, a directory, empty, unreadable, not a supported
+        image, truncated, corrupt, or larger than ``max_pixels``.  The message is
+        one line: ``<path>: <reason>``.
+    ValueError
+        If ``max_pixels`` is not a positive integer.
+
+    Notes
+    -----
+    Conversions to 8-bit RGB: grey (L, 1) is repeated on the three channels;
+    palette images use their palette; CMYK uses Pillow's conversion (Adobe's
+    inverted CMYK JPEGs included), without colour management; 16-bit grey
+    (I;16, I;16B...) maps the full range 0..65535 onto 0..255 (``round(v / 257)``);
+    32-bit integer (I) images with values in 0..65535 are treated as 16-bit,
+    others are stretched from their minimum to their maximum; float (F) images in
+    [0, 1] are scaled by 255, in [0, 255] kept, otherwise stretched likewise (NaN
+    becomes 0).  Colour values are not colour-managed: ``icc_profile`` says how to
+    read them.
+    """
+    _check_max_pixels(max_pixels)
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputError(f"expected a file path, got {type(path).__name__}")
+    p = Path(path)
+    with _open_input(p) as fh:
+        return _decode(fh, p, max_pixels)
+
+
+def _check_max_pixels(max_pixels: int) -> None:
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer)):
+        raise ValueError(f"max_pixels must be a positive integer, got {max_pixels!r}")
+    if max_pixels <= 0:
+        raise ValueError(f"max_pixels must be a positive integer, got {max_pixels!r}")
+
+
+def _open_input(p: Path) -> IO[bytes]:
+    """Open ``p`` for reading after checking it is a non-empty regular file."""
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise InputError("no such file", path=p) from None
+    except PermissionError:
+        raise InputError("cannot read file (permission denied)", path=p) from None
+    except OSError as exc:
+        raise InputError(f"cannot read file ({_os_reason(exc)})", path=p) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError("is a directory, not an image file", path=p)
+    if not stat.S_ISREG(st.st_mode):
+        # a FIFO or device would block or never end
+        raise InputError("is not a regular file", path=p)
+    if st.st_size == 0:
+        raise InputError("file is empty (0 bytes)", path=p)
+    try:
+        return open(p, "rb")
+    except PermissionError:
+        raise InputError("cannot read file (permission denied)", path=p) from None
+    except OSError as exc:
+        raise InputError(f"cannot read file ({_os_reason(exc)})", path=p) from None
+
+
+def _decode(fh: IO[bytes], p: Path, max_pixels: int) -> LoadedImage:
+    with warnings.catch_warnings():
+        # Pillow's DecompressionBombWarning is replaced by our own limit, checked
+        # below; its UserWarnings are about corrupt metadata, which is discarded.
+        # Both filters name Pillow's modules, so that no other warning (a
+        # PrivacyLeakWarning raised meanwhile in another thread) is ever hidden.
+        warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning, module=r"PIL\.")
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+        im = _call_pillow(p, lambda: _open_pillow(fh))
+        with im:
+            width, height = im.size
+            if width <= 0 or height <= 0:
+                raise InputError(f"image has no pixels ({width}x{height})", path=p)
+            if width * height > max_pixels:
+                raise InputError(
+                    f"{width * height:,} pixels exceeds the limit of {max_pixels:,} "
+                    "(use --max-pixels to raise it)",
+                    path=p,
+                )
+            _call_pillow(p, im.load)
+            orientation = _orientation(im)
+            pixels, alpha = _call_pillow(p, lambda: _to_rgb(im, p))
+            icc = _rgb_icc_profile(im.info.get("icc_profile"))
+            n_frames = _n_frames(im)
+            fmt = str(im.format or "UNKNOWN")
+    pixels = np.ascontiguousarray(_orient(pixels, orientation))
+    if alpha is not None:
+        alpha = np.ascontiguousarray(_orient(alpha, orientation))
+    return LoadedImage(pixels, alpha, fmt, p, icc, n_frames)
+
+
+def _open_pillow(fh: IO[bytes]) -> Image.Image:
+    try:
+        return Image.open(fh, formats=_READ_FORMATS)
+    except Image.DecompressionBombError:
+        pass
+    # Pillow's limit (Image.MAX_IMAGE_PIXELS) is lower than ours may be: read the
+    # header again with it lifted; our own limit is checked before any decoding.
+    fh.seek(0)
+    with _PILLOW_LIMIT_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            return Image.open(fh, formats=_READ_FORMATS)
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def _call_pillow(p: Path, fn: Callable[[], _T]) -> _T:
+    """Run one Pillow step, turning whatever a malformed file makes it raise into InputError."""
+    try:
+        return fn()
+    except InputError:
+        raise
+    except UnidentifiedImageError:
+        raise InputError("not a recognised image (cannot identify image file)", path=p) from None
+    except EOFError as exc:
+        raise InputError("truncated image data (file ends early)", path=p) from exc
+    except MemoryError as exc:
+        raise InputError("not enough memory to decode the image", path=p) from exc
+    except OSError as exc:
+        text = str(exc)
+        if "truncated" in text.lower():
+            raise InputError("truncated image data (file ends early)", path=p) from exc
+        raise InputError(f"corrupt image data ({_one_line(exc)})", path=p) from exc
+    except SyntaxError as exc:
+        raise InputError(f"corrupt image data ({_one_line(exc)})", path=p) from exc
+    except Exception as exc:  # a malformed file can make a plugin raise anything
+        raise InputError(
+            f"cannot decode image ({type(exc).__name__}: {_one_line(exc)})", path=p
+        ) from exc
+
+
+def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation (1..8) of ``im``; 1 when absent, invalid or unreadable."""
+    try:
+        value = im.getexif().get(_EXIF_ORIENTATION)
+        orientation = int(value) if value is not None else 1
+    except Exception:  # corrupt EXIF: shown as stored by viewers too
+        return 1
+    return orientation if 1 <= orientation <= 8 else 1
+
+
+def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation to an (H, W[, C]) array (as ``ImageOps.exif_transpose``)."""
+    if orientation == 2:  # mirrored left-right
+        return arr[:, ::-1]
+    if orientation == 3:  # rotated 180
+        return arr[::-1, ::-1]
+    if orientation == 4:  # mirrored top-bottom
+        return arr[::-1]
+    if orientation == 5:  # transposed (mirror along the main diagonal)
+        return arr.swapaxes(0, 1)
+    if orientation == 6:  # needs 90 degrees clockwise
+        return np.rot90(arr, k=-1)
+    if orientation == 7:  # transversed (mirror along the anti-diagonal)
+        return arr[::-1, ::-1].swapaxes(0, 1)
+    if orientation == 8:  # needs 90 degrees counter-clockwise
+        return np.rot90(arr, k=1)
+    return arr
+
+
+def _to_rgb(im: Image.Image, p: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Convert a loaded Pillow image to (H, W, 3) uint8 RGB and optional (H, W) alpha."""
+    mode = im.mode
+    if mode.startswith("I;16"):
+        return _gray_to_rgb(_scale_uint16(np.asarray(im))), None
+    if mode == "I":
+        return _gray_to_rgb(_scale_int(np.asarray(im))), None
+    if mode == "F":
+        return _gray_to_rgb(_scale_float(np.asarray(im))), None
+    has_alpha = mode in ("LA", "La", "PA", "RGBA", "RGBa") or "transparency" in im.info
+    if has_alpha:
+        rgba = np.asarray(im.convert("RGBA"))
+        return rgba[..., :3], rgba[..., 3]
+    if mode in ("1", "L"):
+        return _gray_to_rgb(np.asarray(im.convert("L"))), None
+    try:
+        rgb = im.convert("RGB")
+    except ValueError:
+        raise InputError(f"unsupported colour mode {mode}", path=p) from None
+    return np.asarray(rgb), None
+
+
+def _gray_to_rgb(gray: np.ndarray) -> np.ndarray:
+    return np.repeat(gray[..., np.newaxis], 3, axis=2)
+
+
+def _scale_uint16(values: np.ndarray) -> np.ndarray:
+    """Map 0..65535 onto 0..255 (``round(v / 257)``): the full range, no clipping."""
+    v = values.astype(np.uint32)
+    return ((v + 128) // 257).astype(np.uint8)
+
+
+def _stretch(values: np.ndarray) -> np.ndarray:
+    """Map the minimum..maximum of ``values`` onto 0..255."""
+    v = values.astype(np.float64)
+    lo, hi = float(v.min()), float(v.max())
+    if hi <= lo:
+        return np.zeros(v.shape, np.uint8)
+    return np.rint((v - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+
+
+def _scale_int(values: np.ndarray) -> np.ndarray:
+    if values.size and values.min() >= 0 and values.max() <= 65535:
+        return _scale_uint16(values)
+    return _stretch(values)
+
+
+def _scale_float(values: np.ndarray) -> np.ndarray:
+    v = np.nan_to_num(values.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    lo, hi = (float(v.min()), float(v.max())) if v.size else (0.0, 0.0)
+    if lo >= 0.0 and hi <= 1.0:
+        return np.rint(v * 255.0).astype(np.uint8)
+    if lo >= 0.0 and hi <= 255.0:
+        return np.rint(v).astype(np.uint8)
+    return _stretch(v)
+
+
+def _rgb_icc_profile(icc: object) -> bytes | None:
+    """``icc`` if it is an ICC profile for RGB data, else None."""
+    if isinstance(icc, (bytes, bytearray)) and len(icc) >= 128 and bytes(icc[16:20]) == b"RGB ":
+        return bytes(icc)
+    return None
+
+
+def _n_frames(im: Image.Image) -> int:
+    try:
+        n = int(getattr(im, "n_frames", 1))
+    except (OSError, EOFError, ValueError, SyntaxError):  # broken later frames: first is fine
+        return 1
+    return max(n, 1)
+
+
+# ----------------------------------------------------------------------------- arrays
+
+
+def load_array(array: np.ndarray) -> LoadedImage:
+    """Wrap an in-memory image as a :class:`LoadedImage` (a copy; the input is not kept).
+
+    Parameters
+    ----------
+    array : ndarray
+        Shape (H, W) or (H, W, 1) grey, (H, W, 3) RGB or (H, W, 4) RGBA, with
+        dtype ``uint8`` (0..255), ``uint16`` (0..65535, mapped onto 0..255 as
+        ``round(v / 257)``), ``bool`` (True = 255) or float (values in [0, 1],
+        scaled by 255).  Channel order is RGB.
+
+    Returns
+    -------
+    LoadedImage
+        ``pixels`` (H, W, 3) uint8, ``alpha`` (H, W) uint8 for RGBA input else None,
+        ``format="ARRAY"``, ``path=None``.
+
+    Raises
+    ------
+    InputError
+        For any other type, shape or dtype, an empty array, or floats outside
+        [0, 1] (or NaN).
+    """
+    if not isinstance(array, np.ndarray):
+        raise InputError(f"expected a NumPy array, got {type(array).__name__}")
+    a = array
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))):
+        raise InputError(
+            f"expected an array of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), "
+            f"got shape {array.shape}"
+        )
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise InputError(f"the image array is empty (shape {array.shape})")
+    a8 = _array_to_uint8(a)
+    if a8.ndim == 2:
+        return LoadedImage(_gray_to_rgb(a8), None, "ARRAY", None, None, 1)
+    pixels = np.ascontiguousarray(a8[..., :3])
+    alpha = np.ascontiguousarray(a8[..., 3]) if a8.shape[2] == 4 else None
+    return LoadedImage(pixels, alpha, "ARRAY", None, None, 1)
+
+
+def _array_to_uint8(a: np.ndarray) -> np.ndarray:
+    """A new uint8 array with the values of ``a`` (see :func:`load_array`)."""
+    if a.dtype == np.uint8:
+        return a.copy()
+    if a.dtype == np.uint16:
+        return _scale_uint16(a)
+    if a.dtype == np.bool_:
+        return a.astype(np.uint8) * np.uint8(255)
+    if np.issubdtype(a.dtype, np.floating):
+        if not np.all(np.isfinite(a)):
+            raise InputError("float image arrays must not contain NaN or infinity")
+        lo, hi = float(a.min()), float(a.max())
+        if lo < 0.0 or hi > 1.0:
+            raise InputError(
+                f"float image arrays must have values in [0, 1], got [{lo:g}, {hi:g}]; "
+                "divide by 255 or convert to uint8"
+            )
+        return np.rint(a.astype(np.float64) * 255.0).astype(np.uint8)
+    raise InputError(
+        f"unsupported array dtype {a.dtype}; use uint8, uint16, bool or float in [0, 1]"
+    )
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+class ProtectedPaths:
+    """Files that an output must never replace (the inputs of a run), prepared once.
+
+    Passing one object to every :func:`write_image` call of a batch avoids
+    examining every input again for each output.  A destination counts as one of
+    these files when its absolute path is the same, or when it exists and is the
+    same file (through a symbolic link, a hard link or another spelling of the path).
+
+    Parameters
+    ----------
+    paths : iterable of path
+        The files to protect.  Those that do not exist are matched by path only.
+    """
+
+    def __init__(self, paths: Iterable[str | os.PathLike[str]] = ()) -> None:
+        self._by_name: dict[str, Path] = {}
+        self._by_id: dict[tuple[int, int], Path] = {}
+        for raw in paths:
+            self._by_name.setdefault(_name_key(raw), Path(raw))
+            try:
+                st = os.stat(raw)
+            except (OSError, ValueError):
+                continue
+            if st.st_ino:
+                self._by_id.setdefault((st.st_dev, st.st_ino), Path(raw))
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+    def match(self, target: str | os.PathLike[str]) -> Path | None:
+        """The protected file that ``target`` would replace, or None."""
+        t = Path(target)
+        hit = self._by_name.get(_name_key(t)) or self._by_name.get(_name_key(os.path.realpath(t)))
+        if hit is None:
+            try:
+                st = os.stat(t)  # follows symbolic links; a hard link has the same inode
+            except (OSError, ValueError):
+                return None
+            if st.st_ino:
+                hit = self._by_id.get((st.st_dev, st.st_ino))
+        return hit
+
+
+def _name_key(p: str | os.PathLike[str]) -> str:
+    return os.path.normcase(os.path.abspath(p))
+
+
+def _protected_match(
+    target: Path, protected: Iterable[str | os.PathLike[str]] | ProtectedPaths
+) -> Path | None:
+    if isinstance(protected, ProtectedPaths):
+        return protected.match(target)
+    if not (os.path.lexists(target) or os.path.exists(target)):
+        # Nothing exists at the destination, so writing it replaces no file: the
+        # inputs need not be examined (this keeps a batch of N files linear).
+        return None
+    return ProtectedPaths(protected).match(target)
+
+
+def write_image(
+    path: str | os.PathLike[str],
+    pixels: np.ndarray,
+    *,
+    alpha: np.ndarray | None = None,
+    format: str | None = None,
+    quality: int = 95,
+    icc_profile: bytes | None = None,
+    protected_paths: Iterable[str | os.PathLike[str]] | ProtectedPaths = (),
+) -> Path:
+    """Write pixels to an image file that carries no metadata.
+
+    Parameters
+    ----------
+    path : path
+        Destination.  Missing parent folders are created; an existing file that is
+        not protected is replaced.
+    pixels : ndarray of shape (H, W, 3), uint8
+        RGB values in [0, 255].
+    alpha : ndarray of shape (H, W), uint8, optional
+        Opacity (255 = opaque).  Kept in PNG and WebP; for JPEG and BMP the image
+        is composited onto white instead.
+    format : {"png", "jpg", "bmp", "webp"}, optional
+        Output format (``"jpeg"`` accepted); by default taken from the extension of
+        ``path``.
+    quality : int
+        1..100.  JPEG quality; WebP quality, where 100 means lossless WebP.  PNG
+        and BMP are always lossless and ignore it.
+    icc_profile : bytes, optional
+        An ICC profile to embed (PNG, JPEG, WebP; BMP cannot carry one).  Off by
+        default: a profile can itself identify a device.
+    protected_paths : iterable of path, or ProtectedPaths
+        Files that must not be replaced (the inputs).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    OutputError
+        If ``path`` is one of ``protected_paths`` (also through another spelling,
+        a symbolic or a hard link), is a directory, has no known image extension
+        and no ``format`` is given, or the write fails (nothing is left behind
+        then; an existing file at ``path`` is untouched).
+    InputError
+        If ``pixels``, ``alpha``, ``quality``, ``icc_profile`` or ``format`` is invalid.
+    """
+    target = Path(path)
+    fmt = normalize_format(format) if format is not None else _format_from_suffix(target)
+    rgb = _check_pixels(pixels)
+    a = _check_alpha(alpha, rgb.shape[:2])
+    _check_quality(quality)
+    if icc_profile is not None and not (
+        isinstance(icc_profile, (bytes, bytearray)) and len(icc_profile) > 0
+    ):
+        raise InputError("icc_profile must be non-empty bytes or None")
+    hit = _protected_match(target, protected_paths)
+    if hit is not None:
+        raise OutputError(
+            f"refusing to overwrite the input file {hit}; choose another output folder",
+            path=target,
+        )
+    image = _fresh_image(rgb, a, fmt)
+    options = _save_options(fmt, quality, None if icc_profile is None else bytes(icc_profile))
+    _atomic_save(image, target, _PIL_SAVE_FORMAT[fmt], options)
+    return target
+
+
+def _format_from_suffix(target: Path) -> str:
+    suffix = target.suffix.lower()
+    for fmt, exts in FORMAT_EXTENSIONS.items():
+        if suffix in exts:
+            return fmt
+    raise OutputError(
+        f"cannot tell the output format from the extension {suffix or '(none)'!r}; "
+        "pass format= (png, jpg, bmp or webp)",
+        path=target,
+    )
+
+
+def _check_pixels(pixels: object) -> np.ndarray:
+    if not (
+        isinstance(pixels, np.ndarray)
+        and pixels.dtype == np.uint8
+        and pixels.ndim == 3
+        and pixels.shape[2] == 3
+        and pixels.shape[0] > 0
+        and pixels.shape[1] > 0
+    ):
+        got = (
+            f"{pixels.dtype} array of shape {pixels.shape}"
+            if isinstance(pixels, np.ndarray)
+            else type(pixels).__name__
+        )
+        raise InputError(f"pixels must be an (H, W, 3) uint8 array, got {got}")
+    return np.ascontiguousarray(pixels)
+
+
+def _check_alpha(alpha: object, shape: tuple[int, ...]) -> np.ndarray | None:
+    if alpha is None:
+        return None
+    if not (isinstance(alpha, np.ndarray) and alpha.dtype == np.uint8 and alpha.shape == shape):
+        got = (
+            f"{alpha.dtype} array of shape {alpha.shape}"
+            if isinstance(alpha, np.ndarray)
+            else type(alpha).__name__
+        )
+        raise InputError(f"alpha must be a uint8 array of shape {shape}, got {got}")
+    return np.ascontiguousarray(alpha)
+
+
+def _check_quality(quality: object) -> None:
+    if (
+        isinstance(quality, bool)
+        or not isinstance(quality, (int, np.integer))
+        or not 1 <= quality <= 100
+    ):
+        raise InputError(f"quality must be an integer in [1, 100], got {quality!r}")
+
+
+def _fresh_image(rgb: np.ndarray, alpha: np.ndarray | None, fmt: str) -> Image.Image:
+    """A new Pillow image holding only these pixels (no info, no EXIF, no profile)."""
+    if alpha is None:
+        return Image.fromarray(rgb)
+    if fmt in _ALPHA_FORMATS:
+        return Image.fromarray(np.dstack((rgb, alpha)))
+    return Image.fromarray(_composite_on_white(rgb, alpha))
+
+
+def _composite_on_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    a = alpha.astype(np.uint32)[..., np.newaxis]
+    out = (rgb.astype(np.uint32) * a + 255 * (255 - a) + 127) // 255
+    return out.astype(np.uint8)
+
+
+def _save_options(fmt: str, quality: int, icc: bytes | None) -> dict[str, Any]:
+    options: dict[str, Any]
+    if fmt == "jpg":
+        options = {"quality": int(quality), "exif": b""}
+    elif fmt == "webp":
+        lossless = int(quality) == 100
+        options = {"quality": int(quality), "lossless": lossless, "exif": b"", "xmp": b""}
+    elif fmt == "png":
+        # level 3: on photos about as small as level 6, in about half the time
+        options = {"compress_level": 3}
+    else:  # bmp: no place for metadata
+        options = {}
+    if icc is not None and fmt != "bmp":
+        options["icc_profile"] = icc
+    return options
+
+
+def _atomic_save(
+    image: Image.Image, target: Path, pil_format: str, options: dict[str, Any]
+) -> None:
+    parent = target.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot create the folder {parent} ({_os_reason(exc)})", path=target
+        ) from exc
+    if target.is_dir():
+        raise OutputError("is a directory", path=target)
+    tmp = parent / f".pixveil-{secrets.token_hex(8)}.tmp"
+    done = False
+    try:
+        # 0o666 minus the umask, like any new file (a temporary file would get 0o600)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        with os.fdopen(os.open(tmp, flags, 0o666), "wb") as fh:
+            image.save(fh, format=pil_format, **options)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+        done = True
+    except OSError as exc:
+        raise OutputError(f"cannot write the image ({_os_reason(exc)})", path=target) from exc
+    except (ValueError, TypeError, KeyError) as exc:  # Pillow's encoders
+        raise OutputError(f"cannot encode the image ({_one_line(exc)})", path=target) from exc
+    finally:
+        if not done:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+# ----------------------------------------------------------------------------- utilities
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror.lower() if exc.strerror else _one_line(exc)
