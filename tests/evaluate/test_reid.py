@@ -134,7 +134,12 @@ class TestFaceEncoder:
         """Same embeddings as face_recognition.face_encodings (its default 5-point model)."""
         fr = pytest.importorskip("face_recognition")
         box = encoder.locate_central(astronaut)
-        css = (int(box[1]), int(box[2]) - 1, int(box[3]) - 1, int(box[0]))  # top, right, bottom, left
+        css = (
+            int(box[1]),
+            int(box[2]) - 1,
+            int(box[3]) - 1,
+            int(box[0]),
+        )  # top, right, bottom, left
         assert css in fr.face_locations(astronaut)
         theirs = fr.face_encodings(astronaut, known_face_locations=[css])[0]
         np.testing.assert_allclose(encoder.encode(astronaut, box), theirs, atol=1e-6)

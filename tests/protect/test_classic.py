@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import cv2
@@ -137,8 +138,8 @@ class TestPixelate:
         patch_in = astronaut[50:250, 100:300].astype(np.float64)
         patch_out = out[50:250, 100:300]
         edges = np.linspace(0, 200, 9).astype(int)  # 8 cells of 25 px
-        for r0, r1 in zip(edges[:-1], edges[1:], strict=True):
-            for c0, c1 in zip(edges[:-1], edges[1:], strict=True):
+        for r0, r1 in itertools.pairwise(edges):
+            for c0, c1 in itertools.pairwise(edges):
                 cell = patch_out[r0:r1, c0:c1].reshape(-1, 3)
                 assert (cell == cell[0]).all()
                 mean = patch_in[r0:r1, c0:c1].reshape(-1, 3).mean(axis=0)
@@ -204,7 +205,9 @@ class TestMask:
         out_a, out_b = method.apply(a, region), method.apply(b, region)
         np.testing.assert_array_equal(out_a[5:25, 5:25], out_b[5:25, 5:25])
 
-    @pytest.mark.parametrize("color", [(0, 0), (0, 0, 256), (-1, 0, 0), "red", "#12345", (0.5, 0, 0)])
+    @pytest.mark.parametrize(
+        "color", [(0, 0), (0, 0, 256), (-1, 0, 0), "red", "#12345", (0.5, 0, 0)]
+    )
     def test_bad_colours(self, color: object) -> None:
         with pytest.raises(ValueError, match="color"):
             get_method("mask", color=color)
@@ -239,12 +242,14 @@ class TestGrid:
                 assert len(sizes) == 1
 
     def test_blocks_along_longer_side(self) -> None:
-        rows, cols = grid_edges(50, 200, Region((0, 0, 200, 50), "plate"), blocks=8, block_size=None)
+        rows, cols = grid_edges(
+            50, 200, Region((0, 0, 200, 50), "plate"), blocks=8, block_size=None
+        )
         assert len(cols) - 1 == 8 and len(rows) - 1 == 2
 
     def test_clipped_region_keeps_cell_size(self) -> None:
         # Region 200 px wide but only 100 px of it inside the patch: 4 cells, not 8.
-        rows, cols = grid_edges(
+        _rows, cols = grid_edges(
             100, 100, Region((-100, 0, 100, 100), "face"), blocks=8, block_size=None
         )
         assert len(cols) - 1 == 4

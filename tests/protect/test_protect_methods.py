@@ -51,9 +51,7 @@ class TestEveryMethod:
         region = Region((170, 40, 290, 190), "face")
         method = get_method(name)
         out = method.apply(astronaut, [region], rng=np.random.default_rng(0))
-        inside = protected_mask(
-            [region], 512, 512, method.params.shape, method.params.margin
-        )
+        inside = protected_mask([region], 512, 512, method.params.shape, method.params.margin)
         np.testing.assert_array_equal(out[~inside], astronaut[~inside])
         changed = np.abs(out.astype(int) - astronaut).sum(axis=2) > 0
         assert changed[inside].mean() > 0.5  # the face really is replaced

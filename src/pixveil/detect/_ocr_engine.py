@@ -62,19 +62,34 @@ def model_path(name: str) -> Path:
     )
 
 
-def _session(path: Path, num_threads: int) -> Any:
-    try:
+_sessions: dict[tuple[str, int | None], Any] = {}
+_sessions_lock = threading.Lock()
+
+
+def _session(name: str, threads: int | None) -> Any:
+    """The process-wide ONNX Runtime session for one model and thread count."""
+    key = (name, threads)
+    with _sessions_lock:
+        sess = _sessions.get(key)
+        if sess is not None:
+            return sess
+        path = model_path(name)
         import onnxruntime as ort
-    except ImportError as exc:  # pragma: no cover - onnxruntime is a core dependency
-        raise MissingDependencyError("onnxruntime", "ocr") from exc
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = num_threads
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    try:
-        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own untyped errors
-        raise ModelError(f"{path}: cannot load the ONNX model ({exc})") from exc
+
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.log_severity_level = 3
+        opts.inter_op_num_threads = 1
+        if threads is not None:
+            opts.intra_op_num_threads = threads
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ModelError(f"{path}: cannot load the ONNX model ({exc})") from exc
+        _sessions[key] = sess
+        return sess
 
 
 def order_quad(pts: np.ndarray) -> np.ndarray:
@@ -115,14 +130,13 @@ class TextLineDetector:
 
     Parameters
     ----------
-    num_threads : int
-        ONNX Runtime intra-op threads (0 lets ONNX Runtime choose).
+    threads : int, optional
+        ONNX Runtime intra-op threads (default: ONNX Runtime's choice).
     """
 
-    def __init__(self, *, num_threads: int = 0) -> None:
-        self._session = _session(model_path(DET_MODEL), num_threads)
+    def __init__(self, *, threads: int | None = None) -> None:
+        self._session = _session(DET_MODEL, threads)
         self._input = self._session.get_inputs()[0].name
-        self._lock = threading.Lock()
 
     def probability_map(self, image: np.ndarray, *, max_side: int) -> np.ndarray:
         """The text probability map of ``image`` resized so its long side is ``max_side``.
@@ -148,8 +162,7 @@ class TextLineDetector:
         x = resized[:, :, ::-1].astype(np.float32) * (2.0 / 255.0) - 1.0
         x = np.ascontiguousarray(x.transpose(2, 0, 1)[None])
         try:
-            with self._lock:
-                out = self._session.run(None, {self._input: x})[0]
+            out = self._session.run(None, {self._input: x})[0]
         except Exception as exc:
             raise ModelError(f"the text detector failed on a {w}x{h} image ({exc})") from exc
         return np.asarray(out[0, 0], dtype=np.float32)
@@ -218,8 +231,8 @@ class TextLineRecognizer:
 
     Parameters
     ----------
-    num_threads : int
-        ONNX Runtime intra-op threads (0 lets ONNX Runtime choose).
+    threads : int, optional
+        ONNX Runtime intra-op threads (default: ONNX Runtime's choice).
     alphabet : str, optional
         When given, decoding only considers these characters (plus the CTC blank):
         the network's scores for every other symbol are ignored.
@@ -227,10 +240,9 @@ class TextLineRecognizer:
 
     height = 48
 
-    def __init__(self, *, num_threads: int = 0, alphabet: str | None = None) -> None:
-        self._session = _session(model_path(REC_MODEL), num_threads)
+    def __init__(self, *, threads: int | None = None, alphabet: str | None = None) -> None:
+        self._session = _session(REC_MODEL, threads)
         self._input = self._session.get_inputs()[0].name
-        self._lock = threading.Lock()
         meta = self._session.get_modelmeta().custom_metadata_map
         if "character" not in meta:
             raise ModelError(f"{REC_MODEL} carries no character list in its metadata")
@@ -276,7 +288,11 @@ class TextLineRecognizer:
         )
         mat = cv2.getPerspectiveTransform(q, dst)
         return cv2.warpPerspective(
-            image, mat, (out_w, self.height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            image,
+            mat,
+            (out_w, self.height),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
         )
 
     def read(self, crops: list[np.ndarray], *, batch: int = 8) -> list[tuple[str, float]]:
@@ -304,8 +320,7 @@ class TextLineRecognizer:
                 c = crops[i][:, :, ::-1].astype(np.float32) * (2.0 / 255.0) - 1.0
                 x[k, :, :, : c.shape[1]] = c.transpose(2, 0, 1)
             try:
-                with self._lock:
-                    probs = self._session.run(None, {self._input: x})[0]
+                probs = self._session.run(None, {self._input: x})[0]
             except Exception as exc:
                 raise ModelError(f"the text recogniser failed ({exc})") from exc
             for k, i in enumerate(idx):

@@ -196,7 +196,9 @@ def _decode(
     y0 = cy - h / 2
     boxes = np.stack([x0, y0, x0 + w, y0 + h], axis=1)
     lm = lms[:, ys, xs].T.reshape(-1, 5, 2)  # (N, 5, (y, x)) in box units
-    landmarks = np.stack([lm[:, :, 1] * w[:, None] + x0[:, None], lm[:, :, 0] * h[:, None] + y0[:, None]], axis=2)
+    landmarks = np.stack(
+        [lm[:, :, 1] * w[:, None] + x0[:, None], lm[:, :, 0] * h[:, None] + y0[:, None]], axis=2
+    )
     return boxes.astype(np.float32), scores.astype(np.float32), landmarks.astype(np.float32)
 
 
@@ -205,8 +207,9 @@ def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
     if len(boxes) == 0:
         return np.zeros(0, dtype=np.int64)
     xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
-    keep = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), 0.0, iou)
-    keep = np.asarray(keep, dtype=np.int64).reshape(-1)
+    keep = np.asarray(
+        cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), 0.0, iou), dtype=np.int64
+    ).reshape(-1)
     return keep[np.argsort(-scores[keep], kind="stable")]
 
 
@@ -400,7 +403,7 @@ class FaceDetector(Detector):
         boxes, scores, lms = self.detect_arrays(image)
         return [
             Region(box=tuple(float(v) for v in b), kind=self.kind, score=float(s), landmarks=lm)  # type: ignore[arg-type]
-            for b, s, lm in zip(boxes, scores, lms)
+            for b, s, lm in zip(boxes, scores, lms, strict=True)
         ]
 
 

@@ -198,13 +198,17 @@ class DPPix(_DPPixelation):
 
     Guarantee
     ---------
-    Each protected image is ε-differentially private for the *pixel content of
-    its protected areas*: for any two images that have the same protected
-    regions and differ in at most ``m`` pixels (RGB triples) inside those
-    areas, and any set ``S`` of outputs,
+    The release of each region is ε-differentially private for the *pixel
+    content of its protected area*: for any two images that have the same
+    protected regions and differ in at most ``m`` pixels (RGB triples) inside
+    that area, and any set ``S`` of outputs,
     ``P[output(x) ∈ S] ≤ exp(ε) · P[output(x') ∈ S]``.  The privacy loss adds
-    up over differing pixels, so it also holds jointly for all the regions of
-    one image.
+    up over differing pixels: when the regions' grown boxes do not overlap,
+    ``m`` differing pixels anywhere in the protected areas cost at most ε for
+    the whole image.  Where boxes overlap, a pixel can feed the cell means of
+    every box that contains it (ellipse corners are averaged too), so the
+    bound becomes ``c · ε`` with ``c`` the largest number of grown boxes
+    covering one differing pixel.
 
     Not covered: the position, size and shape of the regions (chosen by a
     detector that is not private); faces the detector missed; every pixel
