@@ -55,8 +55,20 @@ def test_dp_method_with_epsilon(tmp_path: Path, astronaut: np.ndarray) -> None:
     out = tmp_path / "out"
     res = runner.invoke(
         app,
-        ["anonymize", str(src), "-o", str(out), "--method", "dp-pix", "--epsilon", "0.5",
-         "--targets", "faces", "--format", "bmp"],
+        [
+            "anonymize",
+            str(src),
+            "-o",
+            str(out),
+            "--method",
+            "dp-pix",
+            "--epsilon",
+            "0.5",
+            "--targets",
+            "faces",
+            "--format",
+            "bmp",
+        ],
     )
     assert res.exit_code == 0, res.output
     assert (out / "face.bmp").is_file()
@@ -74,7 +86,9 @@ def test_dp_method_with_epsilon(tmp_path: Path, astronaut: np.ndarray) -> None:
         (["--format", "gif"], "--format must be one of"),
     ],
 )
-def test_usage_errors_exit_2(tmp_path: Path, astronaut: np.ndarray, args: list[str], message: str) -> None:
+def test_usage_errors_exit_2(
+    tmp_path: Path, astronaut: np.ndarray, args: list[str], message: str
+) -> None:
     src = tmp_path / "face.png"
     Image.fromarray(astronaut).save(src)
     res = runner.invoke(app, ["anonymize", str(src), "-o", str(tmp_path / "out"), *args])
@@ -108,6 +122,9 @@ def test_demo_runs_from_nothing(tmp_path: Path) -> None:
 
 def test_entry_point_version() -> None:
     res = subprocess.run(
-        [sys.executable, "-m", "pixveil.cli", "--version"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "pixveil.cli", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert res.returncode == 0 and res.stdout.startswith("pixveil ")

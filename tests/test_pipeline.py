@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -13,14 +14,13 @@ from PIL import Image
 
 import pixveil
 from pixveil.config import AnonymizeConfig
-from pixveil.detect import Detector, register_detector
+from pixveil.detect import DETECTORS, Detector, register_detector
 from pixveil.errors import DetectionError
 from pixveil.pipeline import run_batch
-from pixveil.protect import ProtectionMethod, register_method
+from pixveil.protect import METHODS, ProtectionMethod, register_method
 from pixveil.types import Region
 
 
-@register_detector("test-broken-detector")
 class _BrokenDetector(Detector):
     kind: ClassVar[str] = "face"
 
@@ -28,10 +28,25 @@ class _BrokenDetector(Detector):
         raise DetectionError("simulated detector crash")
 
 
-@register_method("test-broken-method")
 class _BrokenMethod(ProtectionMethod):
     def replace(self, patch, region, *, rng):  # type: ignore[no-untyped-def]
         raise RuntimeError("simulated method crash")
+
+
+@pytest.fixture
+def broken_plugins() -> Iterator[None]:
+    """A detector and a method that crash, registered for one test only."""
+    import pixveil.detect
+    import pixveil.protect
+
+    pixveil.detect.available_targets(), pixveil.protect.available_methods()  # load built-ins
+    register_detector("test-broken-detector")(_BrokenDetector)
+    register_method("test-broken-method")(_BrokenMethod)
+    try:
+        yield
+    finally:
+        DETECTORS.unregister("test-broken-detector")
+        METHODS.unregister("test-broken-method")
 
 
 def _save_jpeg(pixels: np.ndarray, path: Path, **kw: object) -> Path:
@@ -166,7 +181,9 @@ class TestBatch:
         Image.fromarray(astronaut).convert("CMYK").save(src / "cmyk.jpg", quality=95)
         g16 = (astronaut.mean(axis=2) * 257).astype(np.uint16)
         Image.fromarray(g16).save(src / "gray16.png")
-        Image.fromarray(astronaut).convert("P", palette=Image.Palette.ADAPTIVE).save(src / "palette.png")
+        Image.fromarray(astronaut).convert("P", palette=Image.Palette.ADAPTIVE).save(
+            src / "palette.png"
+        )
         frames = [Image.fromarray(astronaut), Image.fromarray(255 - astronaut)]
         frames[0].save(src / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
         rgba = np.dstack([astronaut, np.full(astronaut.shape[:2], 200, np.uint8)])
@@ -185,6 +202,7 @@ class TestBatch:
         assert report.n_ok == 0 and len(report.failures) == 1
         assert hashlib.sha256(src.read_bytes()).hexdigest() == before
 
+    @pytest.mark.usefixtures("broken_plugins")
     def test_fail_closed_when_detection_raises(self, tmp_path: Path, astronaut: np.ndarray) -> None:
         src = _save_jpeg(astronaut, tmp_path / "in" / "a.jpg")
         out = tmp_path / "out"
@@ -194,15 +212,22 @@ class TestBatch:
         assert "simulated detector crash" in (report.failures[0].error or "")
         assert not out.exists() or not any(p.is_file() for p in out.rglob("*"))
 
-    def test_fail_closed_when_protection_raises(self, tmp_path: Path, astronaut: np.ndarray) -> None:
+    @pytest.mark.usefixtures("broken_plugins")
+    def test_fail_closed_when_protection_raises(
+        self, tmp_path: Path, astronaut: np.ndarray
+    ) -> None:
         src = _save_jpeg(astronaut, tmp_path / "in" / "a.jpg")
         out = tmp_path / "out"
-        report = run_batch([src], out, AnonymizeConfig(targets=("faces",), method="test-broken-method"))
+        report = run_batch(
+            [src], out, AnonymizeConfig(targets=("faces",), method="test-broken-method")
+        )
         assert report.n_ok == 0
         assert "simulated method crash" in (report.failures[0].error or "")
         assert not out.exists() or not any(p.is_file() for p in out.rglob("*"))
 
-    def test_sidecar_has_boxes_but_no_pixels_or_text(self, tmp_path: Path, astronaut: np.ndarray) -> None:
+    def test_sidecar_has_boxes_but_no_pixels_or_text(
+        self, tmp_path: Path, astronaut: np.ndarray
+    ) -> None:
         src = _save_jpeg(astronaut, tmp_path / "in" / "a.jpg")
         report = run_batch([src], tmp_path / "out", AnonymizeConfig(sidecar=True))
         assert report.n_ok == 1
@@ -214,7 +239,9 @@ class TestBatch:
 
     def test_format_option_changes_extension(self, tmp_path: Path, astronaut: np.ndarray) -> None:
         src = _save_jpeg(astronaut, tmp_path / "in" / "a.jpg")
-        report = run_batch([src], tmp_path / "out", AnonymizeConfig(targets=("faces",), output_format="bmp"))
+        report = run_batch(
+            [src], tmp_path / "out", AnonymizeConfig(targets=("faces",), output_format="bmp")
+        )
         assert report.outcomes[0].output == tmp_path / "out" / "a.bmp"
         with Image.open(tmp_path / "out" / "a.bmp") as im:
             assert im.format == "BMP"

@@ -135,7 +135,9 @@ def _version_callback(value: bool) -> None:
 def _root(
     version: Annotated[
         bool | None,
-        typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version."),
+        typer.Option(
+            "--version", callback=_version_callback, is_eager=True, help="Show the version."
+        ),
     ] = None,
 ) -> None:
     """pixveil command line."""
@@ -160,9 +162,7 @@ def anonymize(
     epsilon: Annotated[
         float | None, typer.Option("--epsilon", "-e", help="Privacy budget of dp-* methods.")
     ] = None,
-    shape: Annotated[
-        str | None, typer.Option("--shape", help="auto, ellipse or box.")
-    ] = None,
+    shape: Annotated[str | None, typer.Option("--shape", help="auto, ellipse or box.")] = None,
     margin: Annotated[
         float | None, typer.Option("--margin", help="Grow each box by this factor.")
     ] = None,
@@ -174,7 +174,9 @@ def anonymize(
     ] = None,
     output_format: Annotated[
         str | None,
-        typer.Option("--format", "-f", help="Output format: png, jpg, bmp or webp (default: as input)."),
+        typer.Option(
+            "--format", "-f", help="Output format: png, jpg, bmp or webp (default: as input)."
+        ),
     ] = None,
     quality: Annotated[int, typer.Option("--quality", help="JPEG/WebP quality.")] = 95,
     keep_icc: Annotated[
@@ -188,7 +190,9 @@ def anonymize(
     ] = False,
     seed: Annotated[
         int | None,
-        typer.Option("--seed", help="Seed the privacy noise (testing only: weakens the guarantee)."),
+        typer.Option(
+            "--seed", help="Seed the privacy noise (testing only: weakens the guarantee)."
+        ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -215,13 +219,17 @@ def anonymize(
     except (ValueError, TypeError) as exc:
         raise _fail_usage(str(exc)) from None
     if seed is not None:
-        err.print("[yellow]warning:[/yellow] --seed makes the privacy noise predictable; use it for tests only")
+        err.print(
+            "[yellow]warning:[/yellow] --seed makes the privacy noise predictable; use it for tests only"
+        )
     report = _run_with_progress(run_batch, inputs, output, config, quiet=quiet)
     _print_summary(report, output)
     raise typer.Exit(EXIT_FAILURES if report.failures else 0)
 
 
-def _run_with_progress(run: Any, inputs: list[Path], output: Path, config: AnonymizeConfig, *, quiet: bool) -> Any:
+def _run_with_progress(
+    run: Any, inputs: list[Path], output: Path, config: AnonymizeConfig, *, quiet: bool
+) -> Any:
     progress = Progress(
         TextColumn("[bold]pixveil"),
         BarColumn(),
@@ -305,9 +313,7 @@ def list_methods() -> None:
     table.add_column("guarantee")
     for name in available_methods():
         cls = METHODS.get(name)
-        fields = ", ".join(
-            f"{f.name}={f.default!r}" for f in dataclasses.fields(cls.Params)
-        )
+        fields = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(cls.Params))
         doc = (cls.__doc__ or "").strip().splitlines()
         table.add_row(name, fields, doc[0] if doc else "")
     out.print(table)

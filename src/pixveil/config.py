@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["AnonymizeConfig", "parse_targets", "DEFAULT_TARGETS", "DEFAULT_METHOD"]
+__all__ = ["DEFAULT_METHOD", "DEFAULT_TARGETS", "AnonymizeConfig", "parse_targets"]
 
 DEFAULT_TARGETS: tuple[str, ...] = ("faces", "plates")
 DEFAULT_METHOD = "blur"

@@ -20,7 +20,10 @@ from pixveil.io import read_image, write_image
 from pixveil.pipeline import Anonymizer, BatchReport, run_batch
 from pixveil.protect import available_methods, get_method
 
-__all__ = ["DemoResult", "astronaut", "street_scene", "run_demo"]
+__all__ = ["DemoResult", "astronaut", "run_demo", "street_scene"]
+
+#: The methods shown side by side in ``<dir>/methods/``.
+GALLERY_METHODS = ("blur", "pixelate", "mask", "dp-pix", "dp-blur")
 
 
 def astronaut() -> np.ndarray:
@@ -30,7 +33,9 @@ def astronaut() -> np.ndarray:
     return np.ascontiguousarray(data.astronaut())
 
 
-def street_scene(*, plate_text: str = "PV 4821 K", width: int = 1280, height: int = 720) -> np.ndarray:
+def street_scene(
+    *, plate_text: str = "PV 4821 K", width: int = 1280, height: int = 720
+) -> np.ndarray:
     """A rendered street with a car seen from behind and a readable plate.
 
     Returns
@@ -67,7 +72,11 @@ def street_scene(*, plate_text: str = "PV 4821 K", width: int = 1280, height: in
         img, (cx - cw // 2 + 40, cy - ch // 2 - 90), (cx + cw // 2 - 40, cy - ch // 2), body, -1
     )
     cv2.rectangle(
-        img, (cx - cw // 2 + 60, cy - ch // 2 - 75), (cx + cw // 2 - 60, cy - ch // 2 - 8), (40, 50, 60), -1
+        img,
+        (cx - cw // 2 + 60, cy - ch // 2 - 75),
+        (cx + cw // 2 - 60, cy - ch // 2 - 8),
+        (40, 50, 60),
+        -1,
     )
     for sx in (cx - cw // 2 + 15, cx + cw // 2 - 75):  # tail lights
         cv2.rectangle(img, (sx, cy - ch // 2 + 20), (sx + 60, cy - ch // 2 + 50), (230, 40, 30), -1)
@@ -138,14 +147,19 @@ def run_demo(directory: Path | str = "pixveil-demo", *, method: str = "blur") ->
         if o.output is not None:
             with Image.open(o.output) as im:
                 left = len(im.getexif()) + len(im.info.get("exif", b""))
-            found = ", ".join(f"{o.detections.count(k)} {k}(s)" for k in ("face", "plate")) if o.detections else ""
+            found = (
+                ", ".join(f"{o.detections.count(k)} {k}(s)" for k in ("face", "plate"))
+                if o.detections
+                else ""
+            )
             notes.append(f"{o.output}: {found}; EXIF tags left: {left}")
     # the street scene under every registered method, from one detection pass
     gallery = root / "methods"
     pixels = read_image(inputs / "street.jpg").pixels
     detections = Anonymizer(AnonymizeConfig(method=method)).detect(pixels)
-    for name in available_methods():
+    shown = [m for m in GALLERY_METHODS if m in available_methods()]
+    for name in shown:
         protected = get_method(name).apply(pixels, detections)
         write_image(gallery / f"street_{name}.png", protected, format="png")
-    notes.append(f"gallery: {gallery}/street_<method>.png for {', '.join(available_methods())}")
+    notes.append(f"gallery: {gallery}/street_<method>.png for {', '.join(shown)}")
     return DemoResult(root / "output", report, notes)

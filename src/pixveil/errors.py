@@ -11,15 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
-    "PixveilError",
-    "InputError",
-    "OutputError",
-    "ModelError",
     "DetectionError",
-    "ProtectionError",
-    "PrivacyParameterError",
-    "PrivacyLeakWarning",
+    "InputError",
     "MissingDependencyError",
+    "ModelError",
+    "OutputError",
+    "PixveilError",
+    "PrivacyLeakWarning",
+    "PrivacyParameterError",
+    "ProtectionError",
 ]
 
 

@@ -196,10 +196,7 @@ def anonymize(
         seed=seed,
     )
     anonymizer = Anonymizer(config)
-    if isinstance(image, np.ndarray):
-        loaded = load_array(image)
-    else:
-        loaded = anonymizer.read(Path(image))
+    loaded = load_array(image) if isinstance(image, np.ndarray) else anonymizer.read(Path(image))
     protected, detections = anonymizer.protect_array(loaded.pixels)
     return AnonymizeResult(protected, detections, loaded.alpha, anonymizer.method.describe())
 
@@ -340,9 +337,7 @@ def run_batch(
             try:
                 dst = plan(path, root)
                 loaded = fut.result()
-                outcome = anonymizer.process_file(
-                    loaded, dst, protected_paths=all_inputs, rng=rng
-                )
+                outcome = anonymizer.process_file(loaded, dst, protected_paths=all_inputs, rng=rng)
             except (PixveilError, OSError) as exc:
                 outcome = ImageOutcome(path, None, None, _one_line(exc, path))
             except Exception as exc:  # fail closed on anything unexpected, and say what it was

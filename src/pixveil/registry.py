@@ -27,8 +27,16 @@ class Registry(Generic[T]):
         if not name or name != name.strip().lower():
             raise ValueError(f"{self._what} name must be non-empty lower case, got {name!r}")
         if name in self._items and not force:
-            raise ValueError(f"{self._what} {name!r} is already registered (pass force=True to replace)")
+            raise ValueError(
+                f"{self._what} {name!r} is already registered (pass force=True to replace)"
+            )
         self._items[name] = item
+        return item
+
+    def unregister(self, name: str) -> T:
+        """Remove and return the item registered as ``name`` (for plugins and tests)."""
+        item = self.get(name)
+        del self._items[name]
         return item
 
     def decorator(self, name: str, *, force: bool = False) -> Callable[[T], T]:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Region", "Detections", "Box"]
+__all__ = ["Box", "Detections", "Region"]
 
 Box = tuple[float, float, float, float]
 
@@ -157,7 +157,7 @@ class Detections(Sequence[Region]):
     def __iter__(self) -> Iterator[Region]:
         return iter(self.regions)
 
-    def count(self, kind: str) -> int:  # type: ignore[override]
+    def count(self, kind: str) -> int:
         """Number of regions of the given kind."""
         return sum(1 for r in self.regions if r.kind == kind)
 

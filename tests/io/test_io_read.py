@@ -401,6 +401,19 @@ def _huge_bitmap_png(path: Path, width: int, height: int) -> None:
 
 
 class TestBadInput:
+    def test_truncated_jpeg_even_if_another_library_allows_truncation(
+        self, tmp_path: Path, astro_crop: np.ndarray, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # face_recognition sets this global to True when it is imported
+        monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+        buf = io.BytesIO()
+        Image.fromarray(astro_crop).save(buf, format="JPEG", quality=90)
+        path = tmp_path / "photo.jpg"
+        path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+        with pytest.raises(InputError, match="truncated"):
+            read_image(path)
+        assert ImageFile.LOAD_TRUNCATED_IMAGES is True  # restored for its owner
+
     @pytest.mark.parametrize("fraction", [0.02, 0.5, 0.98])
     def test_truncated_jpeg(self, tmp_path: Path, astro_crop: np.ndarray, fraction: float) -> None:
         buf = io.BytesIO()
@@ -590,10 +603,6 @@ def test_corrupt_exif_is_no_error(
     expected = astro_crop if orientation == 6 else np.asarray(_stored_for(astro_crop, 6))
     assert loaded.pixels.shape == expected.shape
     assert np.abs(loaded.pixels.astype(int) - expected).mean() < 3.0
-
-
-def test_truncated_images_are_never_loaded_silently() -> None:
-    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
 
 
 def test_import_is_light() -> None:

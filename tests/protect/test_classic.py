@@ -84,7 +84,7 @@ class TestBlur:
         size = 2 * side
         img = edge_image(size)
         q = side // 2
-        region = Region((q, q, q + side, q + int(1.5 * side)), "plate")  # smaller side = side
+        region = Region((q, q, q + side, q + int(1.5 * side)), "face")  # smaller side = side
         method = get_method("blur", strength=0.1, shape="box", margin=1.0)
         assert isinstance(method, Blur)
         assert method.sigma_for(region) == pytest.approx(0.1 * side)
@@ -94,7 +94,7 @@ class TestBlur:
 
     def test_passes_increase_blur(self) -> None:
         img = edge_image(200)
-        region = [Region((40, 40, 160, 160), "plate")]
+        region = [Region((40, 40, 160, 160), "face")]
         one = get_method("blur", strength=0.05, shape="box", margin=1.0).apply(img, region)
         four = get_method("blur", strength=0.05, passes=4, shape="box", margin=1.0).apply(
             img, region

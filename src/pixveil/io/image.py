@@ -34,13 +34,13 @@ import secrets
 import stat
 import threading
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from pixveil.errors import InputError, OutputError
 from pixveil.io.paths import FORMAT_EXTENSIONS, normalize_format
@@ -238,7 +238,8 @@ def _decode(fh: IO[bytes], p: Path, max_pixels: int) -> LoadedImage:
                     "(use --max-pixels to raise it)",
                     path=p,
                 )
-            _call_pillow(p, im.load)
+            with _strict_truncation():
+                _call_pillow(p, im.load)
             orientation = _orientation(im)
             pixels, alpha = _call_pillow(p, lambda: _to_rgb(im, p))
             icc = _rgb_icc_profile(im.info.get("icc_profile"))
@@ -248,6 +249,25 @@ def _decode(fh: IO[bytes], p: Path, max_pixels: int) -> LoadedImage:
     if alpha is not None:
         alpha = np.ascontiguousarray(_orient(alpha, orientation))
     return LoadedImage(pixels, alpha, fmt, p, icc, n_frames)
+
+
+_TRUNCATION_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _strict_truncation() -> Iterator[None]:
+    """Decode with Pillow's ``LOAD_TRUNCATED_IMAGES`` off, whatever it was set to.
+
+    Some libraries switch it on globally at import (``face_recognition`` does);
+    a truncated file would then decode silently with grey where data is missing.
+    """
+    with _TRUNCATION_LOCK:
+        saved = ImageFile.LOAD_TRUNCATED_IMAGES
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        try:
+            yield
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = saved
 
 
 def _open_pillow(fh: IO[bytes]) -> Image.Image:

@@ -11,9 +11,9 @@ __all__ = [
     "METHODS",
     "MethodParams",
     "ProtectionMethod",
-    "register_method",
-    "get_method",
     "available_methods",
+    "get_method",
+    "register_method",
 ]
 
 _BUILTIN = ("pixveil.protect.classic", "pixveil.protect.dp")

@@ -22,12 +22,12 @@ from pixveil.registry import Registry
 from pixveil.types import Region
 
 __all__ = [
+    "METHODS",
+    "SHAPES",
     "MethodParams",
     "ProtectionMethod",
-    "METHODS",
-    "register_method",
     "region_geometry",
-    "SHAPES",
+    "register_method",
 ]
 
 SHAPES = ("auto", "ellipse", "box")
@@ -221,4 +221,3 @@ def register_method(name: str, *, force: bool = False) -> Any:
         return cls
 
     return deco
-

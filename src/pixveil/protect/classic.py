@@ -29,6 +29,7 @@ from pixveil.types import Region
 __all__ = [
     "DEFAULT_BLOCKS",
     "DEFAULT_BLUR_STRENGTH",
+    "DEFAULT_TEXT_BLUR_STRENGTH",
     "Blur",
     "Mask",
     "Pixelate",
@@ -43,6 +44,9 @@ DEFAULT_BLOCKS = 8
 #: Default blur sigma as a fraction of the region's smaller side; chosen with
 #: ``bench/bench_reid.py`` (see docs/methods.md for the measurement).
 DEFAULT_BLUR_STRENGTH = 0.1
+#: Default blur sigma for plates and text, as a fraction of the region's smaller
+#: side; chosen so that OCR no longer reads the plate (``bench/bench_plates.py``).
+DEFAULT_TEXT_BLUR_STRENGTH = 0.3
 
 _HEX_COLOR = re.compile(r"^#?([0-9a-fA-F]{6})$")
 
@@ -251,6 +255,9 @@ class Blur(ProtectionMethod):
     The blur's standard deviation is ``sigma = strength × min(region width,
     region height)`` in pixels (the region grown by ``margin``), so a face is
     blurred by the same *relative* amount whatever its size in the image.
+    Plates and text use ``text_strength`` instead: their characters are nearly
+    as tall as the region's smaller side, so the face strength would leave them
+    readable.
 
     Privacy: **no formal guarantee.**  Blur removes fine detail but keeps the
     low-frequency structure; CNNs trained on blurred faces re-identify them
@@ -268,25 +275,31 @@ class Blur(ProtectionMethod):
         Parameters
         ----------
         strength : float
-            Sigma as a fraction of the region's smaller side, in ``(0, 1]``.
+            Sigma as a fraction of a face region's smaller side, in ``(0, 1]``.
+        text_strength : float
+            Sigma as a fraction of the smaller side of any other region (plates,
+            text), in ``(0, 1]``.
         passes : int
             How many times the blur is applied, in ``[1, 8]`` (``n`` passes of
             sigma ``s`` act like one of ``s·√n``).
         """
 
         strength: float = DEFAULT_BLUR_STRENGTH
+        text_strength: float = DEFAULT_TEXT_BLUR_STRENGTH
         passes: int = 1
 
         def __post_init__(self) -> None:
             super().__post_init__()
             check_real("strength", self.strength, 0.0, 1.0, lo_open=True)
+            check_real("text_strength", self.text_strength, 0.0, 1.0, lo_open=True)
             check_int("passes", self.passes, 1, 8)
 
     params: Params
 
     def sigma_for(self, region: Region) -> float:
         """The blur sigma (pixels) used for ``region``."""
-        return float(self.params.strength) * min(region.width, region.height)
+        fraction = self.params.strength if region.kind == "face" else self.params.text_strength
+        return float(fraction) * min(region.width, region.height)
 
     def replace(
         self, patch: np.ndarray, region: Region, *, rng: np.random.Generator | None

