@@ -258,11 +258,11 @@ def run_set(
     return {"n": len(paths), "ref_total": ref_total}
 
 
-def time_clis(title: str, paths: list[Path], deface_backend: str) -> list[str]:
+def time_clis(title: str, paths: list[Path], backends: list[str]) -> list[str]:
     """End-to-end wall time of `deface` and `pixveil anonymize` on copies of ``paths``.
 
-    Each CLI runs twice, in the order deface, pixveil, pixveil, deface; each run gets
-    fresh copies of the inputs and a fresh output folder.
+    Each CLI runs twice, in the order deface, pixveil, pixveil, deface (every deface
+    backend listed); each run gets fresh copies of the inputs and a fresh output folder.
     """
     if importlib.util.find_spec("pixveil.cli") is None:
         return ["pixveil CLI not available yet"]
@@ -276,17 +276,17 @@ def time_clis(title: str, paths: list[Path], deface_backend: str) -> list[str]:
     lines: list[str] = []
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
-    d_name = f"deface ({deface_backend})"
-    times: dict[str, list[float]] = {d_name: [], "pixveil": []}
+    names = [f"deface ({b})" for b in backends] + ["pixveil"]
+    times: dict[str, list[float]] = {n: [] for n in names}
     written: dict[str, int] = {}
-    for run, name in enumerate([d_name, "pixveil", "pixveil", d_name]):
+    for run, name in enumerate(names + names[::-1]):
         with tempfile.TemporaryDirectory(prefix="bench_faces_") as tmp:
             src, out = Path(tmp, "in"), Path(tmp, "out")
             src.mkdir()
             for p in paths:
                 shutil.copy(p, src / f"{p.parent.name}_{p.name}")
-            if name == d_name:
-                cmd = [deface_exe, "--backend", deface_backend, str(src)]
+            if name.startswith("deface"):
+                cmd = [deface_exe, "--backend", name[8:-1], str(src)]
             else:
                 cmd = [
                     sys.executable, "-m", "pixveil.cli", "anonymize", str(src), "-o", str(out),
@@ -297,7 +297,7 @@ def time_clis(title: str, paths: list[Path], deface_backend: str) -> list[str]:
             times[name].append(time.perf_counter() - t0)
             if proc.returncode != 0:
                 lines.append(f"run {run}: {name} exited {proc.returncode}: {proc.stderr[-300:]}")
-            if name == d_name:
+            if name.startswith("deface"):
                 written[name] = len(list(src.glob("*_anonymized.*")))
             else:
                 written[name] = sum(1 for f in out.rglob("*") if f.is_file()) if out.exists() else 0
@@ -312,9 +312,11 @@ def time_clis(title: str, paths: list[Path], deface_backend: str) -> list[str]:
         lines.append(
             f"| `{name}` | {len(paths)} | {t:.1f} | {len(paths) / t:.2f} | {written[name]} |"
         )
-    lines.append(
-        f"\nCLI speed ratio pixveil / deface on {title}: {mean[d_name] / mean['pixveil']:.2f}x"
-    )
+    lines.append("")
+    for name in names[:-1]:
+        lines.append(
+            f"CLI speed ratio pixveil / {name} on {title}: {mean[name] / mean['pixveil']:.2f}x  "
+        )
     return lines
 
 
@@ -535,9 +537,9 @@ def main(argv: list[str] | None = None) -> int:
         "",
     ]
     if args.cli > 0:
-        backend = reference.name.split("(")[1].rstrip(")")
-        lines += time_clis("1280x720 plate photos", same_size_photos(args.cli), backend)
-        lines += time_clis("LFW images", lfw_sample(args.cli), backend)
+        names = [c.name.split("(")[1].rstrip(")") for c in dfc]
+        lines += time_clis("1280x720 plate photos", same_size_photos(args.cli), names)
+        lines += time_clis("LFW images", lfw_sample(args.cli), names)
     text = "\n".join(lines)
     print(text)
     if args.out:

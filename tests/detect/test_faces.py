@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from pathlib import Path
 
@@ -156,7 +157,7 @@ class TestSmallAndLarge:
     def test_spans_cover_with_overlap(self, length):
         spans = faces._spans(length, 512, 100)
         assert spans[0][0] == 0 and spans[-1][1] == length
-        for (a0, a1), (b0, b1) in zip(spans, spans[1:], strict=False):
+        for (_, a1), (b0, _) in itertools.pairwise(spans):
             assert b0 < a1 and a1 - b0 >= 100  # consecutive tiles overlap enough
         assert all(e - s == min(512, length) for s, e in spans)
 
@@ -287,6 +288,19 @@ class TestFailures:
         det = FaceDetector()
         det._session = NaNs()
         with pytest.raises(DetectionError, match="non-finite"):
+            det.detect(astronaut)
+
+    def test_nan_heatmap_is_a_detection_error(self, astronaut):
+        class NaNHeat:
+            def run(self, names, feeds):
+                _, _, h, w = feeds["input.1"].shape
+                heat = np.full((1, 1, h // 4, w // 4), np.nan, np.float32)
+                zeros = np.zeros((1, 2, h // 4, w // 4), np.float32)
+                return [heat, zeros, zeros, np.zeros((1, 10, h // 4, w // 4), np.float32)]
+
+        det = FaceDetector()
+        det._session = NaNHeat()
+        with pytest.raises(DetectionError, match="heatmap"):
             det.detect(astronaut)
 
     def test_corrupt_model_is_a_model_error(self, monkeypatch):

@@ -177,6 +177,8 @@ def _decode(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Boxes ``(N, 4)``, scores ``(N,)`` and landmarks ``(N, 5, 2)`` in network-input px."""
     heat, scale, offset, lms = (o[0] for o in outputs)
+    if not np.isfinite(heat).all():  # NaN would compare False and hide a face: fail closed
+        raise DetectionError("the face detector produced a non-finite heatmap")
     ys, xs = np.nonzero(heat[0] > threshold)
     scores = heat[0, ys, xs]
     # exp of the log size, capped (e^12 * 4 px is far beyond any image) to stay finite
@@ -355,8 +357,8 @@ class FaceDetector(Detector):
         boxes = np.concatenate(all_boxes)
         scores = np.concatenate(all_scores)
         lms = np.concatenate(all_lms)
-        if not (np.isfinite(boxes).all() and np.isfinite(scores).all()):
-            raise DetectionError("the face detector produced non-finite boxes or scores")
+        if not (np.isfinite(boxes).all() and np.isfinite(lms).all()):
+            raise DetectionError("the face detector produced non-finite boxes or landmarks")
         keep = _nms(boxes, scores, self.nms_threshold)
         boxes, scores, lms = boxes[keep], scores[keep], lms[keep]
         np.clip(boxes[:, 0::2], 0, width, out=boxes[:, 0::2])

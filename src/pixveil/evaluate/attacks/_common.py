@@ -1,0 +1,100 @@
+"""Validation, resizing and seeding shared by the attacks (no torch at import time)."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable
+from typing import Any
+
+import cv2
+import numpy as np
+
+from pixveil.errors import InputError, MissingDependencyError
+
+__all__ = [
+    "MAX_IMAGE_SIZE",
+    "Progress",
+    "check_batch",
+    "check_positive_int",
+    "check_progress",
+    "import_torch",
+    "resize_batch",
+]
+
+#: Largest side the attacks accept for their internal resolution.
+MAX_IMAGE_SIZE = 256
+
+Progress = Callable[[str], None]
+
+
+def import_torch() -> Any:
+    """Import torch or raise :class:`MissingDependencyError` naming the ``eval`` extra."""
+    try:
+        import torch
+    except ImportError:
+        raise MissingDependencyError("torch", "eval") from None
+    return torch
+
+
+def check_positive_int(name: str, value: object, *, lo: int = 1, hi: int = 1 << 30) -> int:
+    """Return ``value`` as an int, or raise ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
+    if not lo <= int(value) <= hi:
+        raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
+    return int(value)
+
+
+def check_image_size(value: object, *, multiple: int) -> int:
+    """``image_size`` as an int in ``[16, MAX_IMAGE_SIZE]`` and a multiple of ``multiple``."""
+    size = check_positive_int("image_size", value, lo=16, hi=MAX_IMAGE_SIZE)
+    if size % multiple:
+        raise ValueError(f"image_size must be a multiple of {multiple}, got {size}")
+    return size
+
+
+def check_progress(progress: object) -> Progress | None:
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be a callable taking a str, or None, got {progress!r}")
+    return progress  # type: ignore[return-value]
+
+
+def check_batch(name: str, images: object) -> np.ndarray:
+    """Check an ``(N, H, W, 3)`` uint8 batch with ``N >= 1`` and sides ``>= 2``."""
+    if not isinstance(images, np.ndarray):
+        raise InputError(f"{name} must be a numpy array, got {type(images).__name__}")
+    if images.ndim != 4 or images.shape[3] != 3:
+        raise InputError(f"{name} must have shape (N, H, W, 3), got {images.shape}")
+    if images.dtype != np.uint8:
+        raise InputError(f"{name} must have dtype uint8, got {images.dtype}")
+    if images.shape[0] == 0:
+        raise InputError(f"{name} holds no image: shape {images.shape}")
+    if images.shape[1] < 2 or images.shape[2] < 2:
+        raise InputError(f"{name} images are too small: shape {images.shape}")
+    return images
+
+
+def resize_batch(images: np.ndarray, size: int) -> np.ndarray:
+    """Resize every image of an ``(N, H, W, 3)`` uint8 batch to ``(size, size)``.
+
+    Area averaging when shrinking, bicubic when enlarging; the aspect ratio is not
+    kept (the caller crops the faces).
+
+    Returns
+    -------
+    ndarray of shape (N, size, size, 3), uint8
+    """
+    n, h, w, _ = images.shape
+    if (h, w) == (size, size):
+        return np.ascontiguousarray(images)
+    interp = cv2.INTER_AREA if size <= min(h, w) else cv2.INTER_CUBIC
+    out = np.empty((n, size, size, 3), dtype=np.uint8)
+    for i in range(n):
+        out[i] = cv2.resize(np.ascontiguousarray(images[i]), (size, size), interpolation=interp)
+    return out
+
+
+def to_tensor(torch: Any, images: np.ndarray) -> Any:
+    """``(N, S, S, 3)`` uint8 -> float32 tensor ``(N, 3, S, S)`` in ``[0, 1]``."""
+    arr = np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
+    return torch.from_numpy(arr)
