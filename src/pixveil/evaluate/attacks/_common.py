@@ -15,10 +15,12 @@ __all__ = [
     "MAX_IMAGE_SIZE",
     "Progress",
     "check_batch",
+    "check_image_size",
     "check_positive_int",
     "check_progress",
     "import_torch",
     "resize_batch",
+    "to_tensor",
 ]
 
 #: Largest side the attacks accept for their internal resolution.
@@ -56,7 +58,7 @@ def check_image_size(value: object, *, multiple: int) -> int:
 def check_progress(progress: object) -> Progress | None:
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be a callable taking a str, or None, got {progress!r}")
-    return progress  # type: ignore[return-value]
+    return progress
 
 
 def check_batch(name: str, images: object) -> np.ndarray:

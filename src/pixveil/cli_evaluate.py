@@ -1,0 +1,598 @@
+"""``pixveil evaluate`` and ``pixveil attack``: thin shells over :mod:`pixveil.evaluate.runner`.
+
+Mounted on the main application with ``app.add_typer(evaluate_app)`` (the commands
+appear at the top level).  Exit codes: 0 the report was written; 1 the run failed
+(a method, a detector or a write failed); 2 bad usage, configuration or data
+folder, or a missing optional dependency.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from pixveil.errors import InputError, MissingDependencyError, PixveilError
+
+__all__ = ["app"]
+
+app = typer.Typer(add_completion=False)
+attack_app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Run one attack against protected faces: a CNN that re-identifies them (reid) or "
+    "a U-Net that undoes the protection (reconstruction).",
+)
+app.add_typer(attack_app, name="attack")
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+_STAGES = {
+    "load": "listing images",
+    "originals": "detecting and encoding originals",
+    "protect": "protecting and measuring",
+    "scores": "aggregating",
+    "attack": "attacks",
+}
+
+
+def _usage(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(EXIT_USAGE)
+
+
+def _workers(value: int) -> int:
+    if value < 0:
+        raise ValueError(f"--workers must be >= 0 (0 = one per CPU), got {value}")
+    return value or max(1, min(8, os.cpu_count() or 1))
+
+
+def _build_config(
+    *,
+    data: Path,
+    methods: str,
+    epsilons: str,
+    sweeps: list[str] | None,
+    fixed: list[str] | None,
+    identities: int | None,
+    per_identity: int | None,
+    max_images: int | None,
+    seed: int,
+    threshold: float | None,
+    workers: int,
+    **options: Any,
+) -> Any:
+    """CLI strings -> a validated :class:`EvaluationConfig` (raises ValueError)."""
+    from pixveil.evaluate.runner import (
+        EvaluationConfig,
+        parse_fixed,
+        parse_list,
+        parse_sweep,
+        parse_value,
+    )
+
+    sweep_map: dict[str, tuple[str, tuple[Any, ...]]] = {}
+    for spec in sweeps or []:
+        method, key, values = parse_sweep(spec)
+        if method in sweep_map:
+            raise ValueError(f"--sweep given twice for {method!r} (one parameter per method)")
+        sweep_map[method] = (key, values)
+    fixed_map: dict[str, dict[str, Any]] = {}
+    for spec in fixed or []:
+        method, key, value = parse_fixed(spec)
+        fixed_map.setdefault(method, {})[key] = value
+    eps: list[float] = []
+    for text in parse_list(epsilons):
+        value = parse_value(text)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"--epsilons must be numbers, got {text!r}")
+        eps.append(float(value))
+    return EvaluationConfig(
+        data=data,
+        methods=tuple(parse_list(methods.lower())),
+        epsilons=tuple(eps),
+        sweeps=sweep_map,
+        fixed=fixed_map,
+        identities=identities,
+        per_identity=per_identity,
+        max_images=max_images,
+        seed=seed,
+        face_threshold=threshold,
+        workers=_workers(workers),
+        **options,
+    )
+
+
+def _parse_attacks(attacks: str, no_attacks: bool) -> tuple[str, ...]:
+    from pixveil.evaluate.runner import ATTACKS, parse_list
+
+    if no_attacks:
+        return ()
+    names = [a.lower() for a in parse_list(attacks)]
+    if names in (["none"], []):
+        return ()
+    if names == ["all"]:
+        return ATTACKS
+    return tuple(names)
+
+
+def _run(config: Any, *, quiet: bool) -> Any:
+    """Run with a progress display; map errors to exit codes."""
+    from pixveil.evaluate.runner import ProgressEvent, run_evaluation
+
+    progress = Progress(
+        TextColumn("[bold]{task.fields[stage]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.description}"),
+        console=err,
+        disable=quiet or not err.is_terminal,
+        transient=False,
+    )
+    tasks: dict[str, TaskID] = {}
+    last_stage: list[str] = [""]
+
+    def on_event(event: ProgressEvent) -> None:
+        if event.stage not in tasks:
+            tasks[event.stage] = progress.add_task(
+                "", total=event.total or None, stage=_STAGES.get(event.stage, event.stage)
+            )
+        progress.update(
+            tasks[event.stage],
+            completed=event.done,
+            total=event.total or None,
+            description=event.message[:70],
+        )
+        if quiet or err.is_terminal:
+            return
+        # Not a terminal (a log file): one line per stage change and per attack run.
+        if event.stage != last_stage[0] or (
+            event.stage == "attack" and "epoch" not in event.message
+        ):
+            last_stage[0] = event.stage
+            err.print(f"{_STAGES.get(event.stage, event.stage)}: {event.message}")
+
+    try:
+        with progress:
+            return run_evaluation(config, progress=on_event)
+    except (InputError, MissingDependencyError) as exc:
+        raise _usage(str(exc)) from None
+    except PixveilError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+def _write(result: Any, output: Path) -> dict[str, Path]:
+    from pixveil.evaluate.report import write_report
+
+    try:
+        return write_report(result, output)
+    except MissingDependencyError as exc:
+        raise _usage(str(exc)) from None
+    except PixveilError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+def _pct(value: Any) -> str:
+    from pixveil.evaluate.report import format_value
+
+    return format_value(value, scale=100.0, decimals=1)
+
+
+def _num(value: Any, decimals: int = 3) -> str:
+    from pixveil.evaluate.report import format_value
+
+    return format_value(value, decimals=decimals)
+
+
+def _print_notes(result: Any) -> None:
+    for note in result.notes:
+        err.print(f"[dim]note: {note}[/dim]")
+
+
+def _summary(result: Any) -> Table:
+    table = Table(title="pixveil evaluate", title_justify="left")
+    table.add_column("setting", style="bold")
+    table.add_column("SSIM", justify="right")
+    table.add_column("SSIM region", justify="right")
+    has_ids = any(r.reid is not None and r.reid.rank1 is not None for r in result.results)
+    has_reid = any(r.reid is not None for r in result.results)
+    if has_ids:
+        table.add_column("rank-1", justify="right")
+        table.add_column("verified", justify="right")
+    if has_reid:
+        table.add_column("same photo", justify="right")
+    if result.config.detection:
+        table.add_column("detected", justify="right")
+    attacks = [a for a in ("cnn", "reconstruction") if any(a in r.attacks for r in result.results)]
+    if "cnn" in attacks:
+        table.add_column("CNN top-1", justify="right")
+    if "reconstruction" in attacks:
+        table.add_column("recon. SSIM", justify="right")
+    for r in result.results:
+        cells = [r.setting.label, _num(r.utility.get("ssim")), _num(r.utility_region.get("ssim"))]
+        if has_ids:
+            cells += [_pct(r.reid and r.reid.rank1), _pct(r.reid and r.reid.verification)]
+        if has_reid:
+            cells.append(_pct(r.reid and r.reid.same_photo))
+        if result.config.detection:
+            cells.append(_pct(r.detection.get("pixveil")))
+        if "cnn" in attacks:
+            cells.append(_pct(r.attacks.get("cnn", {}).get("top1")))
+        if "reconstruction" in attacks:
+            cells.append(_num(r.attacks.get("reconstruction", {}).get("ssim_reconstructed")))
+        table.add_row(*cells)
+    return table
+
+
+# Shared option types.
+DataOpt = Annotated[
+    Path,
+    typer.Option(
+        "--data",
+        "-d",
+        help="Folder of <identity>/<images> (LFW, AT&T layout) or a flat folder of images.",
+    ),
+]
+EpsilonsOpt = Annotated[
+    str, typer.Option("--epsilons", "-e", help="Privacy budgets swept for dp-* methods.")
+]
+SweepOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--sweep",
+        help="Swept parameter of a method, METHOD:PARAM=V1,V2,... (repeatable), "
+        "e.g. blur:strength=0.05,0.1,0.2,0.3.",
+    ),
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set", help="Parameter held fixed, METHOD:PARAM=VALUE (repeatable), e.g. dp-pix:m=4."
+    ),
+]
+IdentitiesOpt = Annotated[
+    int | None, typer.Option("--identities", help="Sample this many identities (seeded).")
+]
+PerIdentityOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--per-identity",
+        help="Sample this many images per identity (identities with fewer are left out).",
+    ),
+]
+MaxImagesOpt = Annotated[
+    int | None, typer.Option("--max-images", help="Flat folders: sample this many images.")
+]
+SeedOpt = Annotated[
+    int, typer.Option("--seed", help="Seed of the sampling, the privacy noise and the attacks.")
+]
+ThresholdOpt = Annotated[
+    float | None, typer.Option("--threshold", help="Face detection threshold (pixveil's detector).")
+]
+WorkersOpt = Annotated[
+    int, typer.Option("--workers", "-j", help="Worker processes (0 = one per CPU, up to 8).")
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
+
+
+@app.command()
+def evaluate(
+    data: DataOpt,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Report folder (created).")] = Path(
+        "pixveil-report"
+    ),
+    methods: Annotated[
+        str, typer.Option("--methods", "-m", help="Methods to evaluate, comma-separated.")
+    ] = "blur,pixelate,mask,dp-pix,dp-blur",
+    epsilons: EpsilonsOpt = "0.1,0.5,1,5",
+    sweeps: SweepOpt = None,
+    fixed: SetOpt = None,
+    identities: IdentitiesOpt = None,
+    per_identity: PerIdentityOpt = None,
+    max_images: MaxImagesOpt = None,
+    seed: SeedOpt = 0,
+    threshold: ThresholdOpt = None,
+    attacks: Annotated[
+        str,
+        typer.Option(
+            "--attacks",
+            help="Attacks to run: cnn, reconstruction, all or none (slow: each trains a "
+            "network per setting).",
+        ),
+    ] = "none",
+    no_attacks: Annotated[
+        bool, typer.Option("--no-attacks", help="Run no attack (overrides --attacks).")
+    ] = False,
+    cnn_epochs: Annotated[
+        int | None, typer.Option("--cnn-epochs", help="Epochs of the CNN attack.")
+    ] = None,
+    reconstruction_epochs: Annotated[
+        int | None,
+        typer.Option("--reconstruction-epochs", help="Epochs of the reconstruction attack."),
+    ] = None,
+    attack_size: Annotated[
+        int, typer.Option("--attack-size", help="Side of the attacks' face crops (pixels).")
+    ] = 64,
+    reid: Annotated[
+        bool,
+        typer.Option(
+            "--reid/--no-reid", help="dlib face re-identification (rank-1, verification)."
+        ),
+    ] = True,
+    detection: Annotated[
+        bool,
+        typer.Option("--detection/--no-detection", help="Face detection rates after protection."),
+    ] = True,
+    ms_ssim: Annotated[
+        bool, typer.Option("--ms-ssim/--no-ms-ssim", help="Whole-image MS-SSIM (slow).")
+    ] = False,
+    region_ms_ssim: Annotated[
+        bool,
+        typer.Option("--region-ms-ssim", help="Region-only MS-SSIM (regions >= 161 px; slow)."),
+    ] = False,
+    fid: Annotated[
+        bool,
+        typer.Option(
+            "--fid/--no-fid",
+            help="FID-like and IS-like scores on MobileNetV2 features (not Inception; slow).",
+        ),
+    ] = False,
+    examples: Annotated[
+        int, typer.Option("--examples", help="Identities shown in the example grids.")
+    ] = 3,
+    workers: WorkersOpt = 0,
+    quiet: QuietOpt = False,
+) -> None:
+    """Protect a face data set with every method and parameter; measure privacy and utility.
+
+    Writes OUTPUT/index.html (tables, plots, examples), results.csv, results.json
+    and config.json.
+    """
+    try:
+        config = _build_config(
+            data=data,
+            methods=methods,
+            epsilons=epsilons,
+            sweeps=sweeps,
+            fixed=fixed,
+            identities=identities,
+            per_identity=per_identity,
+            max_images=max_images,
+            seed=seed,
+            threshold=threshold,
+            workers=workers,
+            attacks=_parse_attacks(attacks, no_attacks),
+            cnn_epochs=cnn_epochs,
+            reconstruction_epochs=reconstruction_epochs,
+            attack_image_size=attack_size,
+            reid=reid,
+            detection=detection,
+            ms_ssim=ms_ssim,
+            region_ms_ssim=region_ms_ssim,
+            fid=fid,
+            examples=examples,
+        )
+    except (ValueError, TypeError) as exc:
+        raise _usage(str(exc)) from None
+    result = _run(config, quiet=quiet)
+    written = _write(result, output)
+    out.print(_summary(result))
+    _print_notes(result)
+    out.print(f"report: {written['html']}")
+    out.print(f"results: {written['csv']}, {written['json']}; config: {written['config']}")
+    out.print(f"[dim]{result.timings['total']:.0f} s[/dim]")
+
+
+def _attack_command(
+    attack: str,
+    *,
+    data: Path,
+    method: str,
+    epsilons: str,
+    sweeps: list[str] | None,
+    fixed: list[str] | None,
+    identities: int | None,
+    per_identity: int | None,
+    max_images: int | None,
+    seed: int,
+    threshold: float | None,
+    epochs: int | None,
+    image_size: int,
+    output: Path | None,
+    workers: int,
+    quiet: bool,
+) -> None:
+    from pixveil.evaluate.runner import attacks_available
+
+    reason = attacks_available().get(attack)
+    if reason is not None:
+        raise _usage(f"the {attack} attack cannot run: {reason}")
+    epochs_key = "cnn_epochs" if attack == "cnn" else "reconstruction_epochs"
+    try:
+        config = _build_config(
+            data=data,
+            methods=method,
+            epsilons=epsilons,
+            sweeps=sweeps,
+            fixed=fixed,
+            identities=identities,
+            per_identity=per_identity,
+            max_images=max_images,
+            seed=seed,
+            threshold=threshold,
+            workers=workers,
+            attacks=(attack,),
+            attack_image_size=image_size,
+            reid=False,
+            detection=False,
+            examples=0 if output is None else 3,
+            **{epochs_key: epochs},
+        )
+    except (ValueError, TypeError) as exc:
+        raise _usage(str(exc)) from None
+    result = _run(config, quiet=quiet)
+    ran = [r for r in result.results if attack in r.attacks]
+    if not ran:
+        _print_notes(result)
+        err.print(f"[red]error:[/red] the {attack} attack did not run (see the notes above)")
+        raise typer.Exit(EXIT_USAGE)
+    if attack == "cnn":
+        table = Table(
+            title="CNN re-identification attack (trained on protected faces)",
+            title_justify="left",
+        )
+        for col in ("setting", "SSIM", "top-1", "top-5", "chance top-1", "train / test"):
+            table.add_column(col, justify="left" if col == "setting" else "right")
+        for r in ran:
+            a = r.attacks["cnn"]
+            table.add_row(
+                r.setting.label,
+                _num(r.utility.get("ssim")),
+                _pct(a["top1"]),
+                _pct(a["top5"]),
+                _pct(a["chance_top1"]),
+                f"{a['n_train']} / {a['n_test']}",
+            )
+    else:
+        table = Table(
+            title="Reconstruction attack (U-Net trained on original/protected pairs)",
+            title_justify="left",
+        )
+        for col in (
+            "setting",
+            "SSIM protected",
+            "SSIM reconstructed",
+            "PSNR protected",
+            "PSNR reconstructed",
+            "train / test",
+        ):
+            table.add_column(col, justify="left" if col == "setting" else "right")
+        for r in ran:
+            a = r.attacks["reconstruction"]
+            table.add_row(
+                r.setting.label,
+                _num(a["ssim_protected"]),
+                _num(a["ssim_reconstructed"]),
+                _num(a["psnr_protected"], 2),
+                _num(a["psnr_reconstructed"], 2),
+                f"{a['n_train']} / {a['n_test']}",
+            )
+    out.print(table)
+    _print_notes(result)
+    if output is not None:
+        written = _write(result, output)
+        out.print(f"report: {written['html']}")
+
+
+AttackMethodOpt = Annotated[
+    str, typer.Option("--method", "-m", help="Method(s) to attack, comma-separated.")
+]
+EpochsOpt = Annotated[
+    int | None, typer.Option("--epochs", help="Training epochs (default: the attack's).")
+]
+ImageSizeOpt = Annotated[
+    int, typer.Option("--image-size", help="Side of the face crops (a multiple of 16).")
+]
+AttackOutputOpt = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="Also write a report (CSV, JSON, HTML) here."),
+]
+
+
+@attack_app.command("reid")
+def attack_reid(
+    data: DataOpt,
+    method: AttackMethodOpt = "pixelate",
+    epsilons: EpsilonsOpt = "0.1,0.5,1,5",
+    sweeps: SweepOpt = None,
+    fixed: SetOpt = None,
+    identities: IdentitiesOpt = None,
+    per_identity: PerIdentityOpt = None,
+    max_images: MaxImagesOpt = None,
+    seed: SeedOpt = 0,
+    threshold: ThresholdOpt = None,
+    epochs: EpochsOpt = None,
+    image_size: ImageSizeOpt = 64,
+    output: AttackOutputOpt = None,
+    workers: WorkersOpt = 0,
+    quiet: QuietOpt = False,
+) -> None:
+    """CNN re-identification (McPherson et al. 2016): train on protected faces, name new ones."""
+    _attack_command(
+        "cnn",
+        data=data,
+        method=method,
+        epsilons=epsilons,
+        sweeps=sweeps,
+        fixed=fixed,
+        identities=identities,
+        per_identity=per_identity,
+        max_images=max_images,
+        seed=seed,
+        threshold=threshold,
+        epochs=epochs,
+        image_size=image_size,
+        output=output,
+        workers=workers,
+        quiet=quiet,
+    )
+
+
+@attack_app.command("reconstruction")
+def attack_reconstruction(
+    data: DataOpt,
+    method: AttackMethodOpt = "pixelate",
+    epsilons: EpsilonsOpt = "0.1,0.5,1,5",
+    sweeps: SweepOpt = None,
+    fixed: SetOpt = None,
+    identities: IdentitiesOpt = None,
+    per_identity: PerIdentityOpt = None,
+    max_images: MaxImagesOpt = None,
+    seed: SeedOpt = 0,
+    threshold: ThresholdOpt = None,
+    epochs: EpochsOpt = None,
+    image_size: ImageSizeOpt = 64,
+    output: AttackOutputOpt = None,
+    workers: WorkersOpt = 0,
+    quiet: QuietOpt = False,
+) -> None:
+    """Reconstruction: train a U-Net on (original, protected) faces; undo held-out ones."""
+    _attack_command(
+        "reconstruction",
+        data=data,
+        method=method,
+        epsilons=epsilons,
+        sweeps=sweeps,
+        fixed=fixed,
+        identities=identities,
+        per_identity=per_identity,
+        max_images=max_images,
+        seed=seed,
+        threshold=threshold,
+        epochs=epochs,
+        image_size=image_size,
+        output=output,
+        workers=workers,
+        quiet=quiet,
+    )

@@ -1,0 +1,168 @@
+"""The attackers' networks and differentiable helpers (imports torch: load lazily)."""
+
+from __future__ import annotations
+
+import math
+from typing import TypeVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["ReidNet", "UNet", "augment", "channels_last", "cosine_lr", "ssim_loss"]
+
+_M = TypeVar("_M", bound=nn.Module)
+
+
+def channels_last(module: _M) -> _M:
+    """Move ``module``'s parameters to the channels-last layout (faster convolutions on CPU)."""
+    return module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+
+
+def _conv_bn_relu(c_in: int, c_out: int) -> list[nn.Module]:
+    return [
+        nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    ]
+
+
+class ReidNet(nn.Module):
+    """A small VGG-like classifier: ``blocks`` x (conv3x3-BN-ReLU, max-pool), then a linear head.
+
+    Channels double at each block from ``width``; a global average pool and
+    dropout precede the linear layer, so any input side divisible by
+    ``2**blocks`` works.
+    """
+
+    def __init__(self, n_classes: int, *, width: int = 24, blocks: int = 4, dropout: float = 0.5):
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = 3
+        for i in range(blocks):
+            c_out = width * 2**i
+            layers += [*_conv_bn_relu(c_in, c_out), nn.MaxPool2d(2)]
+            c_in = c_out
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(c_in, n_classes)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))
+
+
+def _double_conv(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(*_conv_bn_relu(c_in, c_out), *_conv_bn_relu(c_out, c_out))
+
+
+class UNet(nn.Module):
+    """A small U-Net (Ronneberger et al. 2015) with a residual output.
+
+    ``levels`` max-pool steps down and bilinear upsampling steps back up, with
+    skip connections; channels double per level from ``width``.  The output is
+    ``input + correction``; the last 1x1 convolution starts at zero, so the
+    untrained network is the identity map and training only has to learn what
+    the protection changed.
+    """
+
+    def __init__(self, *, width: int = 12, levels: int = 3):
+        super().__init__()
+        widths = [width * 2**i for i in range(levels + 1)]
+        self.inc = _double_conv(3, widths[0])
+        self.down = nn.ModuleList(_double_conv(widths[i], widths[i + 1]) for i in range(levels))
+        # Decoder: one conv per level (after the concatenation) keeps it cheap on CPU.
+        self.up = nn.ModuleList(
+            nn.Sequential(*_conv_bn_relu(widths[i + 1] + widths[i], widths[i]))
+            for i in reversed(range(levels))
+        )
+        self.out = nn.Conv2d(widths[0], 3, kernel_size=1)
+        nn.init.zeros_(self.out.weight)
+        if self.out.bias is not None:
+            nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        skips = [self.inc(x)]
+        for block in self.down:
+            skips.append(block(F.max_pool2d(skips[-1], 2)))
+        y = skips.pop()
+        for block in self.up:
+            skip = skips.pop()
+            y = F.interpolate(y, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            y = block(torch.cat([y, skip], dim=1))
+        return x + self.out(y)
+
+
+def augment(x: Tensor, generator: torch.Generator, *, pad: int, jitter: float) -> Tensor:
+    """Random crop (reflect padding ``pad``), horizontal flip and colour jitter.
+
+    Parameters
+    ----------
+    x : Tensor of shape (B, 3, S, S), float in [0, 1]
+    generator : torch.Generator
+        Source of all the randomness (so a seed fixes the augmentation).
+    pad : int
+        Maximal shift in pixels of the random crop.
+    jitter : float
+        Relative range of the brightness and contrast jitter; a third of it is
+        applied per channel (colour jitter).
+    """
+    b, _, s, _ = x.shape
+    if pad > 0:
+        padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+        offsets = torch.randint(0, 2 * pad + 1, (b, 2), generator=generator)
+        x = torch.stack(
+            [
+                padded[i, :, int(oy) : int(oy) + s, int(ox) : int(ox) + s]
+                for i, (oy, ox) in enumerate(offsets)
+            ]
+        )
+    flip = torch.rand(b, generator=generator) < 0.5
+    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    if jitter > 0:
+        u = torch.rand(b, 6, generator=generator) * 2 - 1
+        brightness = 1 + jitter * u[:, 0, None, None, None]
+        contrast = 1 + jitter * u[:, 1, None, None, None]
+        colour = 1 + (jitter / 3) * u[:, 2:5, None, None]
+        shift = (jitter / 2) * u[:, 5, None, None, None]
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        x = ((x - mean) * contrast + mean) * brightness * colour + shift
+        x = x.clamp(0.0, 1.0)
+    return x
+
+
+def _gaussian_window(size: int, sigma: float) -> Tensor:
+    coords = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
+    g = torch.exp(-(coords**2) / (2 * sigma**2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :]).expand(3, 1, size, size).contiguous()
+
+
+def ssim_loss(x: Tensor, y: Tensor) -> Tensor:
+    """``1 - SSIM`` (Gaussian 11x11 window, sigma 1.5, data range 1), averaged over pixels.
+
+    Parameters
+    ----------
+    x, y : Tensor of shape (B, 3, S, S), float in about [0, 1], ``S >= 11``
+    """
+    size = min(11, x.shape[-1], x.shape[-2])
+    window = _gaussian_window(size, 1.5 * size / 11).to(x)
+    c1, c2 = 0.01**2, 0.03**2
+
+    def filt(t: Tensor) -> Tensor:
+        return F.conv2d(t, window, groups=3)
+
+    mu_x, mu_y = filt(x), filt(y)
+    sxx = filt(x * x) - mu_x**2
+    syy = filt(y * y) - mu_y**2
+    sxy = filt(x * y) - mu_x * mu_y
+    ssim = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2))
+    return 1 - ssim.mean()
+
+
+def cosine_lr(step: int, total: int, *, warmup: int) -> float:
+    """Learning-rate factor: linear warm-up over ``warmup`` steps, then cosine decay to 0."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))

@@ -1,0 +1,1595 @@
+"""The evaluation runner: protect a face data set with every method and measure it.
+
+:func:`run_evaluation` takes one :class:`EvaluationConfig` and returns an
+:class:`EvaluationResult`; :mod:`pixveil.evaluate.report` writes it to disk.
+
+What happens
+------------
+1. The folder is listed and sampled (:func:`pixveil.evaluate.datasets.load_dataset`).
+2. **Originals** (once per image): pixveil's face detector (``faces``) finds the
+   regions to protect; dlib's HOG detector finds the face used for
+   re-identification and the original is encoded by dlib's recogniser.  The
+   detections are reused by every method and parameter value.
+3. **Settings**: an unprotected baseline (``none``) plus, for each method, one
+   setting per value of its swept parameter: ``epsilon`` for methods that have
+   one (``dp-pix``, ``dp-blur``; values from ``epsilons``), ``strength`` for
+   ``blur`` and ``blocks`` for ``pixelate`` (:data:`DEFAULT_SWEEPS`), one
+   setting for the others (``mask``).  ``sweeps`` overrides any of them.
+4. **Per image and setting**: the image is protected
+   (:meth:`~pixveil.protect.ProtectionMethod.apply` with the stored regions;
+   the noise of randomised methods is seeded per setting and image, so runs are
+   reproducible and do not depend on ``workers``); utility metrics
+   (:func:`~pixveil.evaluate.metrics.utility_report`) on the whole image and on
+   the protected region only; the protected probe is encoded by dlib at the
+   original face location; pixveil's and dlib's detectors are run again to see
+   whether the face is still found; optional MobileNetV2 features (FID-like /
+   IS-like scores) and face crops for the attacks.
+5. **Aggregation** per setting: means of the utility metrics, the
+   re-identification figures of :class:`~pixveil.evaluate.privacy.ReidProtocol`,
+   detection rates, FID-like and IS-like scores.
+6. **Attacks** (optional): the CNN re-identification attack and the
+   reconstruction attack of :mod:`pixveil.evaluate.attacks`, trained and tested
+   on the face crops of each setting.
+
+Images are processed in parallel by ``workers`` processes (image by image); the
+models are loaded once per process.  The library never prints: progress is
+reported through a callback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import platform
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pixveil.errors import InputError, MissingDependencyError
+from pixveil.evaluate.datasets import FaceDataset, load_dataset
+from pixveil.evaluate.privacy import (
+    DEFAULT_DETECTION_IOU,
+    HogFaceCheck,
+    ReidProtocol,
+    ReidSummary,
+    detection_rate,
+    matches_reference,
+)
+from pixveil.evaluate.reid import DEFAULT_THRESHOLD
+from pixveil.io import DEFAULT_MAX_PIXELS, read_image
+from pixveil.types import Box, Region
+
+__all__ = [
+    "ATTACKS",
+    "BASELINE",
+    "DEFAULT_EPSILONS",
+    "DEFAULT_METHODS",
+    "DEFAULT_SWEEPS",
+    "UTILITY_KEYS",
+    "EvaluationConfig",
+    "EvaluationResult",
+    "Example",
+    "ProgressEvent",
+    "Setting",
+    "SettingResult",
+    "attacks_available",
+    "parse_fixed",
+    "parse_list",
+    "parse_sweep",
+    "parse_value",
+    "protected_mask",
+    "run_evaluation",
+]
+
+#: Name of the unprotected baseline setting.
+BASELINE = "none"
+#: Methods evaluated when none are named.
+DEFAULT_METHODS: tuple[str, ...] = ("blur", "pixelate", "mask", "dp-pix", "dp-blur")
+#: Privacy budgets swept for methods with an ``epsilon`` parameter.
+DEFAULT_EPSILONS: tuple[float, ...] = (0.1, 0.5, 1.0, 5.0)
+#: Parameter swept, and its values, for the methods without ``epsilon``.
+DEFAULT_SWEEPS: dict[str, tuple[str, tuple[Any, ...]]] = {
+    "blur": ("strength", (0.05, 0.1, 0.2, 0.3)),
+    "pixelate": ("blocks", (16, 12, 8, 4)),
+}
+#: Attacks that can be run: ``cnn`` (re-identification) and ``reconstruction``.
+ATTACKS: tuple[str, ...] = ("cnn", "reconstruction")
+#: Keys of :func:`pixveil.evaluate.metrics.utility_report`, in order.
+UTILITY_KEYS: tuple[str, ...] = (
+    "ssim",
+    "ms_ssim",
+    "psnr",
+    "l0",
+    "l0_fraction",
+    "l2",
+    "ald_0",
+    "ald_2",
+    "ald_inf",
+    "dhash",
+)
+#: Utility of an unprotected image against itself.
+_IDENTICAL: dict[str, float] = {
+    "ssim": 1.0,
+    "ms_ssim": 1.0,
+    "psnr": math.inf,
+    "l0": 0.0,
+    "l0_fraction": 0.0,
+    "l2": 0.0,
+    "ald_0": 0.0,
+    "ald_2": 0.0,
+    "ald_inf": 0.0,
+    "dhash": 0.0,
+}
+#: Half of scikit-image's 7x7 SSIM window: the context a region-only SSIM needs.
+_SSIM_PAD = 3
+#: Face crops for the attacks: the face box grown by this factor, made square.
+_CROP_SCALE = 1.2
+#: Example views: the face box grown by this factor, made square.
+_VIEW_SCALE = 2.2
+#: Side (pixels) of the example views kept for the report.
+_VIEW_SIZE = 160
+#: Share of each identity's images held out to test the attacks.
+_ATTACK_TEST_FRACTION = 0.2
+#: Reconstructions kept per setting for the report.
+_SHOWN_RECONSTRUCTIONS = 6
+
+
+# --------------------------------------------------------------------------- #
+# parsing helpers (shared with the command line)
+# --------------------------------------------------------------------------- #
+def parse_value(text: str) -> Any:
+    """``"8"`` -> 8, ``"0.5"`` -> 0.5, ``"inf"`` -> inf, ``"true"`` -> True, else the string."""
+    raw = text.strip()
+    low = raw.lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    if low in ("inf", "+inf", "infinity"):
+        return math.inf
+    if low in ("none", "null"):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+def parse_list(text: str) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _split_method(spec: str, what: str) -> tuple[str, str, str]:
+    method, sep, rest = spec.partition(":")
+    key, eq, values = rest.partition("=")
+    if not sep or not eq or not method.strip() or not key.strip() or not values.strip():
+        raise ValueError(f"{what} must look like METHOD:PARAM=VALUE[,VALUE...], got {spec!r}")
+    return method.strip().lower(), key.strip().replace("-", "_"), values
+
+
+def parse_sweep(spec: str) -> tuple[str, str, tuple[Any, ...]]:
+    """``"blur:strength=0.05,0.1"`` -> ``("blur", "strength", (0.05, 0.1))``.
+
+    Raises
+    ------
+    ValueError
+        If ``spec`` is not ``METHOD:PARAM=V1[,V2...]``.
+    """
+    method, key, values = _split_method(spec, "a sweep")
+    parsed = tuple(parse_value(v) for v in parse_list(values))
+    if not parsed:
+        raise ValueError(f"a sweep needs at least one value, got {spec!r}")
+    return method, key, parsed
+
+
+def parse_fixed(spec: str) -> tuple[str, str, Any]:
+    """``"dp-pix:m=4"`` -> ``("dp-pix", "m", 4)`` (a parameter held fixed)."""
+    method, key, value = _split_method(spec, "a fixed parameter")
+    return method, key, parse_value(value)
+
+
+# --------------------------------------------------------------------------- #
+# settings and configuration
+# --------------------------------------------------------------------------- #
+def _fmt_value(value: Any) -> str:
+    if isinstance(value, float):
+        return "inf" if math.isinf(value) else f"{value:g}"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One method with one set of parameters.
+
+    Attributes
+    ----------
+    method : str
+        A registered method, or :data:`BASELINE` (no protection).
+    params : mapping
+        Every parameter passed to the method (the swept one included).
+    parameter : str or None
+        Name of the swept parameter (None for a single-setting method).
+    value : Any
+        Its value in this setting.
+    """
+
+    method: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    parameter: str | None = None
+    value: Any = None
+
+    @property
+    def label(self) -> str:
+        """``"blur strength=0.1"``, ``"mask"``, ``"none"``."""
+        if self.parameter is None:
+            return self.method
+        return f"{self.method} {self.parameter}={_fmt_value(self.value)}"
+
+    @property
+    def value_label(self) -> str:
+        """``"strength=0.1"`` or ``"-"``."""
+        if self.parameter is None:
+            return "-"
+        return f"{self.parameter}={_fmt_value(self.value)}"
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.method == BASELINE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "parameter": self.parameter,
+            "value": self.value,
+            "params": dict(self.params),
+            "label": self.label,
+        }
+
+
+def _check_flag(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+
+
+def _check_int(name: str, value: object, lo: int, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < lo:
+        raise ValueError(f"{name} must be an integer >= {lo}, got {value!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluationConfig:
+    """Everything that decides what an evaluation measures.
+
+    Parameters
+    ----------
+    data : Path
+        ``<identity>/<images>`` folder or a flat folder of images.
+    methods : tuple of str
+        Registered protection methods to evaluate (the baseline ``none`` is always added).
+    epsilons : tuple of float
+        Values of ``epsilon`` swept for the methods that have one.
+    sweeps : mapping of str to (str, tuple)
+        ``method -> (parameter, values)``: overrides the swept parameter of a method.
+    fixed : mapping of str to mapping
+        ``method -> {parameter: value}`` held fixed in every setting of that method.
+    identities, per_identity, max_images : int or None
+        Sampling (see :func:`~pixveil.evaluate.datasets.load_dataset`).
+    seed : int
+        Seed of the sampling, of the privacy noise (seeded per setting and
+        image, so that results are reproducible; a real release uses a secure
+        source) and of the attacks.
+    face_threshold : float or None
+        Score threshold of pixveil's face detector (None: its default).
+    utility : bool
+        Compute the utility metrics.
+    ms_ssim : bool
+        Compute whole-image MS-SSIM (slow: about 10x the rest of the metrics).
+    region_ms_ssim : bool
+        Compute region-only MS-SSIM (needs regions of at least 161 px).
+    reid : bool
+        Face re-identification with dlib (needs ``pixveil[eval]``).
+    detection : bool
+        Detection rates after protection (pixveil's detector and dlib's HOG).
+    fid : bool
+        FID-like and IS-like scores on MobileNetV2 (slow; needs torch).
+    reid_threshold : float
+        dlib distance threshold (0.6).
+    attacks : tuple of str
+        Attacks to run, from :data:`ATTACKS`.
+    cnn_epochs, reconstruction_epochs : int or None
+        Training epochs of the attacks (None: the attack's default).
+    attack_image_size : int
+        Side of the face crops given to the attacks (a multiple of 16).
+    examples : int
+        Identities (or images) shown in the report's example grids.
+    workers : int
+        Processes protecting and measuring images (1: in this process).  More
+        than one starts worker processes with the ``spawn`` method: a script
+        calling :func:`run_evaluation` must then guard its entry point with
+        ``if __name__ == "__main__":``.  Results do not depend on it.
+    max_pixels : int
+        Largest image accepted (decompression-bomb guard).
+    """
+
+    data: Path
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    epsilons: tuple[float, ...] = DEFAULT_EPSILONS
+    sweeps: Mapping[str, tuple[str, tuple[Any, ...]]] = field(default_factory=dict)
+    fixed: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    identities: int | None = None
+    per_identity: int | None = None
+    max_images: int | None = None
+    seed: int = 0
+    face_threshold: float | None = None
+    utility: bool = True
+    ms_ssim: bool = False
+    region_ms_ssim: bool = False
+    reid: bool = True
+    detection: bool = True
+    fid: bool = False
+    reid_threshold: float = DEFAULT_THRESHOLD
+    attacks: tuple[str, ...] = ()
+    cnn_epochs: int | None = None
+    reconstruction_epochs: int | None = None
+    attack_image_size: int = 64
+    examples: int = 3
+    workers: int = 1
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data", Path(self.data))
+        methods = tuple(str(m).strip().lower() for m in self.methods)
+        if not methods and not self.attacks:
+            raise ValueError("methods must name at least one protection method")
+        if len(set(methods)) != len(methods):
+            raise ValueError(f"methods are repeated: {', '.join(methods)}")
+        if BASELINE in methods:
+            methods = tuple(m for m in methods if m != BASELINE)  # always included
+        object.__setattr__(self, "methods", methods)
+        epsilons = tuple(float(e) for e in self.epsilons)
+        for e in epsilons:
+            if not e > 0:
+                raise ValueError(f"epsilons must be positive, got {e!r}")
+        object.__setattr__(self, "epsilons", epsilons)
+        sweeps = {str(k): (str(v[0]), tuple(v[1])) for k, v in dict(self.sweeps).items()}
+        object.__setattr__(self, "sweeps", sweeps)
+        object.__setattr__(self, "fixed", {str(k): dict(v) for k, v in dict(self.fixed).items()})
+        attacks = tuple(str(a).strip().lower() for a in self.attacks)
+        for a in attacks:
+            if a not in ATTACKS:
+                raise ValueError(f"unknown attack {a!r}; known: {', '.join(ATTACKS)}")
+        object.__setattr__(self, "attacks", tuple(dict.fromkeys(attacks)))
+        for name in ("utility", "ms_ssim", "region_ms_ssim", "reid", "detection", "fid"):
+            _check_flag(name, getattr(self, name))
+        for name in ("identities", "per_identity", "max_images", "cnn_epochs"):
+            _check_int(name, getattr(self, name), 1, optional=True)
+        _check_int("reconstruction_epochs", self.reconstruction_epochs, 1, optional=True)
+        _check_int("seed", self.seed, 0)
+        _check_int("examples", self.examples, 0)
+        _check_int("workers", self.workers, 1)
+        _check_int("max_pixels", self.max_pixels, 1)
+        _check_int("attack_image_size", self.attack_image_size, 16)
+        if self.attack_image_size % 16 or self.attack_image_size > 256:
+            raise ValueError(
+                f"attack_image_size must be a multiple of 16 in [16, 256], "
+                f"got {self.attack_image_size}"
+            )
+        if self.face_threshold is not None and not 0.0 < float(self.face_threshold) < 1.0:
+            raise ValueError(f"face_threshold must be in (0, 1), got {self.face_threshold!r}")
+        if not (0 < float(self.reid_threshold) < 2):
+            raise ValueError(f"reid_threshold must be in (0, 2), got {self.reid_threshold!r}")
+        self.settings()  # validate every method and parameter now
+
+    def settings(self) -> list[Setting]:
+        """The baseline and every (method, parameter value) setting, validated.
+
+        Raises
+        ------
+        ValueError
+            For an unknown method or parameter, or a value its method refuses
+            (:class:`~pixveil.errors.PrivacyParameterError` for privacy parameters).
+        """
+        from pixveil.protect import METHODS, available_methods, get_method
+
+        known = available_methods()
+        out = [Setting(BASELINE)]
+        for name in (*self.sweeps, *self.fixed):
+            if name not in self.methods:
+                raise ValueError(f"--sweep/--set name method {name!r}, which is not evaluated")
+        for method in self.methods:
+            if method not in known:
+                raise ValueError(f"unknown method {method!r}; known: {', '.join(known)}")
+            fields = [f.name for f in dataclasses.fields(METHODS.get(method).Params)]
+            fixed = dict(self.fixed.get(method, {}))
+            for key in fixed:
+                if key not in fields:
+                    raise ValueError(
+                        f"method {method!r} has no parameter {key!r}; "
+                        f"its parameters are: {', '.join(fields)}"
+                    )
+            if method in self.sweeps:
+                parameter, values = self.sweeps[method]
+            elif "epsilon" in fields and "epsilon" not in fixed:
+                parameter, values = "epsilon", self.epsilons
+            elif method in DEFAULT_SWEEPS and DEFAULT_SWEEPS[method][0] not in fixed:
+                parameter, values = DEFAULT_SWEEPS[method]
+            else:
+                parameter, values = "", ()
+            if parameter and parameter not in fields:
+                raise ValueError(
+                    f"method {method!r} has no parameter {parameter!r}; "
+                    f"its parameters are: {', '.join(fields)}"
+                )
+            if not parameter or not values:
+                get_method(method, **fixed)
+                out.append(Setting(method, fixed))
+                continue
+            for value in values:
+                params = {**fixed, parameter: value}
+                get_method(method, **params)  # raises on a bad value
+                out.append(Setting(method, params, parameter, value))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved configuration, JSON-ready."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["data"] = str(self.data)
+        d["methods"] = list(self.methods)
+        d["epsilons"] = list(self.epsilons)
+        d["attacks"] = list(self.attacks)
+        d["sweeps"] = {k: {"parameter": p, "values": list(v)} for k, (p, v) in self.sweeps.items()}
+        d["fixed"] = {k: dict(v) for k, v in self.fixed.items()}
+        d["settings"] = [s.to_dict() for s in self.settings()]
+        return d
+
+
+# --------------------------------------------------------------------------- #
+# progress
+# --------------------------------------------------------------------------- #
+@dataclass(frozen=True)
+class ProgressEvent:
+    """A progress report.
+
+    Attributes
+    ----------
+    stage : str
+        ``"load"``, ``"originals"``, ``"protect"``, ``"scores"`` or ``"attack"``.
+    done, total : int
+        Units done and expected in this stage (images, or attack runs).
+    message : str
+        A one-line status (for attacks: the current setting and epoch).
+    """
+
+    stage: str
+    done: int
+    total: int
+    message: str = ""
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+# --------------------------------------------------------------------------- #
+# per-image work (runs in worker processes)
+# --------------------------------------------------------------------------- #
+@dataclass(frozen=True)
+class _Plan:
+    """What a worker needs (picklable)."""
+
+    settings: tuple[Setting, ...]  # without the baseline
+    seed: int
+    face_threshold: float | None
+    utility: bool
+    ms_ssim: bool
+    region_ms_ssim: bool
+    reid: bool
+    detection: bool
+    fid: bool
+    crop_size: int | None
+    max_pixels: int
+
+
+@dataclass
+class _Original:
+    """What phase 1 learns about one original image."""
+
+    index: int
+    error: str | None = None
+    shape: tuple[int, int] = (0, 0)
+    regions: tuple[Region, ...] = ()
+    dlib_box: Box | None = None
+    found_dlib: bool | None = None
+    embedding: np.ndarray | None = None
+    features: np.ndarray | None = None
+    probs: np.ndarray | None = None
+    crop_box: tuple[int, int, int, int] = (0, 0, 0, 0)
+    view_box: tuple[int, int, int, int] = (0, 0, 0, 0)
+    crop: np.ndarray | None = None
+    view: np.ndarray | None = None
+    seconds: float = 0.0
+
+    @property
+    def reference(self) -> Box | None:
+        """The main face found by pixveil's detector (the largest), if any."""
+        if not self.regions:
+            return None
+        return max(self.regions, key=lambda r: r.area).box
+
+
+@dataclass
+class _Outcome:
+    """What phase 2 measures for one image under one setting."""
+
+    whole: dict[str, float] | None = None
+    region: dict[str, float] | None = None
+    notes: tuple[str, ...] = ()
+    n_regions: int = 0
+    covered: bool | None = None
+    embedding: np.ndarray | None = None
+    found_pixveil: bool | None = None
+    found_dlib: bool | None = None
+    features: np.ndarray | None = None
+    probs: np.ndarray | None = None
+    crop: np.ndarray | None = None
+    view: np.ndarray | None = None
+
+
+def _square(box: Box | None, width: int, height: int, scale: float) -> tuple[int, int, int, int]:
+    """A square around ``box`` grown by ``scale``, shifted and shrunk to fit the image."""
+    if box is None:
+        cx, cy, side = width / 2, height / 2, float(min(width, height))
+    else:
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        side = max(box[2] - box[0], box[3] - box[1]) * scale
+    side_px = max(1, min(round(side), width, height))
+    x0 = min(max(0, round(cx - side_px / 2)), width - side_px)
+    y0 = min(max(0, round(cy - side_px / 2)), height - side_px)
+    return x0, y0, x0 + side_px, y0 + side_px
+
+
+def _resize(image: np.ndarray, size: int) -> np.ndarray:
+    import cv2
+
+    h, w = image.shape[:2]
+    if (h, w) == (size, size):
+        return np.ascontiguousarray(image)
+    interp = cv2.INTER_AREA if size <= min(h, w) else cv2.INTER_CUBIC
+    return cv2.resize(np.ascontiguousarray(image), (size, size), interpolation=interp)
+
+
+def _cut(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    return image[y0:y1, x0:x1]
+
+
+def _padded_bbox(mask: np.ndarray, pad: int, min_side: int) -> tuple[slice, slice]:
+    """Bounding box of ``mask`` grown by ``pad`` pixels and to at least ``min_side``."""
+    h, w = mask.shape
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+
+    def span(lo: int, hi: int, size: int) -> slice:
+        lo, hi = max(0, lo - pad), min(size, hi + 1 + pad)
+        missing = min_side - (hi - lo)
+        if missing > 0:
+            lo = max(0, lo - (missing + 1) // 2)
+            hi = min(size, max(hi, lo + min_side))
+            lo = max(0, min(lo, hi - min_side))
+        return slice(lo, hi)
+
+    return span(int(rows[0]), int(rows[-1]), h), span(int(cols[0]), int(cols[-1]), w)
+
+
+def protected_mask(
+    regions: Sequence[Region], height: int, width: int, *, shape: str, margin: float
+) -> np.ndarray:
+    """The pixels a method may change: the union of the regions' shape masks.
+
+    Parameters
+    ----------
+    regions : sequence of Region
+    height, width : int
+        Image size.
+    shape, margin
+        The method's :class:`~pixveil.protect.MethodParams` ``shape`` and ``margin``.
+
+    Returns
+    -------
+    ndarray of shape (height, width), bool
+    """
+    from pixveil.protect.base import region_geometry
+
+    mask = np.zeros((height, width), dtype=bool)
+    for region in regions:
+        geom = region_geometry(region, width, height, shape=shape, margin=margin)
+        if geom is None:
+            continue
+        (x0, y0, x1, y1), local, _ = geom
+        mask[y0:y1, x0:x1] |= local
+    return mask
+
+
+class _Worker:
+    """The models of one process and the per-image work."""
+
+    def __init__(self, plan: _Plan, *, single_thread: bool) -> None:
+        from pixveil.detect import get_detector
+        from pixveil.protect import get_method
+
+        self.plan = plan
+        options: dict[str, Any] = {}
+        if plan.face_threshold is not None:
+            options["threshold"] = float(plan.face_threshold)
+        if single_thread:
+            import cv2
+
+            cv2.setNumThreads(1)
+            options["threads"] = 1
+            if plan.fid:
+                import torch
+
+                torch.set_num_threads(1)
+        self.detector = get_detector("faces", **options)
+        self.methods = [get_method(s.method, **s.params) for s in plan.settings]
+        self.encoder: Any = None
+        self.hog: HogFaceCheck | None = None
+        if plan.reid or plan.detection:
+            from pixveil.evaluate.reid import get_face_encoder
+
+            self.encoder = get_face_encoder()
+        if plan.detection:
+            self.hog = HogFaceCheck()
+
+    def _read(self, path: Path) -> np.ndarray:
+        return read_image(path, max_pixels=self.plan.max_pixels).pixels
+
+    def _features(self, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """MobileNetV2 features ``(n, 1280)`` and class probabilities ``(n, 1000)``."""
+        from pixveil.evaluate.features import class_probabilities, extract_features
+
+        return extract_features(images), class_probabilities(images)
+
+    def analyse(self, index: int, path: Path) -> _Original:
+        start = time.perf_counter()
+        try:
+            image = self._read(path)
+        except InputError as exc:
+            return _Original(index, error=str(exc))
+        h, w = image.shape[:2]
+        info = _Original(index, shape=(h, w), regions=tuple(self.detector.detect(image)))
+        if self.encoder is not None:
+            info.dlib_box = self.encoder.locate_central(image)
+            if self.plan.reid and info.dlib_box is not None:
+                info.embedding = self.encoder.encode(image, info.dlib_box)
+        if self.hog is not None and info.dlib_box is not None:
+            info.found_dlib = self.hog.found(image, info.dlib_box)
+        if self.plan.fid:
+            features, probs = self._features([image])
+            info.features, info.probs = features[0], probs[0]
+        ref = info.reference or info.dlib_box
+        info.crop_box = _square(ref, w, h, _CROP_SCALE)
+        info.view_box = _square(ref, w, h, _VIEW_SCALE)
+        if self.plan.crop_size is not None:
+            info.crop = _resize(_cut(image, info.crop_box), self.plan.crop_size)
+        info.view = _resize(_cut(image, info.view_box), _VIEW_SIZE)
+        info.seconds = time.perf_counter() - start
+        return info
+
+    def _utility(
+        self, original: np.ndarray, protected: np.ndarray, mask: np.ndarray
+    ) -> tuple[dict[str, float] | None, dict[str, float] | None, list[str]]:
+        from pixveil.evaluate.metrics import SSIM_MIN_SIDE, utility_report
+
+        notes: list[str] = []
+        whole: dict[str, float] | None = None
+        region: dict[str, float] | None = None
+        try:
+            report = utility_report(original, protected, include_ms_ssim=self.plan.ms_ssim)
+            whole = dict(report)
+            notes.extend(
+                f"whole-image {k}: {v}" for k, v in report.notes.items() if self.plan.ms_ssim
+            )
+        except InputError as exc:
+            notes.append(f"whole-image metrics: {exc}")
+        if mask.any():
+            # Only pixels under the mask changed (compositing guarantees it), and the
+            # region metrics look only at the mask (with 3 px of context for SSIM's
+            # window): computing them on this crop gives the full image's values.
+            rows, cols = _padded_bbox(mask, _SSIM_PAD, SSIM_MIN_SIDE)
+            try:
+                report = utility_report(
+                    original[rows, cols],
+                    protected[rows, cols],
+                    mask[rows, cols],
+                    include_ms_ssim=self.plan.region_ms_ssim,
+                )
+                region = dict(report)
+                notes.extend(
+                    f"region-only {k}: {v}"
+                    for k, v in report.notes.items()
+                    if self.plan.region_ms_ssim
+                )
+            except InputError as exc:
+                notes.append(f"region metrics: {exc}")
+        return whole, region, notes
+
+    def protect(
+        self,
+        index: int,
+        path: Path,
+        info: _Original,
+        *,
+        encode: bool,
+        keep_view: bool,
+    ) -> list[_Outcome]:
+        image = self._read(path)
+        h, w = image.shape[:2]
+        reference = info.reference
+        masks: dict[tuple[str, float], np.ndarray] = {}
+        outcomes = []
+        kept: list[np.ndarray] = []  # protected images, for batched features
+        for k, method in enumerate(self.methods):
+            rng = (
+                np.random.default_rng(np.random.SeedSequence([self.plan.seed, k, index]))
+                if method.randomized
+                else None
+            )
+            protected = method.apply(image, info.regions, rng=rng)
+            key = (method.params.shape, float(method.params.margin))
+            if key not in masks:
+                masks[key] = protected_mask(
+                    info.regions, h, w, shape=method.params.shape, margin=method.params.margin
+                )
+            mask = masks[key]
+            out = _Outcome(n_regions=len(info.regions))
+            if self.plan.utility:
+                out.whole, out.region, notes = self._utility(image, protected, mask)
+                out.notes = tuple(notes)
+            if info.dlib_box is not None:
+                cx = int((info.dlib_box[0] + info.dlib_box[2]) / 2)
+                cy = int((info.dlib_box[1] + info.dlib_box[3]) / 2)
+                out.covered = bool(0 <= cy < h and 0 <= cx < w and mask[cy, cx])
+                if encode:
+                    out.embedding = self.encoder.encode(protected, info.dlib_box)
+            if self.plan.detection:
+                if reference is not None:
+                    found = [r.box for r in self.detector.detect(protected)]
+                    out.found_pixveil = matches_reference(found, reference)
+                if self.hog is not None and info.dlib_box is not None:
+                    out.found_dlib = self.hog.found(protected, info.dlib_box)
+            if self.plan.fid:
+                kept.append(protected)
+            if self.plan.crop_size is not None:
+                out.crop = _resize(_cut(protected, info.crop_box), self.plan.crop_size)
+            if keep_view:
+                out.view = _resize(_cut(protected, info.view_box), _VIEW_SIZE)
+            outcomes.append(out)
+        if kept:
+            features, probs = self._features(kept)
+            for out, f, pr in zip(outcomes, features, probs, strict=True):
+                out.features, out.probs = f, pr
+        return outcomes
+
+
+_WORKER: _Worker | None = None
+
+
+def _limit_blas_threads() -> Any:
+    """Limit BLAS to one thread (a context manager; a no-op without threadpoolctl).
+
+    The metrics only make BLAS calls on single vectors; a multi-threaded BLAS
+    then spends more time waking its threads than computing, and far more when
+    the cores are busy (measured: a 187,500-element dot product took ~10 ms
+    instead of 0.03 ms with the CPU loaded).
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _init_worker(plan: _Plan) -> None:
+    global _WORKER
+    # Kept for the life of the worker process.
+    _limit_blas_threads()
+    _WORKER = _Worker(plan, single_thread=True)
+
+
+def _worker_analyse(index: int, path: Path) -> _Original:
+    if _WORKER is None:  # pragma: no cover - the initializer always runs first
+        raise RuntimeError("worker not initialised")
+    return _WORKER.analyse(index, path)
+
+
+def _worker_protect(
+    index: int, path: Path, info: _Original, encode: bool, keep_view: bool
+) -> list[_Outcome]:
+    if _WORKER is None:  # pragma: no cover
+        raise RuntimeError("worker not initialised")
+    return _WORKER.protect(index, path, info, encode=encode, keep_view=keep_view)
+
+
+class _Pool:
+    """Runs per-image jobs in this process (``workers == 1``) or in worker processes."""
+
+    def __init__(self, plan: _Plan, workers: int) -> None:
+        self.workers = workers
+        self._executor: ProcessPoolExecutor | None = None
+        self._local: _Worker | None = None
+        if workers == 1:
+            self._local = _Worker(plan, single_thread=False)
+        else:
+            import multiprocessing
+
+            self._executor = ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(plan,),
+            )
+
+    def run(
+        self,
+        jobs: Sequence[tuple[Any, ...]],
+        local: Callable[..., Any],
+        remote: Callable[..., Any],
+        on_done: Callable[[int], None],
+    ) -> list[Any]:
+        results: list[Any] = [None] * len(jobs)
+        if self._executor is None:
+            with _limit_blas_threads():
+                for i, job in enumerate(jobs):
+                    results[i] = local(*job)
+                    on_done(i)
+            return results
+        futures: dict[Future[Any], int] = {
+            self._executor.submit(remote, *job): i for i, job in enumerate(jobs)
+        }
+        try:
+            for fut in as_completed(futures):
+                i = futures[fut]
+                results[i] = fut.result()
+                on_done(i)
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
+        return results
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+# --------------------------------------------------------------------------- #
+# results
+# --------------------------------------------------------------------------- #
+@dataclass
+class SettingResult:
+    """Everything measured for one setting.
+
+    Attributes
+    ----------
+    setting : Setting
+    n_images : int
+        Images measured.
+    n_with_faces : int
+        Images in which pixveil's detector found at least one face (and so
+        protected something).
+    n_regions : int
+        Face regions protected in all.
+    utility, utility_region : dict of str to float
+        Mean of each :data:`UTILITY_KEYS` metric over the images (whole image),
+        and over the images with a protected region (region only).  NaN where
+        not computed; PSNR is averaged over the images where it is finite.
+    n_region_images : int
+        Images that entered the region-only means.
+    reid : ReidSummary or None
+        Re-identification (None when not measured).
+    face_covered : float or None
+        Share of dlib-detected faces whose centre lies inside the protected area.
+    detection : dict of str to float or None
+        ``{"pixveil": rate, "dlib": rate}``: share of the faces found in the
+        originals that the detector still finds after protection.
+    fid_like, is_like, is_like_std : float or None
+        FID-like distance to the originals and IS-like score (MobileNetV2;
+        not Inception FID/IS).
+    attacks : dict
+        ``{"cnn": {...}, "reconstruction": {...}}`` for the attacks that ran.
+    seconds : float
+        Time spent protecting and measuring this setting (summed over workers).
+    """
+
+    setting: Setting
+    n_images: int = 0
+    n_with_faces: int = 0
+    n_regions: int = 0
+    utility: dict[str, float] = field(default_factory=dict)
+    utility_region: dict[str, float] = field(default_factory=dict)
+    n_region_images: int = 0
+    reid: ReidSummary | None = None
+    face_covered: float | None = None
+    detection: dict[str, float | None] = field(default_factory=dict)
+    fid_like: float | None = None
+    is_like: float | None = None
+    is_like_std: float | None = None
+    attacks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def row(self) -> dict[str, Any]:
+        """One flat record (the CSV row)."""
+        s = self.setting
+        row: dict[str, Any] = {
+            "label": s.label,
+            "method": s.method,
+            "parameter": s.parameter or "",
+            "value": "" if s.value is None else s.value,
+            "images": self.n_images,
+            "images_with_faces": self.n_with_faces,
+            "regions": self.n_regions,
+        }
+        for key in UTILITY_KEYS:
+            row[f"whole_{key}"] = self.utility.get(key, math.nan)
+        row["region_images"] = self.n_region_images
+        for key in UTILITY_KEYS:
+            row[f"region_{key}"] = self.utility_region.get(key, math.nan)
+        reid = self.reid.to_dict() if self.reid is not None else {}
+        for key in (
+            "rank1",
+            "verification",
+            "false_accept",
+            "same_photo",
+            "chance_rank1",
+            "n_probes",
+            "n_gallery",
+        ):
+            row[f"reid_{key}"] = reid.get(key)
+        row["face_covered"] = self.face_covered
+        row["detected_pixveil"] = self.detection.get("pixveil")
+        row["detected_dlib"] = self.detection.get("dlib")
+        row["fid_like"] = self.fid_like
+        row["is_like"] = self.is_like
+        row["is_like_std"] = self.is_like_std
+        cnn = self.attacks.get("cnn", {})
+        for key in ("top1", "top5", "chance_top1", "chance_top5", "n_train", "n_test"):
+            row[f"cnn_{key}"] = cnn.get(key)
+        rec = self.attacks.get("reconstruction", {})
+        for key in (
+            "ssim_protected",
+            "ssim_reconstructed",
+            "psnr_protected",
+            "psnr_reconstructed",
+            "same_photo_protected",
+            "same_photo_reconstructed",
+            "n_train",
+            "n_test",
+        ):
+            row[f"reconstruction_{key}"] = rec.get(key)
+        return row
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "setting": self.setting.to_dict(),
+            "images": self.n_images,
+            "images_with_faces": self.n_with_faces,
+            "regions": self.n_regions,
+            "utility_whole": dict(self.utility),
+            "utility_region": dict(self.utility_region),
+            "region_images": self.n_region_images,
+            "reid": None if self.reid is None else self.reid.to_dict(),
+            "face_covered": self.face_covered,
+            "detection": dict(self.detection),
+            "fid_like": self.fid_like,
+            "is_like": self.is_like,
+            "is_like_std": self.is_like_std,
+            "attacks": {k: dict(v) for k, v in self.attacks.items()},
+        }
+
+
+@dataclass
+class Example:
+    """Views of one image for the report's example grid.
+
+    Attributes
+    ----------
+    name : str
+        ``identity/file``.
+    original : ndarray of shape (S, S, 3), uint8
+        The original around the face.
+    protected : dict of str to ndarray of shape (S, S, 3), uint8
+        The same view of each setting's protected image, by setting label.
+    """
+
+    name: str
+    original: np.ndarray
+    protected: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class EvaluationResult:
+    """The outcome of :func:`run_evaluation`.
+
+    Attributes
+    ----------
+    config : EvaluationConfig
+    dataset : FaceDataset
+    results : list of SettingResult
+        The baseline first, then the settings of each method in order.
+    notes : list of str
+        What was skipped or could not be measured, and why.
+    timings : dict of str to float
+        Seconds per stage and in total.
+    examples : list of Example
+    reconstructions : dict of str to (ndarray, ndarray)
+        When the reconstruction attack ran: for each setting label, a few
+        protected test crops and their reconstructions, each of shape
+        ``(K, S, S, 3)`` uint8; the originals of those crops under ``"original"``.
+    environment : dict
+        Versions, CPU count and load.
+    """
+
+    config: EvaluationConfig
+    dataset: FaceDataset
+    results: list[SettingResult]
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    examples: list[Example] = field(default_factory=list)
+    reconstructions: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [r.row() for r in self.results]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset.to_dict(),
+            "config": self.config.to_dict(),
+            "results": [r.to_dict() for r in self.results],
+            "notes": list(self.notes),
+            "timings": dict(self.timings),
+            "environment": dict(self.environment),
+        }
+
+
+# --------------------------------------------------------------------------- #
+# aggregation
+# --------------------------------------------------------------------------- #
+def _mean_metrics(records: Iterable[dict[str, float] | None]) -> tuple[dict[str, float], int]:
+    rows = [r for r in records if r is not None]
+    out: dict[str, float] = {}
+    for key in UTILITY_KEYS:
+        values = np.asarray([r.get(key, math.nan) for r in rows], dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        if finite.size:
+            out[key] = float(finite.mean())
+        elif values.size and np.all(np.isposinf(values)):
+            out[key] = math.inf
+        else:
+            out[key] = math.nan
+    return out, len(rows)
+
+
+def _present(value: np.ndarray | None) -> np.ndarray:
+    """``value``, which the plan guarantees was computed."""
+    if value is None:
+        raise RuntimeError("internal error: a per-image array was not computed")
+    return value
+
+
+def _rate(values: Iterable[bool | None]) -> float | None:
+    return detection_rate(values)
+
+
+def _fid_scores(
+    originals: np.ndarray, features: np.ndarray, probs: np.ndarray
+) -> tuple[float | None, float | None, float | None]:
+    from pixveil.evaluate.features import frechet_distance, inception_score_like
+
+    if features.shape[0] < 2:
+        return None, None, None
+    fid = frechet_distance(originals, features)
+    mean, std = inception_score_like(probs, splits=min(10, probs.shape[0]))
+    return fid, mean, std
+
+
+def _environment() -> dict[str, Any]:
+    from importlib import metadata
+
+    versions: dict[str, str | None] = {}
+    for dist in ("pixveil", "numpy", "scikit-image", "torch", "dlib-bin", "onnxruntime"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    try:
+        load = list(os.getloadavg())
+    except (AttributeError, OSError):
+        load = None
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "load_average_start": load,
+        "versions": versions,
+    }
+
+
+def attacks_available() -> dict[str, str | None]:
+    """For each attack, None when it can run, else why it cannot."""
+    out: dict[str, str | None] = {}
+    for name, module in (
+        ("cnn", "pixveil.evaluate.attacks.cnn_reid"),
+        ("reconstruction", "pixveil.evaluate.attacks.reconstruction"),
+    ):
+        try:
+            __import__(module)
+            import torch  # noqa: F401
+        except MissingDependencyError as exc:
+            out[name] = str(exc)
+        except ImportError as exc:
+            out[name] = f"{module} cannot be imported ({exc})"
+        else:
+            out[name] = None
+    return out
+
+
+def _attack_split(
+    labels: Sequence[str | None], indices: Sequence[int]
+) -> tuple[list[int], list[int]]:
+    """Hold out the last ~20 % of each identity's images (at least one, keeping one)."""
+    if all(labels[i] is None for i in indices):
+        n_test = max(1, round(len(indices) * _ATTACK_TEST_FRACTION))
+        if len(indices) < 2:
+            return [], []
+        return list(indices[:-n_test]), list(indices[-n_test:])
+    groups: dict[str, list[int]] = {}
+    for i in indices:
+        label = labels[i]
+        if label is not None:
+            groups.setdefault(label, []).append(i)
+    train: list[int] = []
+    test: list[int] = []
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        n_test = max(1, round(len(members) * _ATTACK_TEST_FRACTION))
+        train.extend(members[:-n_test])
+        test.extend(members[-n_test:])
+    return train, test
+
+
+def _run_attacks(
+    config: EvaluationConfig,
+    dataset: FaceDataset,
+    valid: Sequence[int],
+    infos: Sequence[_Original],
+    crops: Mapping[str, Mapping[int, np.ndarray]],
+    results: Sequence[SettingResult],
+    notes: list[str],
+    reconstructions: dict[str, tuple[np.ndarray, np.ndarray]],
+    emit: Callable[[ProgressEvent], None],
+) -> None:
+    available = attacks_available()
+    labels = dataset.labels
+    train, test = _attack_split(labels, valid)
+    runs: list[tuple[str, SettingResult]] = []
+    for attack in config.attacks:
+        reason = available.get(attack)
+        if reason is not None:
+            notes.append(f"attack {attack!r} skipped: {reason}")
+            continue
+        if attack == "cnn" and not dataset.has_identities:
+            notes.append("attack 'cnn' skipped: a flat folder has no identities to recognise")
+            continue
+        if not train or not test:
+            notes.append(f"attack {attack!r} skipped: too few images to train and test")
+            continue
+        if attack == "cnn" and len({labels[i] for i in train}) < 2:
+            notes.append("attack 'cnn' skipped: it needs at least two identities")
+            continue
+        for res in results:
+            if attack == "reconstruction" and res.setting.is_baseline:
+                continue  # nothing to undo
+            runs.append((attack, res))
+    if not runs:
+        return
+    originals = {i: _present(infos[i].crop) for i in valid}
+    train_orig = np.stack([originals[i] for i in train])
+    test_orig = np.stack([originals[i] for i in test])
+    train_labels = np.asarray([labels[i] or "" for i in train])
+    test_labels = np.asarray([labels[i] or "" for i in test])
+    encoder: Any = None
+    if config.reid:
+        from pixveil.evaluate.reid import get_face_encoder
+
+        encoder = get_face_encoder()
+    size = config.attack_image_size
+    for n_done, (attack, res) in enumerate(runs):
+        label = res.setting.label
+        source = crops.get(label, originals)
+        train_prot = np.stack([source[i] for i in train])
+        test_prot = np.stack([source[i] for i in test])
+
+        def report(message: str, n_done: int = n_done, label: str = label) -> None:
+            emit(ProgressEvent("attack", n_done, len(runs), f"{label}: {message}"))
+
+        report(f"{attack} attack")
+        if attack == "cnn":
+            from pixveil.evaluate.attacks.cnn_reid import cnn_reid_attack
+
+            kwargs: dict[str, Any] = {"image_size": size, "seed": config.seed}
+            if config.cnn_epochs is not None:
+                kwargs["epochs"] = config.cnn_epochs
+            cnn = cnn_reid_attack(
+                train_prot, train_labels, test_prot, test_labels, progress=report, **kwargs
+            )
+            res.attacks["cnn"] = {
+                k: v for k, v in dataclasses.asdict(cnn).items() if not isinstance(v, np.ndarray)
+            }
+        else:
+            from pixveil.evaluate.attacks.reconstruction import reconstruction_attack
+
+            kwargs = {"image_size": size, "seed": config.seed}
+            if config.reconstruction_epochs is not None:
+                kwargs["epochs"] = config.reconstruction_epochs
+            rec = reconstruction_attack(
+                train_orig, train_prot, test_orig, test_prot, progress=report, **kwargs
+            )
+            entry: dict[str, Any] = {
+                "ssim_protected": rec.ssim_protected,
+                "ssim_reconstructed": rec.ssim_reconstructed,
+                "psnr_protected": rec.psnr_protected,
+                "psnr_reconstructed": rec.psnr_reconstructed,
+                "epochs": rec.epochs,
+                "train_seconds": rec.train_seconds,
+                "n_train": len(train),
+                "n_test": len(test),
+            }
+            if encoder is not None:
+                entry.update(_crop_same_photo(encoder, test_orig, test_prot, rec.reconstructions))
+            res.attacks["reconstruction"] = entry
+            reconstructions[label] = (
+                _resize_all(test_prot[:_SHOWN_RECONSTRUCTIONS], size),
+                rec.reconstructions[:_SHOWN_RECONSTRUCTIONS],
+            )
+            reconstructions.setdefault(
+                "original", (_resize_all(test_orig[:_SHOWN_RECONSTRUCTIONS], size),) * 2
+            )
+    emit(ProgressEvent("attack", len(runs), len(runs), "attacks done"))
+
+
+def _resize_all(images: np.ndarray, size: int) -> np.ndarray:
+    return np.stack([_resize(im, size) for im in images])
+
+
+def _crop_same_photo(
+    encoder: Any, originals: np.ndarray, protected: np.ndarray, reconstructed: np.ndarray
+) -> dict[str, Any]:
+    """dlib same-photo verification of protected and reconstructed face crops.
+
+    Each crop is enlarged to 150 px and encoded with the face assumed to fill
+    the central 1/1.2 of it (the crops are the face box grown by 1.2).
+    """
+    size = 150
+    inner = size / _CROP_SCALE
+    lo = (size - inner) / 2
+    box = (lo, lo, lo + inner, lo + inner)
+
+    def encode(images: np.ndarray) -> np.ndarray:
+        return np.stack([encoder.encode(_resize(im, size), box) for im in images])
+
+    from pixveil.evaluate.reid import same_photo_verification
+
+    orig = encode(originals)
+    return {
+        "same_photo_protected": same_photo_verification(orig, encode(protected)),
+        "same_photo_reconstructed": same_photo_verification(orig, encode(reconstructed)),
+    }
+
+
+# --------------------------------------------------------------------------- #
+# the run
+# --------------------------------------------------------------------------- #
+def _example_indices(
+    dataset: FaceDataset, valid: Sequence[int], count: int, probes: Sequence[int]
+) -> list[int]:
+    if count == 0:
+        return []
+    probe_set = set(probes)
+    chosen: list[int] = []
+    seen: set[str | None] = set()
+    labels = dataset.labels
+    # Prefer probes (photos other than the enrolled one), one per identity.
+    for pool in ([i for i in valid if i in probe_set], list(valid)):
+        for i in pool:
+            key = labels[i] if labels[i] is not None else f"#{i}"
+            if key in seen:
+                continue
+            seen.add(key)
+            chosen.append(i)
+            if len(chosen) == count:
+                return sorted(chosen)
+    return sorted(chosen)
+
+
+def run_evaluation(
+    config: EvaluationConfig, *, progress: ProgressCallback | None = None
+) -> EvaluationResult:
+    """Protect the data set with every setting and measure privacy and utility.
+
+    Parameters
+    ----------
+    config : EvaluationConfig
+    progress : callable taking a ProgressEvent, optional, keyword-only
+        Called as the work advances (never required; the library prints nothing).
+
+    Returns
+    -------
+    EvaluationResult
+
+    Raises
+    ------
+    InputError
+        If the data folder cannot be used, or no image in it can be decoded.
+    MissingDependencyError
+        If re-identification, detection or FID-like scores are asked for and
+        their packages are missing (``pip install 'pixveil[eval]'``).
+    PixveilError
+        If a detector or a protection method fails (a bug: nothing is hidden).
+    """
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    environment = _environment()
+
+    def emit(event: ProgressEvent) -> None:
+        if progress is not None:
+            progress(event)
+
+    settings = config.settings()
+    protected_settings = tuple(s for s in settings if not s.is_baseline)
+    emit(ProgressEvent("load", 0, 1, f"listing {config.data}"))
+    dataset = load_dataset(
+        config.data,
+        identities=config.identities,
+        per_identity=config.per_identity,
+        max_images=config.max_images,
+        seed=config.seed,
+    )
+    notes = [f"data: {n}" for n in dataset.notes]
+    if not dataset.has_identities:
+        notes.append(
+            "flat folder (no identities): identity-based metrics (rank-1 identification, "
+            "verification, false accepts, CNN re-identification attack) were skipped"
+        )
+    emit(ProgressEvent("load", 1, 1, f"{len(dataset)} images"))
+    timings["load"] = time.perf_counter() - t_start
+
+    plan = _Plan(
+        settings=protected_settings,
+        seed=config.seed,
+        face_threshold=config.face_threshold,
+        utility=config.utility,
+        ms_ssim=config.ms_ssim,
+        region_ms_ssim=config.region_ms_ssim,
+        reid=config.reid,
+        detection=config.detection,
+        fid=config.fid,
+        crop_size=config.attack_image_size if config.attacks else None,
+        max_pixels=config.max_pixels,
+    )
+    workers = max(1, min(config.workers, len(dataset)))
+    t0 = time.perf_counter()
+    pool = _Pool(plan, workers)
+    try:
+        timings["start_workers"] = time.perf_counter() - t0
+        # Phase 1: originals.
+        t0 = time.perf_counter()
+        n = len(dataset)
+        done = [0]
+
+        def tick(stage: str, total: int) -> Callable[[int], None]:
+            done[0] = 0
+
+            def on_done(i: int) -> None:
+                done[0] += 1
+                emit(ProgressEvent(stage, done[0], total, dataset[i].name))
+
+            return on_done
+
+        infos: list[_Original] = pool.run(
+            [(i, dataset[i].path) for i in range(n)],
+            lambda i, p: pool._local.analyse(i, p),  # type: ignore[union-attr]
+            _worker_analyse,
+            tick("originals", n),
+        )
+        timings["originals"] = time.perf_counter() - t0
+        failed = [info for info in infos if info.error is not None]
+        for info in failed[:10]:
+            notes.append(f"unreadable image skipped: {info.error}")
+        if len(failed) > 10:
+            notes.append(f"... and {len(failed) - 10} more unreadable images")
+        valid = [info.index for info in infos if info.error is None]
+        if not valid:
+            raise InputError("no image could be decoded", path=config.data)
+        no_face = sum(1 for i in valid if not infos[i].regions)
+        if no_face:
+            notes.append(
+                f"pixveil's face detector found no face in {no_face} of {len(valid)} images: "
+                "they are left unprotected by every method (as in a real run) and count in "
+                "every figure"
+            )
+
+        protocol: ReidProtocol | None = None
+        if config.reid:
+            identities = [dataset.labels[i] for i in valid]
+            embeddings = [infos[i].embedding for i in valid]
+            local = ReidProtocol.build(identities, embeddings, threshold=config.reid_threshold)
+            # Map back to dataset indices.
+            protocol = ReidProtocol(
+                gallery=tuple(valid[i] for i in local.gallery),
+                probes=tuple(valid[i] for i in local.probes),
+                identities=tuple(dataset.labels),
+                embeddings={valid[i]: e for i, e in local.embeddings.items()},
+                threshold=local.threshold,
+                notes=local.notes,
+            )
+            notes.extend(f"re-identification: {n}" for n in protocol.notes)
+        probe_set = set(protocol.probes) if protocol is not None else set()
+        example_ids = _example_indices(dataset, valid, config.examples, sorted(probe_set))
+
+        # Phase 2: every setting, image by image.
+        t0 = time.perf_counter()
+        jobs = [(i, dataset[i].path, infos[i], i in probe_set, i in example_ids) for i in valid]
+        per_image: list[list[_Outcome]] = (
+            pool.run(
+                jobs,
+                lambda i, p, info, enc, keep: pool._local.protect(  # type: ignore[union-attr]
+                    i, p, info, encode=enc, keep_view=keep
+                ),
+                _worker_protect,
+                tick("protect", len(jobs)),
+            )
+            if protected_settings
+            else [[] for _ in jobs]
+        )
+        timings["protect_and_measure"] = time.perf_counter() - t0
+    finally:
+        pool.close()
+
+    # Aggregation.
+    t0 = time.perf_counter()
+    emit(ProgressEvent("scores", 0, 1, "aggregating"))
+    outcomes: dict[int, list[_Outcome]] = {i: per_image[j] for j, i in enumerate(valid)}
+    results: list[SettingResult] = []
+    crops: dict[str, dict[int, np.ndarray]] = {}
+    orig_features = np.stack([_present(infos[i].features) for i in valid]) if config.fid else None
+    n_with_faces = sum(1 for i in valid if infos[i].regions)
+    n_regions = sum(len(infos[i].regions) for i in valid)
+    metric_notes: dict[str, list[Any]] = {}
+    for k, setting in enumerate(settings):
+        res = SettingResult(
+            setting, n_images=len(valid), n_with_faces=n_with_faces, n_regions=n_regions
+        )
+        if setting.is_baseline:
+            if config.utility:
+                identical = dict(_IDENTICAL)
+                if not config.ms_ssim:
+                    identical["ms_ssim"] = math.nan
+                res.utility = identical
+                region_identical = dict(_IDENTICAL)
+                if not config.region_ms_ssim:
+                    region_identical["ms_ssim"] = math.nan
+                res.utility_region = region_identical
+                res.n_region_images = n_with_faces
+            if protocol is not None:
+                res.reid = protocol.score()
+            if config.detection:
+                res.detection = {
+                    "pixveil": _rate(
+                        True if infos[i].reference is not None else None for i in valid
+                    ),
+                    "dlib": _rate(infos[i].found_dlib for i in valid),
+                }
+            if config.fid and orig_features is not None:
+                probs = np.stack([_present(infos[i].probs) for i in valid])
+                _, res.is_like, res.is_like_std = _fid_scores(orig_features, orig_features, probs)
+                res.fid_like = 0.0
+            results.append(res)
+            continue
+        j = k - 1  # index among the protected settings
+        rows = [outcomes[i][j] for i in valid]
+        if config.utility:
+            res.utility, _ = _mean_metrics(o.whole for o in rows)
+            res.utility_region, res.n_region_images = _mean_metrics(o.region for o in rows)
+            for o in rows:
+                for text in o.notes:
+                    what, _, reason = text.partition(": ")
+                    entry = metric_notes.setdefault(what, [0, reason])
+                    entry[0] += 1
+        if protocol is not None:
+            res.reid = protocol.score(
+                {i: _present(outcomes[i][j].embedding) for i in protocol.probes}
+            )
+        res.face_covered = _rate(o.covered for o in rows)
+        if config.detection:
+            res.detection = {
+                "pixveil": _rate(o.found_pixveil for o in rows),
+                "dlib": _rate(o.found_dlib for o in rows),
+            }
+        if config.fid and orig_features is not None:
+            feats = np.stack([_present(o.features) for o in rows])
+            probs = np.stack([_present(o.probs) for o in rows])
+            res.fid_like, res.is_like, res.is_like_std = _fid_scores(orig_features, feats, probs)
+        if plan.crop_size is not None:
+            crops[setting.label] = {i: _present(outcomes[i][j].crop) for i in valid}
+        results.append(res)
+    total_pairs = len(valid) * len(protected_settings)
+    for what, (count, reason) in sorted(metric_notes.items()):
+        notes.append(
+            f"{what}: not computed for {count} of {total_pairs} (image, setting) pairs, "
+            f"e.g. {reason}"
+        )
+    if config.utility:
+        notes.append(
+            "PSNR is averaged over the images where it is finite (an unchanged image has "
+            "infinite PSNR); region-only metrics are averaged over the images with a "
+            "protected region"
+        )
+    if not config.ms_ssim:
+        notes.append("whole-image MS-SSIM not computed (slow; enable it with ms_ssim / --ms-ssim)")
+    if config.fid:
+        notes.append(
+            "FID-like and IS-like scores use ImageNet MobileNetV2 features, not Inception-v3: "
+            "they are not comparable with published FID/IS values"
+        )
+    if config.detection:
+        notes.append(
+            "detection rates: share of the faces found in the originals that the same "
+            f"detector still finds in the protected image (IoU >= {DEFAULT_DETECTION_IOU}); "
+            "pixveil's detector searches the whole image, dlib's HOG detector a square around "
+            "the original face scaled to about 100 pixels (baseline: the same search on the "
+            "original)"
+        )
+    examples: list[Example] = []
+    for i in example_ids:
+        ex = Example(dataset[i].name, _present(infos[i].view))
+        for j, setting in enumerate(protected_settings):
+            view = outcomes[i][j].view
+            if view is not None:
+                ex.protected[setting.label] = view
+        examples.append(ex)
+    timings["aggregate"] = time.perf_counter() - t0
+
+    reconstructions: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if config.attacks:
+        t0 = time.perf_counter()
+        _run_attacks(config, dataset, valid, infos, crops, results, notes, reconstructions, emit)
+        timings["attacks"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - t_start
+    try:
+        environment["load_average_end"] = list(os.getloadavg())
+    except (AttributeError, OSError):
+        environment["load_average_end"] = None
+    environment["workers"] = workers
+    return EvaluationResult(
+        config=config,
+        dataset=dataset,
+        results=results,
+        notes=notes,
+        timings=timings,
+        examples=examples,
+        reconstructions=reconstructions,
+        environment=environment,
+    )
