@@ -92,6 +92,8 @@ class ReidAttackResult:
 
 
 def _check_labels(name: str, labels: object, n: int) -> np.ndarray:
+    if isinstance(labels, (list, tuple)):
+        labels = np.asarray(labels)
     if not isinstance(labels, np.ndarray):
         raise InputError(f"{name} must be a numpy array, got {type(labels).__name__}")
     if labels.ndim != 1:
@@ -145,12 +147,12 @@ def cnn_reid_attack(
         The attacker's labelled examples: protected face crops (RGB; grey
         images repeated on the three channels).  Resized internally to
         ``image_size`` x ``image_size`` (aspect ratio not kept).
-    train_labels : ndarray of shape (N,)
+    train_labels : ndarray of shape (N,), or a list
         Identity of each training image (integers or strings); at least two
         identities.
     test_images : ndarray of shape (M, H', W', 3), uint8
         Protected face crops to re-identify.
-    test_labels : ndarray of shape (M,)
+    test_labels : ndarray of shape (M,), or a list
         Their true identities, each present in ``train_labels``.
     epochs : int
         Passes over the training images, ``>= 1``.
