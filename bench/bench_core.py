@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_faces  # noqa: E402
-import bench_plates  # noqa: E402
+import bench_faces
+import bench_plates
 
 
 def main(argv: list[str] | None = None) -> int:
