@@ -17,9 +17,9 @@ Data
   ``--train-per-identity`` photos (default 6) trains both attacks, the other
   photos (4) are the targets.
 * ``lfw``: ``--identities`` LFW identities (seeded choice) among those with at
-  least 10 photos, their first 10 photos; the face is the known centred box
+  least ``--photos-per-identity`` photos (default 10), their first photos; the face is the known centred box
   ``(65, 65, 185, 185)`` of the 250x250 deep-funneled images (no detector, so
-  every photo is used and protected at the same place), split 6 / 4 as above.
+  every photo is used and protected at the same place), split as above.
 
 Randomised methods (``dp-pix``, ``dp-blur``) use a seeded generator here so
 that the table can be reproduced; real use draws cryptographic noise.
@@ -115,27 +115,28 @@ def load_att(root: Path, n_train: int, seed: int) -> Split:
     return _split(faces, names, n_train, seed, "AT&T, whole 92x112 image as the face")
 
 
-def load_lfw(root: Path, identities: int, n_train: int, seed: int) -> Split:
+def load_lfw(root: Path, identities: int, photos: int, n_train: int, seed: int) -> Split:
     eligible = sorted(
-        d.name for d in root.iterdir() if d.is_dir() and len(list(d.glob("*.jpg"))) >= 10
+        d.name for d in root.iterdir() if d.is_dir() and len(list(d.glob("*.jpg"))) >= photos
     )
     if len(eligible) < identities:
-        raise SystemExit(f"only {len(eligible)} LFW identities with >= 10 photos")
+        raise SystemExit(f"only {len(eligible)} LFW identities with >= {photos} photos")
     chosen = sorted(np.random.default_rng(seed).choice(eligible, identities, replace=False))
     x0, y0, x1, y1 = LFW_BOX
     faces = []
     for name in chosen:
-        photos = []
-        for path in sorted((root / name).glob("*.jpg"))[:10]:
+        crops = []
+        for path in sorted((root / name).glob("*.jpg"))[:photos]:
             with Image.open(path) as im:
-                photos.append(np.asarray(im.convert("RGB"))[y0:y1, x0:x1].copy())
-        faces.append(photos)
+                crops.append(np.asarray(im.convert("RGB"))[y0:y1, x0:x1].copy())
+        faces.append(crops)
     return _split(
         faces,
         list(chosen),
         n_train,
         seed,
-        f"LFW, centred box {LFW_BOX} as the face (first 10 photos of identities with >= 10)",
+        f"LFW, centred box {LFW_BOX} as the face (first {photos} photos of identities "
+        f"with >= {photos})",
     )
 
 
@@ -166,6 +167,7 @@ def settings(
                 Setting(name, {"epsilon": e, "m": dp_m, "block_size": dp_block_size})
                 for e in epsilons
             ]
+            out.append(Setting(name, {}))  # pixveil's defaults (epsilon 1, m 16, 8 blocks)
         else:
             out.append(Setting(name, {}))
     return out
@@ -200,7 +202,13 @@ def main(argv: list[str] | None = None) -> int:
         help=f"comma-separated, from {', '.join(ALL_METHODS)} (default: all)",
     )
     parser.add_argument("--epsilons", default="0.1,0.5,1,5", help="epsilons of dp-pix and dp-blur")
-    parser.add_argument("--dp-m", type=int, default=1, help="m of dp-pix and dp-blur")
+    parser.add_argument(
+        "--dp-m",
+        type=int,
+        default=1,
+        help="m of dp-pix and dp-blur in the epsilon sweep (a row with pixveil's defaults "
+        "follows it)",
+    )
     parser.add_argument(
         "--dp-block-size", type=int, default=16, help="cell side (pixels) of dp-pix and dp-blur"
     )
@@ -214,6 +222,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--identities", type=int, default=40, help="LFW identities")
+    parser.add_argument(
+        "--photos-per-identity",
+        type=int,
+        default=10,
+        help="LFW: photos used per identity (identities with fewer are not eligible)",
+    )
     parser.add_argument("--train-per-identity", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0, help="split, DP noise and training")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
@@ -246,7 +260,9 @@ def main(argv: list[str] | None = None) -> int:
         if not root.is_dir():
             print(f"LFW not found at {root}", file=sys.stderr)
             return 2
-        split = load_lfw(root, args.identities, args.train_per_identity, args.seed)
+        split = load_lfw(
+            root, args.identities, args.photos_per_identity, args.train_per_identity, args.seed
+        )
 
     progress = (lambda msg: print(msg, file=sys.stderr, flush=True)) if args.verbose else None
     t_all = time.perf_counter()

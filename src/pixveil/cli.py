@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from pixveil import __version__
+from pixveil.cli_evaluate import app as evaluate_app
 from pixveil.config import AnonymizeConfig, parse_targets
 from pixveil.errors import PixveilError
 
@@ -317,6 +318,10 @@ def list_methods() -> None:
         doc = (cls.__doc__ or "").strip().splitlines()
         table.add_row(name, fields, doc[0] if doc else "")
     out.print(table)
+
+
+# `pixveil evaluate` and `pixveil attack` (the evaluation harness).
+app.add_typer(evaluate_app)
 
 
 def main() -> None:

@@ -149,7 +149,7 @@ def _run(config: Any, *, quiet: bool) -> Any:
         transient=False,
     )
     tasks: dict[str, TaskID] = {}
-    last_stage: list[str] = [""]
+    last: list[tuple[str, int]] = [("", -1)]
 
     def on_event(event: ProgressEvent) -> None:
         if event.stage not in tasks:
@@ -164,12 +164,14 @@ def _run(config: Any, *, quiet: bool) -> Any:
         )
         if quiet or err.is_terminal:
             return
-        # Not a terminal (a log file): one line per stage change and per attack run.
-        if event.stage != last_stage[0] or (
-            event.stage == "attack" and "epoch" not in event.message
-        ):
-            last_stage[0] = event.stage
-            err.print(f"{_STAGES.get(event.stage, event.stage)}: {event.message}")
+        # Not a terminal (a log file): a line per stage, per tenth of a stage and
+        # per attack run.
+        tenth = event.done * 10 // event.total if event.total else 0
+        key = (event.stage, tenth if event.stage != "attack" else event.done)
+        if key != last[0] and (event.stage != "attack" or "epoch" not in event.message):
+            last[0] = key
+            count = f" {event.done}/{event.total}" if event.total else ""
+            err.print(f"{_STAGES.get(event.stage, event.stage)}{count}: {event.message}")
 
     try:
         with progress:
@@ -212,9 +214,10 @@ def _print_notes(result: Any) -> None:
 
 def _summary(result: Any) -> Table:
     table = Table(title="pixveil evaluate", title_justify="left")
-    table.add_column("setting", style="bold")
+    table.add_column("method", style="bold", no_wrap=True)
+    table.add_column("parameter", no_wrap=True)
     table.add_column("SSIM", justify="right")
-    table.add_column("SSIM region", justify="right")
+    table.add_column("region SSIM", justify="right")
     has_ids = any(r.reid is not None and r.reid.rank1 is not None for r in result.results)
     has_reid = any(r.reid is not None for r in result.results)
     if has_ids:
@@ -230,7 +233,12 @@ def _summary(result: Any) -> Table:
     if "reconstruction" in attacks:
         table.add_column("recon. SSIM", justify="right")
     for r in result.results:
-        cells = [r.setting.label, _num(r.utility.get("ssim")), _num(r.utility_region.get("ssim"))]
+        cells = [
+            r.setting.method,
+            r.setting.value_label if r.setting.parameter else "",
+            _num(r.utility.get("ssim")),
+            _num(r.utility_region.get("ssim")),
+        ]
         if has_ids:
             cells += [_pct(r.reid and r.reid.rank1), _pct(r.reid and r.reid.verification)]
         if has_reid:

@@ -186,7 +186,7 @@ class TestWriteReport:
         assert len(images) == 1 + 1 + 3  # the plot, the original, three protected views
         Image.open(io.BytesIO(__import__("base64").b64decode(images[0]))).verify()
         # Table 1 layout: columns "Original" then methods; SSIM x100, L0 / 100
-        assert ">Original</th>" in page and ">blur</th>" in page
+        assert ">Original</th>" in page and ">blur · strength</th>" in page and ">mask</th>" in page
         whole = page[page.index('id="table-whole"') : page.index('id="table-region"')]
         ssim_row = re.search(r"SSIM \(10<sup>-2</sup>\)</th>(.*?)</tr>", whole)
         assert ssim_row is not None

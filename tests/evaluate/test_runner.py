@@ -431,3 +431,40 @@ def test_lfw_ten_identities(shared_data: Path) -> None:
     eps = [r[f"dp-pix epsilon={e:g}"].utility_region["ssim"] for e in (0.1, 0.5, 1, 5)]
     assert eps == sorted(eps)  # more budget, less noise, more similar
     assert all(0.5 < x.utility["ssim"] < 1 for x in result.results[1:])
+
+
+@pytest.mark.parametrize(("n_a", "n_b", "dim"), [(30, 40, 10), (20, 25, 60), (12, 12, 12)])
+def test_low_rank_frechet_distance_matches_the_reference(n_a: int, n_b: int, dim: int) -> None:
+    from pixveil.evaluate.features import frechet_distance
+
+    rng = np.random.default_rng(n_a + dim)
+    a = rng.normal(size=(n_a, dim))
+    b = rng.normal(1.0, 2.0, size=(n_b, dim)) @ rng.normal(size=(dim, dim))
+    expected = frechet_distance(a, b)
+    assert runner.frechet_distance_low_rank(a, b) == pytest.approx(expected, rel=1e-6)
+    assert runner.frechet_distance_low_rank(a, a) == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(ValueError, match="N >= 2"):
+        runner.frechet_distance_low_rank(a[:1], b)
+    with pytest.raises(ValueError, match="widths differ"):
+        runner.frechet_distance_low_rank(a, b[:, :-1])
+
+
+@pytest.mark.slow
+def test_fid_like_and_is_like_scores(people: Path) -> None:
+    pytest.importorskip("torch")
+    try:
+        from pixveil.evaluate.features import weights_path
+
+        weights_path()
+    except ImportError:
+        pytest.skip("the MobileNetV2 weights package is not installed")
+    result = run_evaluation(
+        EvaluationConfig(
+            data=people, methods=("mask",), fid=True, reid=False, detection=False, examples=0
+        )
+    )
+    base, mask = result.results
+    assert base.fid_like == 0.0 and mask.fid_like is not None and mask.fid_like > 0
+    assert base.is_like is not None and mask.is_like is not None
+    assert 1.0 <= mask.is_like <= 6.0  # at most the images per split
+    assert any("not Inception" in n for n in result.notes)

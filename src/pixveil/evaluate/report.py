@@ -64,7 +64,7 @@ def _utility_rows(region: bool) -> list[_Row]:
         return lambda r: r.utility.get(key)
 
     return [
-        ("Dhash (Hamming distance, 64-bit)", get("dhash"), 1.0, 2),
+        ("Dhash (Hamming, 64-bit)", get("dhash"), 1.0, 2),
         ("SSIM (10<sup>-2</sup>)", get("ssim"), 100.0, 2),
         ("L<sub>0</sub> (10<sup>2</sup> pixels)", get("l0"), 0.01, 2),
         ("L<sub>2</sub>", get("l2"), 1.0, 1),
@@ -229,53 +229,55 @@ def _curves(
     y: Callable[[SettingResult], Any],
     *,
     colors: Mapping[str, Any],
-) -> int:
-    """One line per method over its parameter; returns the number of points drawn."""
-    drawn = 0
+) -> tuple[list[float], tuple[float, float] | None]:
+    """One line per method over its parameter (its first and last values annotated).
+
+    Returns the y values drawn (in %) and the baseline point, which is left to
+    the caller (it may lie off the zoomed scale).
+    """
+    drawn: list[float] = []
+    baseline: tuple[float, float] | None = None
     methods: dict[str, list[SettingResult]] = {}
     for r in results:
         methods.setdefault(r.setting.method, []).append(r)
     for method, rows in methods.items():
         pts = [(x(r), y(r), r) for r in rows]
-        pts = [(a, b, r) for a, b, r in pts if _finite(a) and _finite(b)]
+        pts = [(float(a), 100.0 * float(b), r) for a, b, r in pts if _finite(a) and _finite(b)]
         if not pts:
             continue
-        xs = [a for a, _, _ in pts]
-        ys = [100 * b for _, b, _ in pts]
         if method == BASELINE:
-            ax.plot(
-                xs,
-                ys,
-                marker="*",
-                markersize=16,
-                linestyle="none",
-                color="black",
-                label="none (unprotected)",
-                zorder=5,
-            )
-        else:
-            ax.plot(
-                xs,
-                ys,
-                marker="o",
-                markersize=6,
-                linewidth=1.8,
-                color=colors[method],
-                label=method,
-            )
-            for a, b, r in pts:
-                if r.setting.parameter is not None:
-                    text = r.setting.value_label.split("=", 1)[1]
-                    ax.annotate(
-                        text,
-                        (a, 100 * b),
-                        textcoords="offset points",
-                        xytext=(4, 5),
-                        fontsize=8,
-                        color=colors[method],
-                    )
-        drawn += len(pts)
-    return drawn
+            baseline = (pts[0][0], pts[0][1])
+            continue
+        parameter = rows[0].setting.parameter
+        ax.plot(
+            [p[0] for p in pts],
+            [p[1] for p in pts],
+            marker="o",
+            markersize=6,
+            linewidth=1.8,
+            color=colors[method],
+            label=f"{method} ({parameter})" if parameter else method,
+        )
+        if parameter is not None:
+            ends = [pts[0], pts[-1]] if len(pts) > 1 else pts[:1]
+            for a, b, r in ends:
+                ax.annotate(
+                    _short(r.setting.value),
+                    (a, b),
+                    textcoords="offset points",
+                    xytext=(5, 5),
+                    fontsize=9,
+                    color=colors[method],
+                    fontweight="bold",
+                )
+        drawn.extend(p[1] for p in pts)
+    return drawn, baseline
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return "inf" if math.isinf(value) else f"{value:g}"
+    return str(value)
 
 
 def privacy_utility_figure(result: EvaluationResult) -> bytes | None:
@@ -339,23 +341,75 @@ def privacy_utility_figure(result: EvaluationResult) -> bytes | None:
                 chance,
             )
         )
-    fig = _figure(5.6 * len(panels), 4.8)
+    fig = _figure(5.6 * len(panels), 5.4)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     drawn = 0
     for ax, (title, ylabel, x, y, chance) in zip(axes, panels, strict=True):
-        drawn += _curves(ax, results, x, y, colors=colors)
+        ys, base = _curves(ax, results, x, y, colors=colors)
+        drawn += len(ys)
+        top = max([*ys, 100 * chance if chance is not None else 0.0], default=100.0)
+        zoom = base is not None and top < 50 and base[1] > top * 1.5 + 5
+        if zoom and base is not None:
+            # Every protected point is far below the baseline: zoom on them and
+            # pin the baseline to the top edge, with its value.
+            y_max = top * 1.25 + 3
+            ax.set_ylim(-0.04 * y_max, y_max)
+            ax.plot(
+                [base[0]],
+                [y_max],
+                marker="^",
+                markersize=13,
+                color="black",
+                linestyle="none",
+                clip_on=False,
+                zorder=5,
+                label="none (unprotected), off scale",
+            )
+            ax.annotate(
+                f"none: {base[1]:.1f} % ↑",
+                (base[0], y_max),
+                textcoords="offset points",
+                xytext=(-8, -16),
+                ha="right",
+                fontsize=9,
+            )
+            title += " (zoomed)"
+        else:
+            if base is not None:
+                ax.plot(
+                    [base[0]],
+                    [base[1]],
+                    marker="*",
+                    markersize=16,
+                    color="black",
+                    linestyle="none",
+                    label="none (unprotected)",
+                    zorder=5,
+                )
+            ax.set_ylim(-3, 103)
         if chance is not None:
             ax.axhline(100 * chance, color="grey", linestyle="--", linewidth=1, label="chance")
         xlabel = "region-only SSIM" if "region" in title else "whole-image SSIM"
         ax.set_xlabel(f"{xlabel} (higher = more useful)", fontsize=11)
         ax.set_ylabel(f"{ylabel} (lower = more private)", fontsize=11)
         ax.set_title(title, fontsize=12)
-        ax.set_ylim(-3, 103)
         ax.grid(True, alpha=0.3)
         ax.tick_params(labelsize=10)
-        ax.legend(fontsize=9, loc="best", framealpha=0.85)
     if drawn == 0:
         return None
+    # One legend for every panel, below them, so that no data is hidden.
+    entries: dict[str, Any] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+    fig.legend(
+        list(entries.values()),
+        list(entries),
+        loc="outside lower center",
+        ncol=min(len(entries), 4),
+        fontsize=10,
+        frameon=False,
+    )
     return _png(fig)
 
 
@@ -379,14 +433,20 @@ def _img_tag(image: np.ndarray | bytes, *, alt: str, width: int | None = None) -
 def _header_rows(results: Sequence[SettingResult]) -> str:
     groups: list[tuple[str, int]] = []
     for r in results:
-        name = "Original" if r.setting.is_baseline else r.setting.method
+        s = r.setting
+        if s.is_baseline:
+            name = "Original"
+        elif s.parameter:
+            name = f"{s.method} · {s.parameter}"
+        else:
+            name = s.method
         if groups and groups[-1][0] == name:
             groups[-1] = (name, groups[-1][1] + 1)
         else:
             groups.append((name, 1))
     top = "".join(f'<th colspan="{n}" class="group">{html.escape(name)}</th>' for name, n in groups)
     bottom = "".join(
-        f"<th>{html.escape(r.setting.value_label if not r.setting.is_baseline else '')}</th>"
+        f"<th>{html.escape(_short(r.setting.value) if r.setting.parameter else '')}</th>"
         for r in results
     )
     return f'<tr><th rowspan="2" class="metric">Metric</th>{top}</tr>\n<tr>{bottom}</tr>'
@@ -445,7 +505,8 @@ def _examples_html(result: EvaluationResult) -> str:
                     continue
                 cells.append(
                     f"<td>{_img_tag(view, alt=r.setting.label)}"
-                    f"<div>{html.escape(r.setting.value_label)}</div></td>"
+                    f"<div>{html.escape(r.setting.value_label if r.setting.parameter else 'default')}"
+                    "</div></td>"
                 )
             cells.extend(["<td></td>"] * (width - len(settings)))
             rows.append(f'<tr><th class="metric">{html.escape(method)}</th>{"".join(cells)}</tr>')
@@ -490,9 +551,9 @@ h2 { font-size: 20px; margin-top: 36px; border-bottom: 1px solid #ddd; padding-b
 p, li { font-size: 14px; line-height: 1.45; }
 .meta { color: #555; font-size: 13px; }
 .scroll { overflow-x: auto; margin: 12px 0; }
-table { border-collapse: collapse; font-size: 13px; }
+table { border-collapse: collapse; font-size: 12px; }
 caption { text-align: left; font-weight: 600; padding: 6px 0; font-size: 14px; }
-th, td { border: 1px solid #d0d0d0; padding: 4px 8px; text-align: right; white-space: nowrap; }
+th, td { border: 1px solid #d0d0d0; padding: 3px 6px; text-align: right; white-space: nowrap; }
 th { background: #f3f3f5; }
 th.group { text-align: center; background: #e6e9f0; }
 th.metric { text-align: left; }
@@ -517,12 +578,14 @@ def render_html(result: EvaluationResult, *, plot_png: bytes | None) -> str:
     if load_start and load_end:
         load = f"; load average (1 min) {load_start[0]:.1f} at start, {load_end[0]:.1f} at end"
     n_settings = sum(1 for r in results if not r.setting.is_baseline)
+    cpu_seconds = result.timings.get("cpu_seconds")
+    cpu = f" ({cpu_seconds:.0f} CPU seconds)" if cpu_seconds is not None else ""
     summary = (
         f"Data: <code>{html.escape(str(ds.root))}</code> ({html.escape(ds.layout)} layout): "
         f"{len(ds)} images"
         + (f" of {len(ds.identities)} identities" if ds.has_identities else "")
         + f". {n_settings} protected settings plus the unprotected baseline. "
-        f"Seed {config.seed}. Run time {result.timings.get('total', 0):.0f} s with "
+        f"Seed {config.seed}. Run time {result.timings.get('total', 0):.0f} s{cpu} with "
         f"{env.get('workers', config.workers)} worker(s) on {env.get('cpus')} CPUs{load}."
     )
     created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -542,9 +605,11 @@ def render_html(result: EvaluationResult, *, plot_png: bytes | None) -> str:
     parts.append('<h2 id="plot">Privacy and utility</h2>')
     if plot_png is not None:
         parts.append(
-            "<p>Each curve is one method over its parameter (values next to the points); "
-            "the star is the unprotected baseline; the dashed line is chance. Lower is more "
-            "private, further right is more useful.</p>"
+            "<p>Each curve is one method over its parameter (its first and last values "
+            "next to the points); the black marker is the unprotected baseline (a triangle "
+            "on the top edge with its value when the panel is zoomed on the protected "
+            "settings); the dashed line is chance. Lower is more private, further right is "
+            "more useful.</p>"
         )
         parts.append(
             _img_tag(plot_png, alt="privacy-utility plot").replace("<img ", '<img class="plot" ', 1)

@@ -142,6 +142,16 @@ class TestTraining:
         assert len(messages) == 12
         assert messages[-1].startswith("cnn re-identification: epoch 12/12")
 
+    def test_solid_mask_leaves_chance(self) -> None:
+        # Every protected image is the same black square: one guess for all of them.
+        x, y = pattern_set(5, 4)
+        tx, ty = pattern_set(5, 4, seed=1)
+        r = cnn_reid_attack(
+            np.zeros_like(x), y, np.zeros_like(tx), ty, epochs=3, image_size=16, width=8
+        )
+        assert r.top1 == pytest.approx(r.chance_top1)
+        assert r.top5 == pytest.approx(r.chance_top5)
+
     def test_chance_level_when_labels_are_unrelated(self) -> None:
         # Test images carry labels drawn independently of their content.
         x, y = pattern_set(5, 6)

@@ -137,10 +137,12 @@ class TestCanSucceed:
         """Proof the attack can succeed: a mild blur is largely undone on held-out photos."""
         train, test = crops(192), crops(48, seed=1, test=True)
         r = reconstruction_attack(
-            train, blur(train, 1.5), test, blur(test, 1.5), epochs=25, image_size=32
+            train, blur(train, 1.0), test, blur(test, 1.0), epochs=25, image_size=32
         )
-        assert r.ssim_reconstructed > r.ssim_protected + 0.08
-        assert r.psnr_reconstructed > r.psnr_protected + 1.0
+        # The structural error (1 - SSIM) falls by at least 30 % (about 45 % measured)
+        # and PSNR rises by more than 1.5 dB (about 2.7 dB measured).
+        assert 1 - r.ssim_reconstructed < 0.7 * (1 - r.ssim_protected)
+        assert r.psnr_reconstructed > r.psnr_protected + 1.5
 
     def test_inverts_brightness_change(self) -> None:
         def darken(batch: np.ndarray) -> np.ndarray:
