@@ -22,6 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from pixveil.detect.base import ort_session_options
 from pixveil.errors import MissingDependencyError, ModelError
 
 __all__ = [
@@ -76,14 +77,7 @@ def _session(name: str, threads: int | None) -> Any:
         path = model_path(name)
         import onnxruntime as ort
 
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.log_severity_level = 3
-        opts.inter_op_num_threads = 1
-        if threads is not None:
-            opts.intra_op_num_threads = threads
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts = ort_session_options(threads)
         try:
             sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors

@@ -61,7 +61,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from pixveil.detect.base import Detector, check_image, register_detector
+from pixveil.detect.base import Detector, check_image, ort_session_options, register_detector
 from pixveil.errors import DetectionError, ModelError
 from pixveil.types import Region
 
@@ -128,14 +128,7 @@ def _session(threads: int | None) -> Any:
         import onnxruntime as ort
 
         model = _model_bytes()
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.log_severity_level = 3
-        opts.inter_op_num_threads = 1
-        if threads is not None:
-            opts.intra_op_num_threads = threads
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts = ort_session_options(threads)
         try:
             sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors
