@@ -274,6 +274,8 @@ def _print_summary(report: Any, output: Path) -> None:
     table.add_row("written", f"{summary['written']} -> {output}")
     for kind, n in summary["regions"].items():
         table.add_row(f"{kind}s protected", str(n))
+    for event, n in summary.get("method_events", {}).items():
+        table.add_row(f"method {event}", str(n))
     table.add_row("skipped (not images)", str(summary["skipped_non_images"]))
     table.add_row("failed", str(len(summary["failures"])))
     out.print(table)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -77,6 +78,10 @@ class Anonymizer:
             if t not in known:
                 raise ValueError(f"unknown target {t!r}; known: {', '.join(known)}")
         self.method = get_method(self.config.method, **self.config.method_params)
+        # Methods specific to one kind of region (gan-face, plate-synth) leave
+        # the other kinds to the default method: every region is protected.
+        self.companion = None if self.method.kinds is None else get_method(DEFAULT_METHOD)
+        self.last_events: dict[str, int] = {}
         self.detectors = [
             get_detector(t, **self.config.detector_options(t)) for t in self.config.targets
         ]
@@ -103,7 +108,14 @@ class Anonymizer:
         detections = self.detect(pixels)
         if rng is None:
             rng = self._rng()
-        protected = self.method.apply(pixels, detections, rng=rng)
+        before = self.method.events.copy()
+        mine = [r for r in detections if self.method.handles(r)]
+        protected = self.method.apply(pixels, mine, rng=rng)
+        if self.companion is not None:
+            others = [r for r in detections if not self.method.handles(r)]
+            if others:
+                protected = self.companion.apply(protected, others, rng=rng)
+        self.last_events = dict(self.method.events - before)
         return protected, detections
 
     def process_file(
@@ -138,7 +150,7 @@ class Anonymizer:
             sidecar = written.with_name(written.name + ".json")
             payload = {"input": path.name, "output": written.name, **detections.to_dict()}
             _atomic_write_text(sidecar, json.dumps(payload, indent=1))
-        return ImageOutcome(path, written, detections, None)
+        return ImageOutcome(path, written, detections, None, dict(self.last_events))
 
     def read(self, path: Path) -> LoadedImage:
         return read_image(path, max_pixels=self.config.max_pixels or DEFAULT_MAX_PIXELS)
@@ -212,6 +224,8 @@ class ImageOutcome:
     output: Path | None
     detections: Detections | None
     error: str | None
+    #: Method events for this image (e.g. ``{"fallback": 1}``).
+    events: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -247,6 +261,7 @@ class BatchReport:
             "written": self.n_ok,
             "skipped_non_images": len(self.skipped),
             "regions": {k: self.count(k) for k in kinds},
+            "method_events": dict(sum((Counter(o.events) for o in self.outcomes), Counter())),
             "failures": [{"file": str(o.path), "error": o.error} for o in self.failures],
         }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -115,6 +116,10 @@ class ProtectionMethod(ABC):
     Params: ClassVar[type[MethodParams]] = MethodParams
     #: Whether the method adds privacy noise (and so uses ``rng``).
     randomized: ClassVar[bool] = False
+    #: Region kinds the method can protect (None = any).  The pipeline gives
+    #: regions of other kinds to the default method instead (e.g. plates found
+    #: while running ``gan-face``), so every detected region is protected.
+    kinds: ClassVar[frozenset[str] | None] = None
 
     def __init__(self, params: MethodParams | None = None, **overrides: Any) -> None:
         if params is None:
@@ -126,6 +131,14 @@ class ProtectionMethod(ABC):
                 f"{type(self).__name__} expects {self.Params.__name__}, got {type(params).__name__}"
             )
         self.params = params
+        #: Notable events counted by the method (e.g. ``"fallback"`` when a
+        #: synthetic replacement failed and a strong classic method was used);
+        #: the pipeline reports them in the batch summary.
+        self.events: Counter[str] = Counter()
+
+    def handles(self, region: Region) -> bool:
+        """Whether this method protects regions of ``region.kind``."""
+        return self.kinds is None or region.kind in self.kinds
 
     @abstractmethod
     def replace(

@@ -1,0 +1,286 @@
+"""Train the face GAN (DCGAN) and its encoder on CPU or GPU, resumably.
+
+Phase 1 trains the generator and discriminator with the DCGAN recipe (Adam,
+lr 2e-4, beta1 0.5, non-saturating loss, one-sided label smoothing 0.9,
+horizontal flips).  Phase 2 freezes the generator and trains the encoder used
+for inversion: on generated faces it regresses the latent code (the code is
+known), on real faces it minimises pixel MSE plus a discriminator-feature
+perceptual loss between the face and its reconstruction ``G(E(x))``.
+
+Everything lives in the run folder:
+
+``ckpt.pt``            models, optimisers, RNG state, step counters (atomic writes)
+``log.csv``            one row per logged step (phase, epoch, step, losses, seconds)
+``samples/*.png``      a sample grid from a fixed latent batch after every epoch
+``crops_<size>.npy``   the cached training crops
+``config.json``        the training configuration
+
+Running the same command again resumes from ``ckpt.pt``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from tqdm import tqdm
+
+from .data import load_crops, training_files
+from .models import Discriminator, Encoder, Generator, init_weights
+
+__all__ = ["TrainConfig", "sample_grid", "train"]
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    out: str
+    size: int = 64
+    nz: int = 128
+    ngf: int = 64
+    ndf: int = 48
+    batch: int = 64
+    epochs: int = 25
+    encoder_steps: int = 1500
+    lr: float = 2e-4
+    beta1: float = 0.5
+    seed: int = 0
+    threads: int = 0  # 0 = torch default
+    ckpt_every: int = 100  # steps
+    device: str = "cpu"
+
+
+def _save_atomic(obj: Any, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def sample_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> None:
+    """Save a (N, 3, H, W) batch in [-1, 1] as one PNG grid."""
+    t = ((images.detach().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    x = t.permute(0, 2, 3, 1).numpy()
+    n, h, w, _ = x.shape
+    rows = math.ceil(n / nrow)
+    grid = np.full((rows * (h + 2) + 2, nrow * (w + 2) + 2, 3), 255, np.uint8)
+    for i in range(n):
+        r, c = divmod(i, nrow)
+        grid[2 + r * (h + 2) : 2 + r * (h + 2) + h, 2 + c * (w + 2) : 2 + c * (w + 2) + w] = x[i]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid).save(path)
+
+
+def _batches(n: int, batch: int, gen: torch.Generator) -> list[torch.Tensor]:
+    perm = torch.randperm(n, generator=gen)
+    return [perm[i : i + batch] for i in range(0, n - batch + 1, batch)]
+
+
+def _to_tensor(
+    crops: np.ndarray, idx: torch.Tensor, flip: torch.Tensor | None, device: str
+) -> torch.Tensor:
+    x = torch.from_numpy(crops[idx.numpy()]).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    if flip is not None:
+        x = torch.where(flip.view(-1, 1, 1, 1).to(device), x.flip(3), x)
+    return x
+
+
+def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
+    """Run (or resume) both phases; returns the checkpoint path."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    dev = cfg.device
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+
+    files = training_files(cfg.data, held_out=False)
+    if not files:
+        raise FileNotFoundError(f"{cfg.data}: no training images (after holding identities out)")
+    crops = load_crops(files, cfg.size, out / f"crops_{cfg.size}.npy")
+
+    torch.manual_seed(cfg.seed)
+    G = Generator(cfg.nz, cfg.ngf, cfg.size).to(dev)
+    D = Discriminator(cfg.ndf, cfg.size).to(dev)
+    E = Encoder(cfg.nz, cfg.ndf, cfg.size).to(dev)
+    for m in (G, D, E):
+        m.apply(init_weights)
+    betas = (cfg.beta1, 0.999)
+    optG = torch.optim.Adam(G.parameters(), cfg.lr, betas=betas)
+    optD = torch.optim.Adam(D.parameters(), cfg.lr, betas=betas)
+    optE = torch.optim.Adam(E.parameters(), 1e-3, betas=(0.9, 0.999))
+    gen = torch.Generator().manual_seed(cfg.seed)
+    fixed_z = torch.randn(64, cfg.nz, generator=torch.Generator().manual_seed(1234))
+    state: dict[str, Any] = {"epoch": 0, "step_in_epoch": 0, "gan_steps": 0, "enc_steps": 0}
+
+    ckpt_path = out / "ckpt.pt"
+    if ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location=dev, weights_only=False)
+        G.load_state_dict(ck["G"])
+        D.load_state_dict(ck["D"])
+        E.load_state_dict(ck["E"])
+        optG.load_state_dict(ck["optG"])
+        optD.load_state_dict(ck["optD"])
+        optE.load_state_dict(ck["optE"])
+        gen.set_state(ck["gen"])
+        torch.set_rng_state(ck["torch_rng"])
+        state = ck["state"]
+
+    def save() -> None:
+        _save_atomic(
+            {
+                "G": G.state_dict(),
+                "D": D.state_dict(),
+                "E": E.state_dict(),
+                "optG": optG.state_dict(),
+                "optD": optD.state_dict(),
+                "optE": optE.state_dict(),
+                "gen": gen.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "state": state,
+                "config": asdict(cfg),
+            },
+            ckpt_path,
+        )
+
+    log_path = out / "log.csv"
+    new_log = not log_path.exists()
+    with log_path.open("a", newline="") as lf:
+        log = csv.writer(lf)
+        if new_log:
+            log.writerow(
+                ["phase", "epoch", "step", "loss_a", "loss_b", "d_real", "d_fake", "seconds"]
+            )
+        t0 = time.perf_counter()
+
+        # ---- phase 1: GAN ----
+        n = crops.shape[0]
+        steps_per_epoch = n // cfg.batch
+        while state["epoch"] < cfg.epochs:
+            ep = state["epoch"]
+            # the permutation of an epoch is re-derived on resume from a per-epoch seed
+            perm_gen = torch.Generator().manual_seed(cfg.seed * 100003 + ep)
+            batches = _batches(n, cfg.batch, perm_gen)
+            flips = torch.rand(n, generator=perm_gen) < 0.5
+            bar = tqdm(
+                total=steps_per_epoch,
+                initial=state["step_in_epoch"],
+                desc=f"GAN epoch {ep + 1}/{cfg.epochs}",
+                disable=not progress,
+                dynamic_ncols=True,
+            )
+            G.train()
+            D.train()
+            for bi in range(state["step_in_epoch"], len(batches)):
+                idx = batches[bi]
+                real = _to_tensor(crops, idx, flips[idx], dev)
+                b = real.shape[0]
+                z = torch.randn(b, cfg.nz, generator=gen).to(dev)
+                fake = G(z)
+                d_real = D(real)
+                d_fake = D(fake.detach())
+                loss_d = F.binary_cross_entropy_with_logits(
+                    d_real, torch.full_like(d_real, 0.9)
+                ) + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
+                optD.zero_grad(set_to_none=True)
+                loss_d.backward()
+                optD.step()
+                g_out = D(fake)
+                loss_g = F.binary_cross_entropy_with_logits(g_out, torch.ones_like(g_out))
+                optG.zero_grad(set_to_none=True)
+                loss_g.backward()
+                optG.step()
+                state["step_in_epoch"] = bi + 1
+                state["gan_steps"] += 1
+                bar.update(1)
+                bar.set_postfix(d=f"{loss_d.item():.3f}", g=f"{loss_g.item():.3f}")
+                if state["gan_steps"] % 10 == 0:
+                    log.writerow(
+                        [
+                            "gan",
+                            ep,
+                            state["gan_steps"],
+                            f"{loss_d.item():.4f}",
+                            f"{loss_g.item():.4f}",
+                            f"{torch.sigmoid(d_real).mean().item():.3f}",
+                            f"{torch.sigmoid(d_fake).mean().item():.3f}",
+                            f"{time.perf_counter() - t0:.1f}",
+                        ]
+                    )
+                    lf.flush()
+                if state["gan_steps"] % cfg.ckpt_every == 0:
+                    save()
+            bar.close()
+            G.eval()
+            with torch.no_grad():
+                sample_grid(G(fixed_z.to(dev)), out / "samples" / f"epoch_{ep + 1:03d}.png")
+            G.train()
+            state["epoch"] = ep + 1
+            state["step_in_epoch"] = 0
+            save()
+
+        # ---- phase 2: encoder (generator frozen, in eval mode) ----
+        G.eval()
+        D.eval()
+        for p in list(G.parameters()) + list(D.parameters()):
+            p.requires_grad_(False)
+        bar = tqdm(
+            total=cfg.encoder_steps,
+            initial=state["enc_steps"],
+            desc="encoder",
+            disable=not progress,
+            dynamic_ncols=True,
+        )
+        E.train()
+        while state["enc_steps"] < cfg.encoder_steps:
+            s = state["enc_steps"]
+            with torch.no_grad():
+                z = torch.randn(cfg.batch, cfg.nz, generator=gen).to(dev)
+                xg = G(z)
+            loss_z = F.mse_loss(E(xg), z)
+            idx = torch.randint(0, n, (cfg.batch,), generator=gen)
+            real = _to_tensor(crops, idx, torch.rand(cfg.batch, generator=gen) < 0.5, dev)
+            rec = G(E(real))
+            loss_x = F.mse_loss(rec, real) + 0.5 * F.mse_loss(D.features(rec), D.features(real))
+            loss = loss_z + loss_x
+            optE.zero_grad(set_to_none=True)
+            loss.backward()
+            optE.step()
+            state["enc_steps"] = s + 1
+            bar.update(1)
+            bar.set_postfix(z=f"{loss_z.item():.3f}", x=f"{loss_x.item():.3f}")
+            if state["enc_steps"] % 10 == 0:
+                log.writerow(
+                    [
+                        "encoder",
+                        cfg.epochs,
+                        state["enc_steps"],
+                        f"{loss_z.item():.4f}",
+                        f"{loss_x.item():.4f}",
+                        "",
+                        "",
+                        f"{time.perf_counter() - t0:.1f}",
+                    ]
+                )
+                lf.flush()
+            if state["enc_steps"] % cfg.ckpt_every == 0 or state["enc_steps"] == cfg.encoder_steps:
+                save()
+                with torch.no_grad():
+                    E.eval()
+                    grid = torch.cat([real[:16], G(E(real[:16]))])
+                    E.train()
+                sample_grid(
+                    grid, out / "samples" / f"encoder_{state['enc_steps']:05d}.png", nrow=16
+                )
+        bar.close()
+    save()
+    return ckpt_path
