@@ -20,6 +20,7 @@ from rich.table import Table
 
 from pixveil import __version__
 from pixveil.cli_evaluate import app as evaluate_app
+from pixveil.cli_gan import app as gan_app
 from pixveil.config import AnonymizeConfig, parse_targets
 from pixveil.errors import PixveilError
 
@@ -324,6 +325,8 @@ def list_methods() -> None:
 
 # `pixveil evaluate` and `pixveil attack` (the evaluation harness).
 app.add_typer(evaluate_app)
+# `pixveil gan train|export|sample` (the face GAN of gan-face).
+app.add_typer(gan_app, name="gan")
 
 
 def main() -> None:

@@ -100,7 +100,12 @@ def region_geometry(
         if not mask.any():  # degenerate tiny ellipse: protect the box instead
             mask = np.ones((h, w), dtype=bool)
     gx0, gy0, gx1, gy1 = grown.box
-    local = dataclasses.replace(grown, box=(gx0 - x0, gy0 - y0, gx1 - x0, gy1 - y0))
+    landmarks = grown.landmarks
+    if landmarks is not None:  # landmarks move with the box into crop coordinates
+        landmarks = landmarks - np.array([x0, y0], dtype=np.float32)
+    local = dataclasses.replace(
+        grown, box=(gx0 - x0, gy0 - y0, gx1 - x0, gy1 - y0), landmarks=landmarks
+    )
     return (x0, y0, x1, y1), mask, local
 
 

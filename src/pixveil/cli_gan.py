@@ -1,0 +1,144 @@
+"""``pixveil gan``: train, export and sample the face GAN behind ``gan-face``.
+
+Training and export need the ``[gan]`` extra (torch); ``sample`` runs on the
+exported ONNX model only.  Exit codes: 0 done; 1 the job failed; 2 bad usage or
+a missing optional dependency.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Console
+
+from pixveil.errors import MissingDependencyError, PixveilError
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Train (resumable), export to ONNX and sample the face GAN used by gan-face.",
+)
+err = Console(stderr=True)
+out = Console()
+
+
+def _need_torch() -> None:
+    try:
+        import torch  # noqa: F401
+        import tqdm  # noqa: F401
+    except ImportError as exc:
+        raise MissingDependencyError("torch", "gan") from exc
+
+
+@app.command()
+def train(
+    data: Annotated[
+        Path, typer.Option("--data", help="Folder of <identity>/<images> (LFW layout).")
+    ],
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Run folder (checkpoints, samples, log).")
+    ],
+    size: Annotated[int, typer.Option("--size", help="Image size (64).")] = 64,
+    epochs: Annotated[int, typer.Option("--epochs", help="GAN epochs.")] = 22,
+    encoder_steps: Annotated[
+        int, typer.Option("--encoder-steps", help="Encoder steps after the GAN.")
+    ] = 1200,
+    batch: Annotated[int, typer.Option("--batch", help="Batch size.")] = 64,
+    threads: Annotated[int, typer.Option("--threads", help="Torch threads (0 = default).")] = 0,
+    device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Train the DCGAN and its encoder; run the same command again to resume.
+
+    Identities held out by pixveil.gan.data.is_held_out are never used.
+    """
+    try:
+        _need_torch()
+        if size != 64:
+            raise typer.BadParameter("only --size 64 is implemented", param_hint="--size")
+        from pixveil.gan.train import TrainConfig
+        from pixveil.gan.train import train as run_train
+
+        cfg = TrainConfig(
+            data=str(data),
+            out=str(out_dir),
+            size=size,
+            epochs=epochs,
+            encoder_steps=encoder_steps,
+            batch=batch,
+            threads=threads,
+            device=device,
+            seed=seed,
+        )
+        ckpt = run_train(cfg, progress=not quiet)
+    except MissingDependencyError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    except FileNotFoundError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    out.print(f"checkpoint: {ckpt}; samples in {out_dir / 'samples'}")
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="Training run folder (with ckpt.pt).")],
+    to: Annotated[Path, typer.Option("--to", help="Folder for the ONNX files and model card.")],
+) -> None:
+    """Export generator, encoder and critic to ONNX (float16 storage) with a JSON card."""
+    try:
+        _need_torch()
+        if not (run / "ckpt.pt").is_file():
+            err.print(f"[red]error:[/red] {run}: no ckpt.pt (train first)")
+            raise typer.Exit(2)
+        from pixveil.gan.export import export as run_export
+
+        card = run_export(run, to)
+    except MissingDependencyError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    total = sum(p.stat().st_size for p in to.glob("gan_face_*"))
+    out.print(f"wrote {card} ({total / 1e6:.1f} MB in all)")
+
+
+@app.command()
+def sample(
+    output: Annotated[Path, typer.Option("--output", "-o", help="PNG grid to write.")],
+    n: Annotated[int, typer.Option("-n", help="Number of faces.")] = 64,
+    model: Annotated[
+        Path | None, typer.Option("--model", help="Exported model folder (default: shipped).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Write a grid of random faces from an exported model (no torch needed)."""
+    from PIL import Image
+
+    from pixveil.gan.runtime import load_face_gan
+
+    if not 1 <= n <= 1024:
+        err.print("[red]error:[/red] -n must be in [1, 1024]")
+        raise typer.Exit(2)
+    try:
+        gan = load_face_gan(str(model) if model else None)
+    except PixveilError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    z = np.random.default_rng(seed).standard_normal((n, gan.nz)).astype(np.float32)
+    faces = gan.generate(z)
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    s = gan.size
+    grid = np.full((rows * (s + 2) + 2, cols * (s + 2) + 2, 3), 255, np.uint8)
+    for i, f in enumerate(faces):
+        r, c = divmod(i, cols)
+        grid[2 + r * (s + 2) : 2 + r * (s + 2) + s, 2 + c * (s + 2) : 2 + c * (s + 2) + s] = f
+    output.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid).save(output)
+    out.print(f"wrote {output}")

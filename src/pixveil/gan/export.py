@@ -1,0 +1,127 @@
+"""Export a trained face GAN to ONNX for torch-free inference.
+
+Writes three graphs and a JSON card next to them:
+
+``gan_face_<size>_generator.onnx``      z (N, nz) -> image (N, 3, S, S) in [-1, 1]
+``gan_face_<size>_encoder.onnx``        image (N, 3, S, S) in [-1, 1] -> z (N, nz)
+``gan_face_<size>_critic.onnx``         image -> discriminator features (N, C, 4, 4),
+                                        the perceptual space of the quality-path refinement
+``gan_face_<size>.json``                sizes, canonical landmarks, training summary, SHA-256s
+
+Weights are stored as float16 to halve the package size; the runtime converts
+them back to float32 when it loads the graph (see ``pixveil.protect.gan``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+from onnx import numpy_helper
+from torch import nn
+
+from .models import Discriminator, Encoder, Generator
+
+__all__ = ["CANONICAL_LANDMARKS_64", "export"]
+
+# Mean CenterFace landmarks (left eye, right eye, nose, left and right mouth
+# corner) of 479 training faces, in the coordinates of the 64x64 training crop,
+# made left-right symmetric (training uses horizontal flips), and the mean
+# CenterFace box in the same coordinates.  Measured with
+# ``pixveil.gan.data.CROP_BOX_LFW``; re-measure if the crop changes.
+CANONICAL_LANDMARKS_64 = [[20.3, 22.7], [43.7, 22.7], [32.0, 36.4], [22.2, 47.2], [41.8, 47.2]]
+CANONICAL_BOX_64 = [5.7, -3.6, 58.3, 65.3]
+
+
+class _Features(nn.Module):
+    def __init__(self, d: Discriminator) -> None:
+        super().__init__()
+        self.d = d
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.d.features(x)
+
+
+def _fp16_weights(path: Path) -> None:
+    model = onnx.load(str(path))
+    for init in model.graph.initializer:
+        arr = numpy_helper.to_array(init)
+        if arr.dtype == np.float32:
+            init.CopyFrom(numpy_helper.from_array(arr.astype(np.float16), init.name))
+    # float16 initialisers feeding float32 ops: record the intent for the loader
+    meta = model.metadata_props.add()
+    meta.key, meta.value = "pixveil.weights", "float16-storage"
+    onnx.save(model, str(path))
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _export(
+    module: nn.Module, example: torch.Tensor, path: Path, in_name: str, out_name: str
+) -> None:
+    module.eval()
+    tmp = path.with_suffix(".tmp.onnx")
+    torch.onnx.export(
+        module,
+        (example,),
+        str(tmp),
+        input_names=[in_name],
+        output_names=[out_name],
+        dynamic_axes={in_name: {0: "N"}, out_name: {0: "N"}},
+        opset_version=17,
+        dynamo=False,
+    )
+    _fp16_weights(tmp)
+    os.replace(tmp, path)
+
+
+def export(run: Path | str, to: Path | str, *, summary: dict[str, Any] | None = None) -> Path:
+    """Export the checkpoint of training run ``run`` into folder ``to``; returns the JSON card."""
+    run, to = Path(run), Path(to)
+    ck = torch.load(run / "ckpt.pt", map_location="cpu", weights_only=False)
+    cfg = ck["config"]
+    size, nz = int(cfg["size"]), int(cfg["nz"])
+    G = Generator(nz, int(cfg["ngf"]), size)
+    D = Discriminator(int(cfg["ndf"]), size)
+    E = Encoder(nz, int(cfg["ndf"]), size)
+    G.load_state_dict(ck["G"])
+    D.load_state_dict(ck["D"])
+    E.load_state_dict(ck["E"])
+    to.mkdir(parents=True, exist_ok=True)
+    stem = f"gan_face_{size}"
+    files = {
+        "generator": to / f"{stem}_generator.onnx",
+        "encoder": to / f"{stem}_encoder.onnx",
+        "critic": to / f"{stem}_critic.onnx",
+    }
+    img = torch.zeros(1, 3, size, size)
+    _export(G, torch.zeros(1, nz), files["generator"], "z", "image")
+    _export(E, img, files["encoder"], "image", "z")
+    _export(_Features(D), img, files["critic"], "image", "features")
+    scale = size / 64.0
+    card = {
+        "size": size,
+        "nz": nz,
+        "clip": 3.0,
+        "canonical_landmarks": [[x * scale, y * scale] for x, y in CANONICAL_LANDMARKS_64],
+        "canonical_box": [v * scale for v in CANONICAL_BOX_64],
+        "training": {
+            "config": cfg,
+            "gan_steps": ck["state"]["gan_steps"],
+            "epochs": ck["state"]["epoch"],
+            "encoder_steps": ck["state"]["enc_steps"],
+            **(summary or {}),
+        },
+        "files": {k: {"name": p.name, "sha256": _sha256(p)} for k, p in files.items()},
+    }
+    out = to / f"{stem}.json"
+    out.write_text(json.dumps(card, indent=1) + "\n")
+    return out

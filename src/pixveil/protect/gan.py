@@ -1,0 +1,247 @@
+"""``gan-face``: replace each face with a synthetic one from pixveil's own GAN.
+
+After the GAN + differential-privacy de-identification framework (project the
+face into the latent space of a generator, add Laplace noise there, generate,
+swap the result back) and the end-to-end GAN privacy method (customised DCGAN
+trained on faces, background kept).  For each detected face:
+
+1. align: a similarity transform maps the model's canonical five landmarks
+   onto the detected ones (CenterFace), or the canonical face box onto the
+   detected box when landmarks are missing, implausible or the face is small;
+2. invert: the aligned 64x64 crop goes through the encoder (fast path),
+   optionally refined for ``refine_steps`` steps (quality path);
+3. privatise: the latent Laplace mechanism (:mod:`pixveil.privacy.latent`)
+   clips the code, adds Laplace noise of scale 1/ε per coordinate and projects
+   it back to the generator's typical shell;
+4. generate and swap: the new face is warped into place with the inverse
+   transform and blended with Poisson (seamless) cloning into a heavily blurred
+   copy of the region, so lighting and colour follow the region's
+   surroundings; the region's pixels that the new face does not cover keep
+   only that heavy blur.  Only pixels inside the face region change.
+
+Privacy guarantee
+-----------------
+ε·d metric privacy of the face's latent code with respect to the L1 distance
+(and the (ε·2·c·d)-DP it implies over the clipped set); see
+:mod:`pixveil.privacy.latent` for the exact statement and what it does not
+cover (hair, ears and background outside the region, missed faces, position,
+pose, and the colour taken from the surroundings).  ``epsilon=0`` draws a
+random face independent of the person; ``epsilon=inf`` adds no noise and warns
+with :class:`~pixveil.errors.PrivacyLeakWarning`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from dataclasses import dataclass
+from typing import ClassVar
+
+import cv2
+import numpy as np
+
+from pixveil.errors import PrivacyParameterError
+from pixveil.gan.runtime import FaceGAN, load_face_gan
+from pixveil.privacy.latent import LatentLaplace
+from pixveil.protect.base import MethodParams, ProtectionMethod, register_method
+from pixveil.types import Region
+
+__all__ = ["GanFace", "GanFaceParams", "face_transform", "swap_face"]
+
+DEFAULT_EPSILON = 0.5
+#: Faces are processed at a scale where the aligned crop is at most this wide
+#: (the generated face has 64 px of detail; Poisson blending cost grows with area).
+WORK_SIZE = 160
+#: Below this box side the five landmarks are too noisy: align on the box.
+MIN_LANDMARK_FACE = 24
+
+
+@dataclass(frozen=True)
+class GanFaceParams(MethodParams):
+    """Parameters of ``gan-face``.
+
+    Attributes
+    ----------
+    epsilon : float
+        Metric-privacy parameter of the latent Laplace mechanism (per unit of
+        L1 distance between latent codes), ``>= 0``.  Smaller is more private;
+        0 = a random face; ``inf`` = no noise (warns).
+    clip : float
+        Coordinate bound of the latent code before noise.
+    refine_steps : int
+        Quality-path refinement steps (0 = encoder only, the fast path).
+    blend : str
+        ``"seamless"`` (Poisson cloning) or ``"feather"`` (colour-matched alpha blend).
+    model : str
+        Folder of an exported model (``pixveil gan export``); empty = the shipped one.
+    """
+
+    margin: float = 1.0
+    epsilon: float = DEFAULT_EPSILON
+    clip: float = 3.0
+    refine_steps: int = 0
+    blend: str = "seamless"
+    model: str = ""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        eps = self.epsilon
+        if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or math.isnan(eps) or eps < 0:
+            raise PrivacyParameterError(f"epsilon must be a real number >= 0, got {eps!r}")
+        if isinstance(self.refine_steps, bool) or not isinstance(self.refine_steps, int):
+            raise ValueError(f"refine_steps must be an int, got {self.refine_steps!r}")
+        if not 0 <= self.refine_steps <= 500:
+            raise ValueError(f"refine_steps must be in [0, 500], got {self.refine_steps}")
+        if self.blend not in ("seamless", "feather"):
+            raise ValueError(f"blend must be 'seamless' or 'feather', got {self.blend!r}")
+
+
+def face_transform(region: Region, gan: FaceGAN, margin: float) -> np.ndarray:
+    """2x3 similarity transform from the model's crop to the (local) face of ``region``.
+
+    ``region`` is the grown region handed to :meth:`ProtectionMethod.replace`;
+    its box is shrunk by ``margin`` back to the detected box.
+    """
+    det = region.scaled(1.0 / margin)
+    bx0, by0, bx1, by1 = det.box
+    cb = gan.card.box
+    s_box = ((bx1 - bx0) / (cb[2] - cb[0]) + (by1 - by0) / (cb[3] - cb[1])) / 2
+    by_box = np.array(
+        [
+            [s_box, 0.0, (bx0 + bx1) / 2 - s_box * (cb[0] + cb[2]) / 2],
+            [0.0, s_box, (by0 + by1) / 2 - s_box * (cb[1] + cb[3]) / 2],
+        ],
+        np.float64,
+    )
+    lm = region.landmarks
+    if lm is None or len(lm) != 5 or min(bx1 - bx0, by1 - by0) < MIN_LANDMARK_FACE:
+        return by_box
+    m, _ = cv2.estimateAffinePartial2D(gan.card.landmarks, lm.astype(np.float32), method=cv2.LMEDS)
+    if m is None:
+        return by_box
+    s = math.hypot(m[0, 0], m[1, 0])
+    if not (0.6 * s_box <= s <= 1.6 * s_box):
+        return by_box
+    return np.asarray(m, np.float64)
+
+
+def _scaled_region(region: Region, k: float) -> Region:
+    x0, y0, x1, y1 = region.box
+    return dataclasses.replace(region, box=(x0 * k, y0 * k, x1 * k, y1 * k))
+
+
+def region_mask(region: Region, shape: tuple[int, int], kind_shape: str) -> np.ndarray:
+    """The compositing mask of ``region`` in its patch (the ellipse or box of ``apply``)."""
+    h, w = shape
+    if kind_shape == "box":
+        return np.ones((h, w), bool)
+    gx0, gy0, gx1, gy1 = region.box
+    cx, cy = (gx0 + gx1) / 2, (gy0 + gy1) / 2
+    ax, ay = max((gx1 - gx0) / 2, 0.5), max((gy1 - gy0) / 2, 0.5)
+    yy, xx = np.ogrid[0:h, 0:w]
+    return np.asarray(((xx + 0.5 - cx) / ax) ** 2 + ((yy + 0.5 - cy) / ay) ** 2 <= 1.0)
+
+
+def swap_face(
+    patch: np.ndarray,
+    face: np.ndarray,
+    m: np.ndarray,
+    mask: np.ndarray,
+    *,
+    blend: str = "seamless",
+) -> np.ndarray:
+    """Put the generated ``face`` (S, S, 3) into ``patch`` with crop->patch transform ``m``.
+
+    ``mask`` (bool, patch-sized) is where the result will be used.  With
+    ``"seamless"`` the whole mask is the Poisson solution guided by the new
+    face's gradients, with the original pixels just *outside* the mask as the
+    boundary (the surroundings set colour and lighting); with ``"feather"`` the
+    colour-matched face is alpha-blended into a heavy blur of the patch.  In
+    both cases no pixel under ``mask`` keeps its original value.
+    """
+    h, w = patch.shape[:2]
+    size = face.shape[0]
+    scale = math.hypot(m[0, 0], m[1, 0]) * size  # face crop width in patch pixels
+    warped = cv2.warpAffine(face, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    mask8 = mask.astype(np.uint8) * 255
+    if blend == "seamless" and mask.sum() >= 16:
+        pad = 3
+        src = cv2.copyMakeBorder(warped, pad, pad, pad, pad, cv2.BORDER_REFLECT)
+        dst = cv2.copyMakeBorder(patch, pad, pad, pad, pad, cv2.BORDER_REFLECT)
+        mk = cv2.copyMakeBorder(mask8, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+        mk = cv2.dilate(mk, np.ones((3, 3), np.uint8))  # every masked pixel is interior
+        ys, xs = np.nonzero(mk)
+        center = (int((xs.min() + xs.max() + 1) // 2), int((ys.min() + ys.max() + 1) // 2))
+        try:
+            out = cv2.seamlessClone(src, dst, mk, center, cv2.NORMAL_CLONE)
+            return np.ascontiguousarray(out[pad : pad + h, pad : pad + w])
+        except cv2.error:
+            pass  # odd geometry: feather instead
+    sigma = max(1.0, 0.25 * scale)
+    base = cv2.GaussianBlur(patch, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    sel = mask
+    if not sel.any():
+        return base
+    lab_f = cv2.cvtColor(warped, cv2.COLOR_RGB2LAB).astype(np.float32)
+    lab_b = cv2.cvtColor(base, cv2.COLOR_RGB2LAB).astype(np.float32)
+    mf, sf = lab_f[sel].mean(0), lab_f[sel].std(0) + 1e-3
+    mb, sb = lab_b[sel].mean(0), lab_b[sel].std(0)
+    lab = (lab_f - mf) * np.clip(sb / sf, 0.5, 1.5) + mb
+    matched = cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
+    inner = cv2.erode(mask8, np.ones((3, 3), np.uint8), iterations=max(1, round(0.04 * scale)))
+    alpha = cv2.GaussianBlur(inner.astype(np.float32) / 255.0, (0, 0), max(1.0, 0.03 * scale))
+    alpha = alpha[..., None]
+    out = alpha * matched.astype(np.float32) + (1.0 - alpha) * base.astype(np.float32)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+@register_method("gan-face")
+class GanFace(ProtectionMethod):
+    __doc__ = __doc__
+    Params = GanFaceParams
+    randomized = True
+    kinds: ClassVar[frozenset[str] | None] = frozenset({"face"})
+
+    def __init__(self, params: MethodParams | None = None, **overrides: object) -> None:
+        super().__init__(params, **overrides)
+        p = self.params
+        assert isinstance(p, GanFaceParams)
+        self.gan = load_face_gan(p.model or None)
+        # validates epsilon/clip now and warns once for epsilon=inf
+        self._mech = LatentLaplace(epsilon=p.epsilon, clip=p.clip, dim=self.gan.nz)
+
+    def replace(
+        self, patch: np.ndarray, region: Region, *, rng: np.random.Generator | None
+    ) -> np.ndarray:
+        p = self.params
+        assert isinstance(p, GanFaceParams)
+        gan = self.gan
+        m = face_transform(region, gan, p.margin)
+        h, w = patch.shape[:2]
+        crop_px = math.hypot(m[0, 0], m[1, 0]) * gan.size
+        k = min(1.0, WORK_SIZE / max(crop_px, 1e-6))
+        work = patch
+        if k < 1.0:
+            ww, wh = max(8, round(w * k)), max(8, round(h * k))
+            work = cv2.resize(patch, (ww, wh), interpolation=cv2.INTER_AREA)
+            sx, sy = ww / w, wh / h
+            m = np.array([[sx, 0, 0], [0, sy, 0]]) @ np.vstack([m, [0, 0, 1]])
+        aligned = cv2.warpAffine(
+            work,
+            m,
+            (gan.size, gan.size),
+            flags=cv2.INTER_AREA | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REFLECT,
+        )[None]
+        z = gan.encode(aligned)
+        if p.refine_steps:
+            z = gan.refine(z, aligned, steps=p.refine_steps)
+        z_priv = self._mech.privatize(z, random_state=rng)
+        face = gan.generate(z_priv)[0]
+        shape = p.shape if p.shape != "auto" else "ellipse"
+        mask = region_mask(region if k == 1.0 else _scaled_region(region, k), work.shape[:2], shape)
+        out = swap_face(np.ascontiguousarray(work), face, m, mask, blend=p.blend)
+        if out.shape[:2] != (h, w):
+            out = cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC)
+        return out
