@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,18 @@ def _export(
 ) -> None:
     module.eval()
     tmp = path.with_suffix(".tmp.onnx")
+    # The TorchScript exporter handles these plain conv nets exactly and needs no
+    # extra package (the dynamo exporter needs onnxscript); silence its deprecation note.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        _torch_export(module, example, tmp, in_name, out_name)
+    _fp16_weights(tmp)
+    os.replace(tmp, path)
+
+
+def _torch_export(
+    module: nn.Module, example: torch.Tensor, tmp: Path, in_name: str, out_name: str
+) -> None:
     torch.onnx.export(
         module,
         (example,),
@@ -79,8 +92,6 @@ def _export(
         opset_version=17,
         dynamo=False,
     )
-    _fp16_weights(tmp)
-    os.replace(tmp, path)
 
 
 def export(run: Path | str, to: Path | str, *, summary: dict[str, Any] | None = None) -> Path:

@@ -98,8 +98,15 @@ class FaceGAN:
         self.folder = folder
         self._threads = threads
         self._sessions: dict[str, Any] = {}
-        for part in ("generator", "encoder"):
-            self._get(part)  # load (and verify) eagerly: fail at start, not mid-batch
+        # load (and verify) eagerly: fail at start, not mid-batch.  A model
+        # without an encoder (e.g. a baseline generator) can only draw random faces.
+        self._get("generator")
+        if self.has_encoder:
+            self._get("encoder")
+
+    @property
+    def has_encoder(self) -> bool:
+        return "encoder" in self.card.files
 
     def _get(self, part: str) -> Any:
         if part not in self._sessions:

@@ -41,7 +41,7 @@ from typing import ClassVar
 import cv2
 import numpy as np
 
-from pixveil.errors import PrivacyParameterError
+from pixveil.errors import ModelError, PrivacyParameterError
 from pixveil.gan.runtime import FaceGAN, load_face_gan
 from pixveil.privacy.latent import LatentLaplace
 from pixveil.protect.base import MethodParams, ProtectionMethod, register_method
@@ -210,6 +210,10 @@ class GanFace(ProtectionMethod):
         self.gan = load_face_gan(p.model or None)
         # validates epsilon/clip now and warns once for epsilon=inf
         self._mech = LatentLaplace(epsilon=p.epsilon, clip=p.clip, dim=self.gan.nz)
+        if p.epsilon > 0 and not self.gan.has_encoder:
+            raise ModelError(
+                f"the face GAN in {self.gan.folder} has no encoder: only epsilon=0 (random faces) works"
+            )
 
     def replace(
         self, patch: np.ndarray, region: Region, *, rng: np.random.Generator | None
@@ -234,10 +238,14 @@ class GanFace(ProtectionMethod):
             flags=cv2.INTER_AREA | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_REFLECT,
         )[None]
-        z = gan.encode(aligned)
-        if p.refine_steps:
-            z = gan.refine(z, aligned, steps=p.refine_steps)
-        z_priv = self._mech.privatize(z, random_state=rng)
+        if p.epsilon == 0:
+            # a random face: the original face is never even encoded
+            z_priv = self._mech.privatize(np.zeros((1, gan.nz), np.float32), random_state=rng)
+        else:
+            z = gan.encode(aligned)
+            if p.refine_steps:
+                z = gan.refine(z, aligned, steps=p.refine_steps)
+            z_priv = self._mech.privatize(z, random_state=rng)
         face = gan.generate(z_priv)[0]
         shape = p.shape if p.shape != "auto" else "ellipse"
         mask = region_mask(region if k == 1.0 else _scaled_region(region, k), work.shape[:2], shape)
