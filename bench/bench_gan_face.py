@@ -1,0 +1,362 @@
+"""gan-face on LFW identities the GAN never saw: privacy, utility, sample quality, speed.
+
+Prints four tables (markdown):
+
+1. the generators, in the layout of the end-to-end GAN paper's Table 1: rows
+   IS-like and FID-like (MobileNetV2, *not* Inception; samples vs held-out real
+   crops), face-detection rate on samples, whole-image SSIM after the swap;
+   columns: the DCGAN baseline of ``gan-face-generate`` (random latent, no
+   inversion: it has no encoder) and pixveil's model (random latent, ε = 0, and
+   the default ε);
+2. privacy and utility per method and parameter (``pixveil evaluate`` on the
+   held-out identities): dlib rank-1, verification, same-photo, whole-image
+   SSIM, face-detection rate after protection; gan-face over ε, blur over its
+   strength, pixelate over its block count.  The HTML report (with the
+   privacy-utility plot of the three frontiers) is written to ``--out``;
+3. per-face latency of the fast path (encoder) and of the quality path
+   (``refine_steps``), the face detector excluded.
+
+Example::
+
+    python bench/bench_gan_face.py --identities 100 --per-identity 4 --out /tmp/ganbench
+
+Needs ``pip install 'pixveil[eval,gan]'``, LFW at ``../shared/data/lfw`` and,
+for the baseline column, ``pip install --no-deps gan-face-generate``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from pixveil.detect import get_detector
+from pixveil.gan.data import crop_face, is_held_out
+from pixveil.gan.runtime import FaceGAN, load_face_gan
+from pixveil.protect import get_method
+from pixveil.protect.base import region_geometry
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_LFW = REPO.parent / "shared" / "data" / "lfw"
+
+
+def held_out_view(lfw: Path, dest: Path) -> Path:
+    """A folder of symlinks to the held-out identities (those with >= 2 photos)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for ident in sorted(p for p in lfw.iterdir() if p.is_dir()):
+        if is_held_out(ident.name) and len(list(ident.glob("*.jpg"))) >= 2:
+            link = dest / ident.name
+            if not link.exists():
+                link.symlink_to(ident.resolve(), target_is_directory=True)
+    return dest
+
+
+def export_baseline(dest: Path, n_probe: int = 300) -> Path | None:
+    """Export gan-face-generate's DCGAN (64x64, nz=100) to ONNX with a card, or None."""
+    spec = importlib.util.find_spec("gan_face_generate")
+    if spec is None or spec.origin is None:
+        return None
+    weights = Path(spec.origin).parent / "weights.tar"
+    if not weights.is_file():
+        return None
+    import onnx
+    import torch
+    from torch import nn
+
+    from pixveil.gan.export import _fp16_weights, _sha256, _torch_export
+
+    class BaselineG(nn.Module):  # the layer layout of gan_face_generate.models.Generator
+        def __init__(self, nz: int = 100, ngf: int = 64) -> None:
+            super().__init__()
+            layers: list[nn.Module] = []
+            ch_in = nz
+            for ch in (ngf * 8, ngf * 4, ngf * 2, ngf):
+                stride, pad = (1, 0) if ch_in == nz else (2, 1)
+                layers += [
+                    nn.ConvTranspose2d(ch_in, ch, 4, stride, pad, bias=False),
+                    nn.BatchNorm2d(ch),
+                    nn.ReLU(True),
+                ]
+                ch_in = ch
+            layers += [nn.ConvTranspose2d(ngf, 3, 4, 2, 1, bias=False), nn.Tanh()]
+            self.main = nn.Sequential(*layers)
+
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            return self.main(z.view(z.shape[0], -1, 1, 1))
+
+    state = torch.load(weights, map_location="cpu", weights_only=True)["netG_state_dict"]
+    g = BaselineG()
+    g.load_state_dict(state)
+    g.eval()
+    dest.mkdir(parents=True, exist_ok=True)
+    path = dest / "gan_face_64_generator.onnx"
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        _torch_export(g, torch.zeros(1, 100), path, "z", "image")
+    _fp16_weights(path)
+    onnx.checker.check_model(str(path))
+    # canonical landmarks of the baseline's faces: detect them on its own samples
+    with torch.no_grad():
+        faces = (
+            g(torch.randn(n_probe, 100, generator=torch.Generator().manual_seed(0))) + 1
+        ) * 127.5
+    faces_u8 = faces.clamp(0, 255).round().byte().permute(0, 2, 3, 1).numpy()
+    lms, boxes = _landmarks_of(faces_u8)
+    card = {
+        "size": 64,
+        "nz": 100,
+        "clip": 3.0,
+        "canonical_landmarks": lms.tolist(),
+        "canonical_box": boxes.tolist(),
+        "training": {"note": "gan-face-generate 1.1.1 DCGAN (DigiFace1M), baseline only"},
+        "files": {"generator": {"name": path.name, "sha256": _sha256(path)}},
+    }
+    (dest / "gan_face_64.json").write_text(json.dumps(card, indent=1))
+    return dest
+
+
+def _placed(face: np.ndarray) -> tuple[np.ndarray, float, int]:
+    """A 64x64 face upscaled x3 and centred on a 320x320 grey canvas (detectors need context)."""
+    k, pad = 3.0, 64
+    big = np.asarray(Image.fromarray(face).resize((192, 192), Image.Resampling.BICUBIC))
+    canvas = np.full((320, 320, 3), 128, np.uint8)
+    canvas[pad : pad + 192, pad : pad + 192] = big
+    return canvas, k, pad
+
+
+def _landmarks_of(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    det = get_detector("faces")
+    lms, boxes = [], []
+    for f in faces:
+        canvas, k, pad = _placed(f)
+        rs = [r for r in det.detect(canvas) if r.landmarks is not None]
+        if rs:
+            r = max(rs, key=lambda r: r.score)
+            lms.append((r.landmarks - pad) / k)
+            boxes.append((np.array(r.box) - pad) / k)
+    return np.mean(lms, axis=0), np.mean(boxes, axis=0)
+
+
+def detection_rate(faces: np.ndarray) -> float:
+    det = get_detector("faces")
+    return float(np.mean([bool(det.detect(_placed(f)[0])) for f in faces]))
+
+
+def sample_quality(gan: FaceGAN, real: np.ndarray, n: int, seed: int) -> dict[str, float]:
+    from pixveil.evaluate.features import (
+        class_probabilities,
+        extract_features,
+        frechet_distance,
+        inception_score_like,
+    )
+
+    z = np.random.default_rng(seed).standard_normal((n, gan.nz)).astype(np.float32)
+    fake = np.concatenate([gan.generate(z[i : i + 64]) for i in range(0, n, 64)])
+    f_fake = extract_features(list(fake))
+    f_real = extract_features(list(real))
+    is_mean, is_std = inception_score_like(class_probabilities(list(fake)))
+    return {
+        "is_like": is_mean,
+        "is_like_std": is_std,
+        "fid_like": frechet_distance(f_fake, f_real),
+        "detected": detection_rate(fake[: min(n, 300)]),
+    }
+
+
+def latency(lfw_view: Path, n_faces: int, refine: tuple[int, ...]) -> dict[str, list[float]]:
+    """Milliseconds per face of gan-face's replace() (detection excluded), interleaved."""
+    det = get_detector("faces")
+    methods = {"fast (encoder)": get_method("gan-face")}
+    for k in refine:
+        methods[f"quality ({k} steps)"] = get_method("gan-face", refine_steps=k)
+    times: dict[str, list[float]] = {name: [] for name in methods}
+    files = sorted(lfw_view.glob("*/*.jpg"))[
+        :: max(1, len(list(lfw_view.glob("*/*.jpg"))) // n_faces)
+    ]
+    for f in files[:n_faces]:
+        img = np.asarray(Image.open(f).convert("RGB"))
+        regions = det.detect(img)
+        if not regions:
+            continue
+        r = max(regions, key=lambda r: r.area if hasattr(r, "area") else r.width * r.height)
+        for name, m in methods.items():
+            geom = region_geometry(
+                r, img.shape[1], img.shape[0], shape=m.params.shape, margin=m.params.margin
+            )
+            assert geom is not None
+            (x0, y0, x1, y1), _, local = geom
+            patch = img[y0:y1, x0:x1].copy()
+            t = time.perf_counter()
+            m.replace(patch, local, rng=np.random.default_rng(0))
+            times[name].append((time.perf_counter() - t) * 1000)
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--lfw", type=Path, default=DEFAULT_LFW)
+    ap.add_argument("--identities", type=int, default=100)
+    ap.add_argument("--per-identity", type=int, default=4)
+    ap.add_argument("--epsilons", default="0,0.25,0.5,1,2")
+    ap.add_argument("--samples", type=int, default=1000, help="generated faces for IS/FID-like")
+    ap.add_argument("--latency-faces", type=int, default=40)
+    ap.add_argument("--refine", default="10,30")
+    ap.add_argument("--out", type=Path, default=Path("/tmp/pixveil-gan-bench"))
+    ap.add_argument("--skip-eval", action="store_true")
+    ap.add_argument("--workers", type=int, default=1)
+    args = ap.parse_args(argv)
+    if not args.lfw.is_dir():
+        print(f"LFW not found at {args.lfw}", file=sys.stderr)
+        return 2
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    view = held_out_view(args.lfw, out / "lfw-held-out")
+    base_dir = export_baseline(out / "baseline-model")
+    ours = load_face_gan()
+    print(f"# gan-face bench — {len(list(view.iterdir()))} held-out identities with >= 2 photos\n")
+
+    # ---- 1. generators (Table 1 layout) ----
+    real_files = sorted(view.glob("*/*.jpg"))
+    rng = np.random.default_rng(0)
+    pick = rng.choice(len(real_files), size=min(args.samples, len(real_files)), replace=False)
+    real = np.stack([crop_face(Image.open(real_files[i]), 64) for i in sorted(pick)])
+    cols: dict[str, dict[str, float]] = {}
+    if base_dir is not None:
+        cols["DCGAN baseline (gan-face-generate)"] = sample_quality(
+            FaceGAN(base_dir), real, args.samples, 1
+        )
+    cols["pixveil 64 (ours)"] = sample_quality(ours, real, args.samples, 1)
+    real_split = sample_quality_real(real)
+    print("## Generators (samples vs held-out real LFW crops, 64x64)\n")
+    names = list(cols)
+    print("| metric | " + " | ".join(names) + " | real crops (reference) |")
+    print("|---|" + "---|" * (len(names) + 1))
+    for key, label in (
+        ("is_like", "IS-like (MobileNetV2) ↑"),
+        ("fid_like", "FID-like (MobileNetV2) ↓"),
+        ("detected", "face detected in sample ↑"),
+    ):
+        cells = [
+            f"{cols[n][key]:.3f}" if key != "detected" else f"{100 * cols[n][key]:.1f} %"
+            for n in names
+        ]
+        ref = real_split.get(key)
+        ref_cell = (
+            "" if ref is None else (f"{100 * ref:.1f} %" if key == "detected" else f"{ref:.3f}")
+        )
+        print(f"| {label} | " + " | ".join(cells) + f" | {ref_cell} |")
+    print()
+
+    # ---- 2. privacy / utility with the harness ----
+    if not args.skip_eval:
+        from pixveil.evaluate.report import write_report
+        from pixveil.evaluate.runner import EvaluationConfig, run_evaluation
+
+        eps = tuple(float(e) for e in args.epsilons.split(","))
+        cfg = EvaluationConfig(
+            data=view,
+            methods=("gan-face", "blur", "pixelate"),
+            sweeps={"gan-face": ("epsilon", eps)},
+            identities=args.identities,
+            per_identity=args.per_identity,
+            seed=0,
+            workers=args.workers,
+        )
+        t0 = time.perf_counter()
+        result = run_evaluation(cfg)
+        write_report(result, out / "report")
+        rows = result.rows()
+        if base_dir is not None:
+            bcfg = EvaluationConfig(
+                data=view,
+                methods=("gan-face",),
+                sweeps={"gan-face": ("epsilon", (0.0,))},
+                fixed={"gan-face": {"model": str(base_dir)}},
+                identities=args.identities,
+                per_identity=args.per_identity,
+                seed=0,
+                workers=args.workers,
+            )
+            bres = run_evaluation(bcfg)
+            write_report(bres, out / "report-baseline")
+            for r in bres.rows():
+                if r["method"] == "gan-face":
+                    r["label"] = "DCGAN baseline, random face"
+                    rows.append(r)
+        print(
+            f"## Privacy and utility ({args.identities} held-out identities x {args.per_identity} photos; "
+            f"{time.perf_counter() - t0:.0f} s)\n"
+        )
+        print(
+            "| setting | rank-1 | verification | same photo | whole SSIM | region SSIM | face detected (pixveil) | face detected (dlib HOG) |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
+
+        def pct(v: Any) -> str:
+            return (
+                ""
+                if v is None or (isinstance(v, float) and math.isnan(v))
+                else f"{100 * float(v):.1f} %"
+            )
+
+        for r in rows:
+            print(
+                f"| {r['label']} | {pct(r['reid_rank1'])} | {pct(r['reid_verification'])} | {pct(r['reid_same_photo'])} "
+                f"| {r['whole_ssim']:.3f} | {r['region_ssim']:.3f} | {pct(r['detected_pixveil'])} | {pct(r['detected_dlib'])} |"
+            )
+        chance = next((r["reid_chance_rank1"] for r in rows if r.get("reid_chance_rank1")), None)
+        if chance:
+            print(
+                f"\nChance rank-1: {100 * chance:.1f} %. HTML report: {out / 'report' / 'index.html'}\n"
+            )
+
+    # ---- 3. latency ----
+    refine = tuple(int(k) for k in args.refine.split(",") if k)
+    times = latency(view, args.latency_faces, refine)
+    print("## Per-face latency (replace() only, detection excluded)\n")
+    print("| path | median ms | p90 ms | faces |")
+    print("|---|---|---|---|")
+    for name, ts in times.items():
+        ts = sorted(ts)
+        print(
+            f"| {name} | {statistics.median(ts):.1f} | {ts[int(0.9 * (len(ts) - 1))]:.1f} | {len(ts)} |"
+        )
+    print(f"\nthreads: ORT default; CPU count {os.cpu_count()}")
+    return 0
+
+
+def sample_quality_real(real: np.ndarray) -> dict[str, float]:
+    """Reference values: one half of the real crops against the other half."""
+    from pixveil.evaluate.features import (
+        class_probabilities,
+        extract_features,
+        frechet_distance,
+        inception_score_like,
+    )
+
+    half = len(real) // 2
+    fa, fb = extract_features(list(real[:half])), extract_features(list(real[half:]))
+    is_mean, _ = inception_score_like(class_probabilities(list(real)))
+    return {
+        "is_like": is_mean,
+        "fid_like": frechet_distance(fa, fb),
+        "detected": detection_rate(real[:300]),
+    }
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
