@@ -245,3 +245,29 @@ class TestBatch:
         assert report.outcomes[0].output == tmp_path / "out" / "a.bmp"
         with Image.open(tmp_path / "out" / "a.bmp") as im:
             assert im.format == "BMP"
+
+
+def test_kind_specific_methods_never_leave_other_kinds_unprotected() -> None:
+    from pixveil.errors import ProtectionError
+    from pixveil.pipeline import protect_regions
+    from pixveil.protect.base import MethodParams, ProtectionMethod
+    from pixveil.types import Region
+
+    class FacesOnly(ProtectionMethod):
+        name = "faces-only-test"
+        Params = MethodParams
+        kinds = frozenset({"face"})
+
+        def replace(self, patch: np.ndarray, region: Region, *, rng: object) -> np.ndarray:
+            return np.zeros_like(patch)
+
+    img = np.random.default_rng(0).integers(0, 256, (60, 120, 3), dtype=np.uint8)
+    face = Region((5.0, 5.0, 45.0, 55.0), "face", 0.9)
+    plate = Region((70.0, 20.0, 115.0, 40.0), "plate", 0.9)
+    m = FacesOnly(shape="box", margin=1.0)
+    with pytest.raises(ProtectionError, match="cannot protect a 'plate'"):
+        m.apply(img, [face, plate])
+    out = protect_regions(m, img, [face, plate])
+    assert (out[5:55, 5:45] == 0).all()  # the face: by the method
+    assert np.abs(out[20:40, 70:115].astype(int) - img[20:40, 70:115]).mean() > 20  # default (blur)
+    assert np.array_equal(out[:, 48:60], img[:, 48:60])  # nothing else (grown plate starts at 63)

@@ -32,6 +32,7 @@ from pixveil.io import (
     read_image,
     write_image,
 )
+from pixveil.protect.base import ProtectionMethod
 from pixveil.types import Detections, Region
 
 __all__ = [
@@ -109,12 +110,9 @@ class Anonymizer:
         if rng is None:
             rng = self._rng()
         before = self.method.events.copy()
-        mine = [r for r in detections if self.method.handles(r)]
-        protected = self.method.apply(pixels, mine, rng=rng)
-        if self.companion is not None:
-            others = [r for r in detections if not self.method.handles(r)]
-            if others:
-                protected = self.companion.apply(protected, others, rng=rng)
+        protected = protect_regions(
+            self.method, pixels, detections, rng=rng, companion=self.companion
+        )
         self.last_events = dict(self.method.events - before)
         return protected, detections
 
@@ -154,6 +152,32 @@ class Anonymizer:
 
     def read(self, path: Path) -> LoadedImage:
         return read_image(path, max_pixels=self.config.max_pixels or DEFAULT_MAX_PIXELS)
+
+
+def protect_regions(
+    method: ProtectionMethod,
+    pixels: np.ndarray,
+    regions: Iterable[Region],
+    *,
+    rng: np.random.Generator | None = None,
+    companion: ProtectionMethod | None = None,
+) -> np.ndarray:
+    """Protect every region: with ``method`` where it handles the kind, else with ``companion``.
+
+    ``companion`` defaults to the default method; kind-specific methods
+    (``gan-face``, ``plate-synth``) thus never leave another kind unprotected.
+    """
+    regions = list(regions)
+    mine = [r for r in regions if method.handles(r)]
+    others = [r for r in regions if not method.handles(r)]
+    out = method.apply(pixels, mine, rng=rng)
+    if others:
+        if companion is None:
+            from pixveil.protect import get_method
+
+            companion = get_method(DEFAULT_METHOD)
+        out = companion.apply(out, others, rng=rng)
+    return out
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

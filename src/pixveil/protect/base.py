@@ -198,6 +198,14 @@ class ProtectionMethod(ABC):
             raise ValueError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
         out = image.copy()
         height, width = image.shape[:2]
+        regions = list(regions)
+        for region in regions:
+            if not self.handles(region):
+                # fail closed: never skip a region silently (see pipeline.protect_regions)
+                raise ProtectionError(
+                    f"{self.name} cannot protect a {region.kind!r} region "
+                    f"(it handles {', '.join(sorted(self.kinds or ()))})"
+                )
         for region in regions:
             geom = region_geometry(
                 region, width, height, shape=self.params.shape, margin=self.params.margin
