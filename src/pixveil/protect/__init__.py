@@ -16,7 +16,7 @@ __all__ = [
     "register_method",
 ]
 
-_BUILTIN = ("pixveil.protect.classic", "pixveil.protect.dp")
+_BUILTIN = ("pixveil.protect.classic", "pixveil.protect.dp", "pixveil.protect.gan")
 _loaded = False
 
 

@@ -57,7 +57,7 @@ WORK_SIZE = 160
 MIN_LANDMARK_FACE = 24
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GanFaceParams(MethodParams):
     """Parameters of ``gan-face``.
 
