@@ -265,7 +265,7 @@ def test_kind_specific_methods_never_leave_other_kinds_unprotected() -> None:
     face = Region((5.0, 5.0, 45.0, 55.0), "face", 0.9)
     plate = Region((70.0, 20.0, 115.0, 40.0), "plate", 0.9)
     m = FacesOnly(shape="box", margin=1.0)
-    with pytest.raises(ProtectionError, match="cannot protect a 'plate'"):
+    with pytest.raises(ProtectionError, match="cannot protect this 'plate' region"):
         m.apply(img, [face, plate])
     out = protect_regions(m, img, [face, plate])
     assert (out[5:55, 5:45] == 0).all()  # the face: by the method

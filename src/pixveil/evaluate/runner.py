@@ -64,6 +64,7 @@ from pixveil.evaluate.privacy import (
 )
 from pixveil.evaluate.reid import DEFAULT_THRESHOLD
 from pixveil.io import DEFAULT_MAX_PIXELS, read_image
+from pixveil.pipeline import protect_regions
 from pixveil.types import Box, Region
 
 __all__ = [
@@ -743,7 +744,7 @@ class _Worker:
                 if method.randomized
                 else None
             )
-            protected = method.apply(image, info.regions, rng=rng)
+            protected = protect_regions(method, image, info.regions, rng=rng)
             key = (method.params.shape, float(method.params.margin))
             if key not in masks:
                 masks[key] = protected_mask(

@@ -203,8 +203,8 @@ class ProtectionMethod(ABC):
             if not self.handles(region):
                 # fail closed: never skip a region silently (see pipeline.protect_regions)
                 raise ProtectionError(
-                    f"{self.name} cannot protect a {region.kind!r} region "
-                    f"(it handles {', '.join(sorted(self.kinds or ()))})"
+                    f"{self.name} cannot protect this {region.kind!r} region "
+                    f"(score {region.score:.2f}); see pipeline.protect_regions"
                 )
         for region in regions:
             geom = region_geometry(

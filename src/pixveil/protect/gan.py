@@ -75,14 +75,20 @@ class GanFaceParams(MethodParams):
         ``"seamless"`` (Poisson cloning) or ``"feather"`` (colour-matched alpha blend).
     model : str
         Folder of an exported model (``pixveil gan export``); empty = the shipped one.
+    swap_threshold : float
+        Detections scored below this are not given a synthetic face: the
+        pipeline protects them with the default method (blur) instead, so a
+        false detection (a headrest, a tail-light) does not sprout a face.
+        Real faces scored lower are still protected.
     """
 
-    margin: float = 1.0
+    margin: float = 1.1
     epsilon: float = DEFAULT_EPSILON
     clip: float = 3.0
     refine_steps: int = 0
     blend: str = "seamless"
     model: str = ""
+    swap_threshold: float = 0.5
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -93,6 +99,8 @@ class GanFaceParams(MethodParams):
             raise ValueError(f"refine_steps must be an int, got {self.refine_steps!r}")
         if not 0 <= self.refine_steps <= 500:
             raise ValueError(f"refine_steps must be in [0, 500], got {self.refine_steps}")
+        if isinstance(self.swap_threshold, bool) or not (0.0 <= float(self.swap_threshold) <= 1.0):
+            raise ValueError(f"swap_threshold must be in [0, 1], got {self.swap_threshold!r}")
         if self.blend not in ("seamless", "feather"):
             raise ValueError(f"blend must be 'seamless' or 'feather', got {self.blend!r}")
 
@@ -214,6 +222,12 @@ class GanFace(ProtectionMethod):
             raise ModelError(
                 f"the face GAN in {self.gan.folder} has no encoder: only epsilon=0 (random faces) works"
             )
+
+    def handles(self, region: Region) -> bool:
+        """Faces detected with a score of at least ``swap_threshold``."""
+        p = self.params
+        assert isinstance(p, GanFaceParams)
+        return region.kind == "face" and region.score >= p.swap_threshold
 
     def replace(
         self, patch: np.ndarray, region: Region, *, rng: np.random.Generator | None
