@@ -1,4 +1,4 @@
-"""Protection methods, registered by name (``blur``, ``pixelate``, ``mask``, ``dp-pix``, ``dp-blur``)."""
+"""Protection methods, registered by name (``blur``, ``pixelate``, ``mask``, ``dp-pix``, ``dp-blur``, ``plate-synth``)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,12 @@ __all__ = [
     "register_method",
 ]
 
-_BUILTIN = ("pixveil.protect.classic", "pixveil.protect.dp", "pixveil.protect.gan")
+_BUILTIN = (
+    "pixveil.protect.classic",
+    "pixveil.protect.dp",
+    "pixveil.protect.gan",
+    "pixveil.protect.plates",
+)
 _loaded = False
 
 
