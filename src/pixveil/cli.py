@@ -84,6 +84,8 @@ def build_config(
     max_pixels: int | None,
     sidecar: bool,
     seed: int | None,
+    text_threshold: float | None = None,
+    pii_patterns: list[str] | None = None,
 ) -> AnonymizeConfig:
     """Turn CLI options into a validated config (raises ValueError with a clear message)."""
     from pixveil.protect import METHODS, available_methods
@@ -118,6 +120,8 @@ def build_config(
         method_params=method_params,
         face_threshold=threshold,
         plate_threshold=plate_threshold,
+        text_threshold=text_threshold,
+        pii_patterns=tuple(pii_patterns or ()),
         seed=seed,
         output_format=output_format,
         quality=quality,
@@ -152,7 +156,12 @@ def anonymize(
         Path, typer.Option("--output", "-o", help="Output folder (mirrors input folders).")
     ] = Path("pixveil-out"),
     targets: Annotated[
-        str, typer.Option("--targets", "-t", help="What to detect, comma-separated.")
+        str,
+        typer.Option(
+            "--targets",
+            "-t",
+            help="What to detect, comma-separated: faces, plates, text, text-pii.",
+        ),
     ] = "faces,plates",
     method: Annotated[
         str, typer.Option("--method", "-m", help="Protection method (see `pixveil methods`).")
@@ -162,7 +171,10 @@ def anonymize(
         typer.Option("--param", "-p", help="Method parameter KEY=VALUE (repeatable)."),
     ] = None,
     epsilon: Annotated[
-        float | None, typer.Option("--epsilon", "-e", help="Privacy budget of dp-* methods.")
+        float | None,
+        typer.Option(
+            "--epsilon", "-e", help="Privacy budget of dp-pix, dp-blur, gan-face and plate-synth."
+        ),
     ] = None,
     shape: Annotated[str | None, typer.Option("--shape", help="auto, ellipse or box.")] = None,
     margin: Annotated[
@@ -173,6 +185,18 @@ def anonymize(
     ] = None,
     plate_threshold: Annotated[
         float | None, typer.Option("--plate-threshold", help="Plate detection threshold.")
+    ] = None,
+    text_threshold: Annotated[
+        float | None,
+        typer.Option("--text-threshold", help="Text-line threshold of text and text-pii."),
+    ] = None,
+    pii_patterns: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--pii-pattern",
+            help="Extra text-pii pattern NAME=REGEX, or an optional built-in one by name "
+            "(date); repeatable.",
+        ),
     ] = None,
     output_format: Annotated[
         str | None,
@@ -198,7 +222,7 @@ def anonymize(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Detect faces and licence plates, protect them, write metadata-free copies."""
+    """Detect faces, licence plates or text, protect them, write metadata-free copies."""
     from pixveil.pipeline import run_batch
 
     try:
@@ -211,6 +235,8 @@ def anonymize(
             margin=margin,
             threshold=threshold,
             plate_threshold=plate_threshold,
+            text_threshold=text_threshold,
+            pii_patterns=pii_patterns,
             output_format=output_format,
             quality=quality,
             keep_icc=keep_icc,
@@ -220,6 +246,8 @@ def anonymize(
         )
     except (ValueError, TypeError) as exc:
         raise _fail_usage(str(exc)) from None
+    if config.pii_patterns and "text-pii" not in config.targets:
+        err.print("[yellow]warning:[/yellow] --pii-pattern only applies to the text-pii target")
     if seed is not None:
         err.print(
             "[yellow]warning:[/yellow] --seed makes the privacy noise predictable; use it for tests only"

@@ -45,6 +45,13 @@ class AnonymizeConfig:
         Parameters of the method (validated by the method's ``Params`` dataclass).
     face_threshold, plate_threshold : float or None
         Detector score thresholds; None keeps each detector's default.
+    text_threshold : float or None
+        Minimum mean text probability of a text line for the ``text`` and ``text-pii``
+        targets, in (0, 1); None keeps the default (0.5).
+    pii_patterns : tuple of str
+        Patterns added to the built-in ones of the ``text-pii`` target: ``"NAME=REGEX"``
+        defines one, a bare ``"NAME"`` turns on an optional built-in one (``"date"``).
+        Validated here (the regular expression must compile).
     seed : int or None
         Seed for the privacy noise.  None (the default) uses a cryptographically
         secure source; a seed makes the noise reproducible and is for tests only.
@@ -65,6 +72,8 @@ class AnonymizeConfig:
     method_params: Mapping[str, Any] = field(default_factory=dict)
     face_threshold: float | None = None
     plate_threshold: float | None = None
+    text_threshold: float | None = None
+    pii_patterns: tuple[str, ...] = ()
     seed: int | None = None
     output_format: str | None = None
     quality: int = 95
@@ -75,7 +84,15 @@ class AnonymizeConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "targets", parse_targets(self.targets))
         object.__setattr__(self, "method_params", dict(self.method_params))
-        for name in ("face_threshold", "plate_threshold"):
+        if isinstance(self.pii_patterns, str):
+            raise ValueError(
+                f"pii_patterns must be a sequence of NAME=REGEX strings, got {self.pii_patterns!r}"
+            )
+        object.__setattr__(self, "pii_patterns", tuple(self.pii_patterns))
+        from pixveil.detect.pii import resolve_patterns
+
+        resolve_patterns(self.pii_patterns)  # raises ValueError naming the bad pattern
+        for name in ("face_threshold", "plate_threshold", "text_threshold"):
             v = getattr(self, name)
             if v is not None and not (0.0 < float(v) < 1.0):
                 raise ValueError(f"{name} must be in (0, 1), got {v!r}")
@@ -91,11 +108,17 @@ class AnonymizeConfig:
             return {"threshold": float(self.face_threshold)}
         if target == "plates" and self.plate_threshold is not None:
             return {"threshold": float(self.plate_threshold)}
-        return {}
+        options: dict[str, Any] = {}
+        if target in ("text", "text-pii") and self.text_threshold is not None:
+            options["threshold"] = float(self.text_threshold)
+        if target == "text-pii" and self.pii_patterns:
+            options["patterns"] = self.pii_patterns
+        return options
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["targets"] = list(self.targets)
+        d["pii_patterns"] = list(self.pii_patterns)
         d["method_params"] = dict(self.method_params)
         return d
 

@@ -1,4 +1,4 @@
-"""Detectors of private content: ``faces``, ``plates`` (and later ``text``)."""
+"""Detectors of private content: ``faces``, ``plates``, ``text`` and ``text-pii``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ from pixveil.detect.base import DETECTORS, Detector, get_detector, register_dete
 
 __all__ = ["DETECTORS", "Detector", "available_targets", "get_detector", "register_detector"]
 
-_BUILTIN = ("pixveil.detect.faces", "pixveil.detect.plates")
+_BUILTIN = (
+    "pixveil.detect.faces",
+    "pixveil.detect.plates",
+    "pixveil.detect.text",
+)
 _loaded = False
 
 
