@@ -65,6 +65,28 @@ class MethodParams:
         return [f.name for f in dataclasses.fields(cls)]
 
 
+def box_mask(
+    box: tuple[float, float, float, float], size: tuple[int, int], shape: str
+) -> np.ndarray:
+    """Boolean (h, w) mask of ``box`` (in the crop's coordinates) drawn as ``shape``.
+
+    ``"box"`` is all True; ``"ellipse"`` is the ellipse inscribed in ``box`` (a
+    pixel belongs to it when its centre does), or all True when the ellipse is
+    too small to cover any pixel centre.
+    """
+    h, w = size
+    if shape == "box":
+        return np.ones((h, w), dtype=bool)
+    bx0, by0, bx1, by1 = box
+    cx, cy = (bx0 + bx1) / 2, (by0 + by1) / 2
+    ax, ay = max((bx1 - bx0) / 2, 0.5), max((by1 - by0) / 2, 0.5)
+    yy, xx = np.ogrid[0:h, 0:w]
+    mask = np.asarray(((xx + 0.5 - cx) / ax) ** 2 + ((yy + 0.5 - cy) / ay) ** 2 <= 1.0)
+    if not mask.any():  # degenerate tiny ellipse: protect the box instead
+        return np.ones((h, w), dtype=bool)
+    return mask
+
+
 def region_geometry(
     region: Region, width: int, height: int, *, shape: str, margin: float
 ) -> tuple[tuple[int, int, int, int], np.ndarray, Region] | None:
@@ -88,17 +110,8 @@ def region_geometry(
     if shape == "auto":
         shape = "ellipse" if region.kind == "face" else "box"
     h, w = y1 - y0, x1 - x0
-    if shape == "box":
-        mask = np.ones((h, w), dtype=bool)
-    else:
-        gx0, gy0, gx1, gy1 = grown.box
-        cx, cy = (gx0 + gx1) / 2 - x0, (gy0 + gy1) / 2 - y0
-        ax, ay = max((gx1 - gx0) / 2, 0.5), max((gy1 - gy0) / 2, 0.5)
-        yy, xx = np.ogrid[0:h, 0:w]
-        # A pixel belongs to the ellipse when its centre does.
-        mask = ((xx + 0.5 - cx) / ax) ** 2 + ((yy + 0.5 - cy) / ay) ** 2 <= 1.0
-        if not mask.any():  # degenerate tiny ellipse: protect the box instead
-            mask = np.ones((h, w), dtype=bool)
+    gx0, gy0, gx1, gy1 = grown.box
+    mask = box_mask((gx0 - x0, gy0 - y0, gx1 - x0, gy1 - y0), (h, w), shape)
     gx0, gy0, gx1, gy1 = grown.box
     landmarks = grown.landmarks
     if landmarks is not None:  # landmarks move with the box into crop coordinates

@@ -44,7 +44,7 @@ import numpy as np
 from pixveil.errors import ModelError, PrivacyParameterError
 from pixveil.gan.runtime import FaceGAN, load_face_gan
 from pixveil.privacy.latent import LatentLaplace
-from pixveil.protect.base import MethodParams, ProtectionMethod, register_method
+from pixveil.protect.base import MethodParams, ProtectionMethod, box_mask, register_method
 from pixveil.types import Region
 
 __all__ = ["GanFace", "GanFaceParams", "face_transform", "swap_face"]
@@ -137,18 +137,6 @@ def face_transform(region: Region, gan: FaceGAN, margin: float) -> np.ndarray:
 def _scaled_region(region: Region, k: float) -> Region:
     x0, y0, x1, y1 = region.box
     return dataclasses.replace(region, box=(x0 * k, y0 * k, x1 * k, y1 * k))
-
-
-def region_mask(region: Region, shape: tuple[int, int], kind_shape: str) -> np.ndarray:
-    """The compositing mask of ``region`` in its patch (the ellipse or box of ``apply``)."""
-    h, w = shape
-    if kind_shape == "box":
-        return np.ones((h, w), bool)
-    gx0, gy0, gx1, gy1 = region.box
-    cx, cy = (gx0 + gx1) / 2, (gy0 + gy1) / 2
-    ax, ay = max((gx1 - gx0) / 2, 0.5), max((gy1 - gy0) / 2, 0.5)
-    yy, xx = np.ogrid[0:h, 0:w]
-    return np.asarray(((xx + 0.5 - cx) / ax) ** 2 + ((yy + 0.5 - cy) / ay) ** 2 <= 1.0)
 
 
 def swap_face(
@@ -262,7 +250,9 @@ class GanFace(ProtectionMethod):
             z_priv = self._mech.privatize(z, random_state=rng)
         face = gan.generate(z_priv)[0]
         shape = p.shape if p.shape != "auto" else "ellipse"
-        mask = region_mask(region if k == 1.0 else _scaled_region(region, k), work.shape[:2], shape)
+        mask = box_mask(
+            (region if k == 1.0 else _scaled_region(region, k)).box, work.shape[:2], shape
+        )
         out = swap_face(np.ascontiguousarray(work), face, m, mask, blend=p.blend)
         if out.shape[:2] != (h, w):
             out = cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC)
