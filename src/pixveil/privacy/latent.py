@@ -3,9 +3,17 @@
 A face is encoded into a latent code ``z`` of the generator (dimension ``d``,
 128 for the shipped model).  The mechanism releases
 
-    z' = project( clip(z, -c, c) + Lap(Δ/ε)^d ),   Δ = 1
+    y  = clip(z, -c, c) + Lap(Δ/ε)^d,   Δ = 1          (the mechanism)
+    z' = project( T(y) )                              (post-processing)
 
-and the generator turns ``z'`` into the replacement face.
+and the generator turns ``z'`` into the replacement face.  ``T`` maps each
+coordinate of the noisy code through the CDF of its own distribution under the
+generator's prior (a clipped N(0, 1) plus Laplace noise) and then through the
+inverse normal CDF, so the released code has N(0, 1) coordinates again,
+like the codes the generator was trained on.  Without it the heavy-tailed
+Laplace coordinates land off the generator's manifold and the faces come out
+blotchy.  ``T`` is monotone per coordinate, so the order of the noisy values
+(and thus what they say about the face) is unchanged.
 
 Guarantee (exact statement)
 ---------------------------
@@ -16,9 +24,10 @@ and ``z2`` and every set ``S`` of outputs,
     P[M(z1) ∈ S] ≤ exp(ε · ||z1 - z2||_1) · P[M(z2) ∈ S].
 
 Clipping each coordinate to ``[-c, c]`` is 1-Lipschitz in L1, so the bound holds
-for the raw codes as well as for the clipped ones.  The final projection onto
-the sphere of radius ``√d`` (where the generator's training codes live) only
-uses the noisy code, so it is post-processing and keeps the guarantee.
+for the raw codes as well as for the clipped ones.  ``T`` and the final
+projection onto the sphere of radius ``√d`` (where the generator's training
+codes live) only use the noisy code and public constants (ε, c, the prior), so
+they are post-processing and keep the guarantee.
 
 *The ε-DP it implies.*  Over the clipped set ``[-c, c]^d`` the largest L1
 distance is its diameter ``D = 2·c·d``, so the mechanism is ``(ε·D)``-DP when
@@ -51,8 +60,10 @@ Generator is given (tests only).
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
+from statistics import NormalDist
 
 import numpy as np
 
@@ -60,7 +71,45 @@ from pixveil.errors import PrivacyParameterError
 from pixveil.privacy.laplace import check_epsilon, laplace_noise
 from pixveil.privacy.rng import NoiseSource, RandomState, noise_source
 
-__all__ = ["LatentLaplace", "standard_normal"]
+__all__ = ["LatentLaplace", "gaussianize", "standard_normal"]
+
+_GRID = 4001
+
+
+@functools.lru_cache(maxsize=32)
+def _gaussianize_table(scale: float, clip: float) -> tuple[np.ndarray, np.ndarray]:
+    """Grid ``y <= 0`` and ``Φ⁻¹(F(y))`` for ``F`` the CDF of clip(N(0,1), ±clip) + Lap(scale)."""
+    nd = NormalDist()
+    y = np.linspace(-(clip + 40.0 * scale), 0.0, _GRID)
+    x = np.linspace(-clip, clip, 801)
+    w = np.exp(-0.5 * x**2)
+    w[[0, -1]] *= 0.5  # trapezoid
+    tail = nd.cdf(-clip)  # mass clipped onto each bound
+    w *= (1.0 - 2.0 * tail) / w.sum()
+    xs = np.concatenate([x, [-clip, clip]])
+    ws = np.concatenate([w, [tail, tail]])
+    t = (y[:, None] - xs[None, :]) / scale
+    lap_cdf = np.where(
+        t < 0, 0.5 * np.exp(np.minimum(t, 0.0)), 1.0 - 0.5 * np.exp(-np.maximum(t, 0.0))
+    )
+    cdf = np.clip(lap_cdf @ ws, 1e-300, 0.5)
+    g = np.array([nd.inv_cdf(float(p)) if p < 0.5 else 0.0 for p in cdf])
+    return y, g
+
+
+def gaussianize(noisy: np.ndarray, *, scale: float, clip: float) -> np.ndarray:
+    """Map noisy latent coordinates to N(0, 1) ones: ``Φ⁻¹(F(y))`` per coordinate.
+
+    ``F`` is the CDF of ``clip(N(0, 1), -clip, clip) + Laplace(scale)``, the
+    distribution of a noisy coordinate when the face's code follows the
+    generator's prior.  Monotone and odd; post-processing of the noisy code.
+    """
+    if scale <= 0:
+        return np.asarray(noisy, np.float64)
+    y, g = _gaussianize_table(float(scale), float(clip))
+    a = np.asarray(noisy, np.float64)
+    out = np.interp(-np.abs(a), y, g)  # symmetric: F(-y) = 1 - F(y)
+    return np.where(a > 0, -out, out)
 
 
 def standard_normal(size: int | tuple[int, ...], source: NoiseSource) -> np.ndarray:
@@ -76,7 +125,7 @@ def standard_normal(size: int | tuple[int, ...], source: NoiseSource) -> np.ndar
 
 
 class LatentLaplace:
-    """Clip, add Laplace noise, project: the latent mechanism (see the module docstring).
+    """Clip, add Laplace noise, map back to the prior: the latent mechanism (see the module docstring).
 
     Parameters
     ----------
@@ -132,6 +181,13 @@ class LatentLaplace:
         ``random_state`` overrides the mechanism's noise source for this call
         (a seeded generator, for tests); None uses the source given at construction.
         """
+        return self.to_prior(self.release(z, random_state=random_state))
+
+    def release(self, z: np.ndarray, *, random_state: RandomState = None) -> np.ndarray:
+        """The mechanism itself: ``clip(z) + Lap(Δ/ε)`` (float64, no post-processing).
+
+        For ε = 0 a draw from the prior N(0, I), independent of ``z``.
+        """
         arr = np.asarray(z, dtype=np.float64)
         if arr.shape[-1] != self.dim:
             raise ValueError(f"latent codes must have {self.dim} coordinates, got {arr.shape}")
@@ -139,13 +195,18 @@ class LatentLaplace:
             raise ValueError("latent codes must be finite")
         source = self._source if random_state is None else noise_source(random_state)
         if self.epsilon == 0.0:
-            noisy = standard_normal(arr.shape, source)
-        else:
-            clipped = np.clip(arr, -self.clip, self.clip)
-            scale = self.scale
-            noisy = clipped + laplace_noise(scale, arr.shape, source) if scale > 0 else clipped
-        norm = np.linalg.norm(noisy, axis=-1, keepdims=True)
-        return (noisy * (math.sqrt(self.dim) / np.maximum(norm, 1e-12))).astype(np.float32)
+            return standard_normal(arr.shape, source)
+        clipped = np.clip(arr, -self.clip, self.clip)
+        scale = self.scale
+        return clipped + laplace_noise(scale, arr.shape, source) if scale > 0 else clipped
+
+    def to_prior(self, noisy: np.ndarray) -> np.ndarray:
+        """Post-processing: :func:`gaussianize` (for finite ε > 0), then project to the √d sphere."""
+        out = np.asarray(noisy, np.float64)
+        if 0.0 < self.epsilon < math.inf:
+            out = gaussianize(out, scale=self.scale, clip=self.clip)
+        norm = np.linalg.norm(out, axis=-1, keepdims=True)
+        return (out * (math.sqrt(self.dim) / np.maximum(norm, 1e-12))).astype(np.float32)
 
     def __repr__(self) -> str:
         return f"LatentLaplace(epsilon={self.epsilon!r}, clip={self.clip!r}, dim={self.dim})"
