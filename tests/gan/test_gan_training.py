@@ -79,12 +79,16 @@ def test_train_resume_export_sample_and_swap(faces_dir: Path, tmp_path: Path) ->
     ck2 = torch.load(run / "ckpt.pt", weights_only=False)
     assert ck2["state"]["epoch"] == 2 and ck2["state"]["gan_steps"] == 6
     assert not torch.equal(ck["G"]["net.0.weight"], ck2["G"]["net.0.weight"])
+    # the averaged generator trails the trained one
+    w, w_avg, w_old = (c["net.0.weight"] for c in (ck2["G"], ck2["G_ema"], ck["G_ema"]))
+    assert not torch.equal(w, w_avg) and not torch.equal(w_avg, w_old)
 
     models = tmp_path / "models"
     res = runner.invoke(app, ["gan", "export", str(run), "--to", str(models)])
     assert res.exit_code == 0, res.output
     card = json.loads((models / "gan_face_64.json").read_text())
     assert set(card["files"]) == {"generator", "encoder", "critic"}
+    assert card["training"]["averaged_generator"] is True
 
     grid = tmp_path / "grid.png"
     res = runner.invoke(app, ["gan", "sample", "--model", str(models), "-n", "9", "-o", str(grid)])
@@ -93,12 +97,13 @@ def test_train_resume_export_sample_and_swap(faces_dir: Path, tmp_path: Path) ->
         assert im.size == (3 * 66 + 2, 3 * 66 + 2)
 
     # the exported graphs agree with the torch models
-    from pixveil.gan.models import Generator
+    from pixveil.gan.models import Generator, recalibrate_bn
     from pixveil.gan.runtime import FaceGAN
 
     gan = FaceGAN(models)
     g = Generator(card["nz"], 64, 64)
-    g.load_state_dict(ck2["G"])
+    g.load_state_dict(ck2["G_ema"])
+    recalibrate_bn(g, card["nz"], "cpu")
     g.eval()
     z = np.random.default_rng(0).standard_normal((2, card["nz"])).astype(np.float32)
     with torch.no_grad():

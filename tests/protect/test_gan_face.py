@@ -218,3 +218,26 @@ def test_low_score_detections_get_the_default_method_not_a_face(astronaut: np.nd
     assert np.array_equal(out[y0:y1, x0:x1][mask], blurred[y0:y1, x0:x1][mask])
     with pytest.raises(ValueError, match="swap_threshold"):
         get_method("gan-face", swap_threshold=1.5)
+
+
+@pytest.mark.parametrize("blend", ["seamless", "feather"])
+def test_the_new_face_takes_the_lighting_of_a_dark_scene(
+    astronaut: np.ndarray, faces: object, blend: str
+) -> None:
+    # A face behind a car window: dark and flat.  The synthetic face must come
+    # out dark and flat too, not as a studio-lit face pasted in.
+    region = _main_face(faces, astronaut)
+    dark = (astronaut.astype(np.float32) * 0.2 + 15).astype(np.uint8)
+    m = get_method("gan-face", blend=blend)
+    out = m.apply(dark, [region], rng=np.random.default_rng(0))
+    (x0, y0, x1, y1), mask = _mask(m, region, dark)  # type: ignore[arg-type]
+
+    def lum(img: np.ndarray) -> np.ndarray:
+        crop = img[y0:y1, x0:x1]
+        return cv2.cvtColor(crop, cv2.COLOR_RGB2LAB)[..., 0][mask].astype(np.float64)
+
+    before, after = lum(dark), lum(out)
+    assert abs(after.mean() - before.mean()) < 8
+    assert after.std() < 1.5 * before.std() + 2
+    # and the face there is new: most pixels moved
+    assert np.mean(np.any(out[y0:y1, x0:x1][mask] != dark[y0:y1, x0:x1][mask], axis=1)) > 0.9

@@ -27,7 +27,7 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
-from .models import Discriminator, Encoder, Generator
+from .models import Discriminator, Encoder, Generator, recalibrate_bn
 
 __all__ = ["CANONICAL_LANDMARKS_64", "export"]
 
@@ -103,7 +103,14 @@ def export(run: Path | str, to: Path | str, *, summary: dict[str, Any] | None = 
     G = Generator(nz, int(cfg["ngf"]), size)
     D = Discriminator(int(cfg["ndf"]), size)
     E = Encoder(nz, int(cfg["ndf"]), size)
-    G.load_state_dict(ck["G"])
+    averaged = "G_ema" in ck and float(cfg.get("ema_decay", 0.0)) > 0
+    if averaged:
+        # the generator the encoder was trained against: averaged weights with
+        # batch-norm statistics re-estimated the same way as in training
+        G.load_state_dict(ck["G_ema"])
+        recalibrate_bn(G, nz, "cpu")
+    else:
+        G.load_state_dict(ck["G"])
     D.load_state_dict(ck["D"])
     E.load_state_dict(ck["E"])
     to.mkdir(parents=True, exist_ok=True)
@@ -129,6 +136,7 @@ def export(run: Path | str, to: Path | str, *, summary: dict[str, Any] | None = 
             "gan_steps": ck["state"]["gan_steps"],
             "epochs": ck["state"]["epoch"],
             "encoder_steps": ck["state"]["enc_steps"],
+            "averaged_generator": averaged,
             **(summary or {}),
         },
         "files": {k: {"name": p.name, "sha256": _sha256(p)} for k, p in files.items()},

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["Discriminator", "Encoder", "Generator", "init_weights"]
+__all__ = ["Discriminator", "Encoder", "Generator", "init_weights", "recalibrate_bn"]
 
 
 def init_weights(module: nn.Module) -> None:
@@ -101,3 +101,25 @@ class Encoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.trunk(x)).view(x.shape[0], self.nz)
+
+
+@torch.no_grad()
+def recalibrate_bn(G: torch.nn.Module, nz: int, device: str, *, batches: int = 16) -> None:
+    """Re-estimate the batch-norm statistics of ``G`` on its own outputs (fixed seed).
+
+    Averaged weights do not match the running statistics of the trained
+    generator; a few forward passes in train mode with a cumulative average fix that.
+    """
+    bns = [m for m in G.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    was_training = G.training
+    G.train()
+    g = torch.Generator().manual_seed(4321)
+    for _ in range(batches):
+        G(torch.randn(64, nz, generator=g).to(device))
+    for m, mom in zip(bns, momenta, strict=True):
+        m.momentum = mom
+    G.train(was_training)

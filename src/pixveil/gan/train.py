@@ -2,7 +2,11 @@
 
 Phase 1 trains the generator and discriminator with the DCGAN recipe (Adam,
 lr 2e-4, beta1 0.5, non-saturating loss, one-sided label smoothing 0.9,
-horizontal flips).  Phase 2 freezes the generator and trains the encoder used
+horizontal flips).  An exponential moving average of the generator's weights
+(decay ``ema_decay``) is kept beside it; that averaged generator, with its
+batch-norm statistics re-estimated on its own outputs, is the one sampled,
+inverted and exported (it has fewer of the blotches and streaks of the
+last optimiser step).  Phase 2 freezes it and trains the encoder used
 for inversion: on generated faces it regresses the latent code (the code is
 known), on real faces it minimises pixel MSE plus a discriminator-feature
 perceptual loss between the face and its reconstruction ``G(E(x))``.
@@ -20,6 +24,7 @@ Running the same command again resumes from ``ckpt.pt``.
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import math
@@ -36,7 +41,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from .data import load_crops, training_files
-from .models import Discriminator, Encoder, Generator, init_weights
+from .models import Discriminator, Encoder, Generator, init_weights, recalibrate_bn
 
 __all__ = ["TrainConfig", "sample_grid", "train"]
 
@@ -58,6 +63,7 @@ class TrainConfig:
     threads: int = 0  # 0 = torch default
     ckpt_every: int = 100  # steps
     device: str = "cpu"
+    ema_decay: float = 0.999  # 0 = no averaged generator
 
 
 def _save_atomic(obj: Any, path: Path) -> None:
@@ -94,6 +100,12 @@ def _to_tensor(
     return x
 
 
+@torch.no_grad()
+def _ema_update(avg: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    for pa, p in zip(avg.parameters(), model.parameters(), strict=True):
+        pa.lerp_(p, 1.0 - decay)
+
+
 def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
     """Run (or resume) both phases; returns the checkpoint path."""
     out = Path(cfg.out)
@@ -114,6 +126,8 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
     E = Encoder(cfg.nz, cfg.ndf, cfg.size).to(dev)
     for m in (G, D, E):
         m.apply(init_weights)
+    G_avg = copy.deepcopy(G)
+    G_avg.requires_grad_(False)
     betas = (cfg.beta1, 0.999)
     optG = torch.optim.Adam(G.parameters(), cfg.lr, betas=betas)
     optD = torch.optim.Adam(D.parameters(), cfg.lr, betas=betas)
@@ -126,6 +140,8 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
     if ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location=dev, weights_only=False)
         G.load_state_dict(ck["G"])
+        # runs started before the averaged generator existed begin it from G
+        G_avg.load_state_dict(ck.get("G_ema", ck["G"]))
         D.load_state_dict(ck["D"])
         E.load_state_dict(ck["E"])
         optG.load_state_dict(ck["optG"])
@@ -139,6 +155,7 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
         _save_atomic(
             {
                 "G": G.state_dict(),
+                "G_ema": G_avg.state_dict(),
                 "D": D.state_dict(),
                 "E": E.state_dict(),
                 "optG": optG.state_dict(),
@@ -199,6 +216,7 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
                 optG.zero_grad(set_to_none=True)
                 loss_g.backward()
                 optG.step()
+                _ema_update(G_avg, G, cfg.ema_decay)
                 state["step_in_epoch"] = bi + 1
                 state["gan_steps"] += 1
                 bar.update(1)
@@ -220,18 +238,26 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
                 if state["gan_steps"] % cfg.ckpt_every == 0:
                     save()
             bar.close()
-            G.eval()
             with torch.no_grad():
-                sample_grid(G(fixed_z.to(dev)), out / "samples" / f"epoch_{ep + 1:03d}.png")
-            G.train()
+                G.eval()
+                sample_grid(G(fixed_z.to(dev)), out / "samples" / f"raw_{ep + 1:03d}.png")
+                G.train()
+                recalibrate_bn(G_avg, cfg.nz, dev)
+                G_avg.eval()
+                sample_grid(G_avg(fixed_z.to(dev)), out / "samples" / f"epoch_{ep + 1:03d}.png")
             state["epoch"] = ep + 1
             state["step_in_epoch"] = 0
             save()
 
         # ---- phase 2: encoder (generator frozen, in eval mode) ----
-        G.eval()
+        # the averaged generator, with the same statistics on every resume
+        Gf = G
+        if cfg.ema_decay > 0:
+            recalibrate_bn(G_avg, cfg.nz, dev)
+            Gf = G_avg
+        Gf.eval()
         D.eval()
-        for p in list(G.parameters()) + list(D.parameters()):
+        for p in list(Gf.parameters()) + list(D.parameters()):
             p.requires_grad_(False)
         bar = tqdm(
             total=cfg.encoder_steps,
@@ -245,11 +271,11 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
             s = state["enc_steps"]
             with torch.no_grad():
                 z = torch.randn(cfg.batch, cfg.nz, generator=gen).to(dev)
-                xg = G(z)
+                xg = Gf(z)
             loss_z = F.mse_loss(E(xg), z)
             idx = torch.randint(0, n, (cfg.batch,), generator=gen)
             real = _to_tensor(crops, idx, torch.rand(cfg.batch, generator=gen) < 0.5, dev)
-            rec = G(E(real))
+            rec = Gf(E(real))
             loss_x = F.mse_loss(rec, real) + 0.5 * F.mse_loss(D.features(rec), D.features(real))
             loss = loss_z + loss_x
             optE.zero_grad(set_to_none=True)
@@ -276,7 +302,7 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
                 save()
                 with torch.no_grad():
                     E.eval()
-                    grid = torch.cat([real[:16], G(E(real[:16]))])
+                    grid = torch.cat([real[:16], Gf(E(real[:16]))])
                     E.train()
                 sample_grid(
                     grid, out / "samples" / f"encoder_{state['enc_steps']:05d}.png", nrow=16

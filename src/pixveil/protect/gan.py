@@ -47,7 +47,7 @@ from pixveil.privacy.latent import LatentLaplace
 from pixveil.protect.base import MethodParams, ProtectionMethod, box_mask, register_method
 from pixveil.types import Region
 
-__all__ = ["GanFace", "GanFaceParams", "face_transform", "swap_face"]
+__all__ = ["GanFace", "GanFaceParams", "face_transform", "match_lighting", "swap_face"]
 
 DEFAULT_EPSILON = 0.5
 #: Faces are processed at a scale where the aligned crop is at most this wide
@@ -139,6 +139,23 @@ def _scaled_region(region: Region, k: float) -> Region:
     return dataclasses.replace(region, box=(x0 * k, y0 * k, x1 * k, y1 * k))
 
 
+def match_lighting(face: np.ndarray, patch: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Give ``face`` the mean colour and contrast that ``patch`` has under ``mask``.
+
+    A colour transfer in Lab (per-channel mean and standard deviation, the
+    gain clipped to [0.2, 1.2]): a face in a dark, flat car window comes out
+    dark and flat too, instead of a studio-lit face pasted in.  The target
+    statistics are six numbers about the original region's lighting (not
+    covered by the latent guarantee, as documented).
+    """
+    lab_f = cv2.cvtColor(face, cv2.COLOR_RGB2LAB).astype(np.float32)
+    lab_p = cv2.cvtColor(patch, cv2.COLOR_RGB2LAB).astype(np.float32)
+    mf, sf = lab_f[mask].mean(0), lab_f[mask].std(0) + 1e-3
+    mp, sp = lab_p[mask].mean(0), lab_p[mask].std(0)
+    lab = (lab_f - mf) * np.clip(sp / sf, 0.2, 1.2) + mp
+    return cv2.cvtColor(np.clip(np.rint(lab), 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
+
+
 def swap_face(
     patch: np.ndarray,
     face: np.ndarray,
@@ -149,17 +166,20 @@ def swap_face(
 ) -> np.ndarray:
     """Put the generated ``face`` (S, S, 3) into ``patch`` with crop->patch transform ``m``.
 
-    ``mask`` (bool, patch-sized) is where the result will be used.  With
+    ``mask`` (bool, patch-sized) is where the result will be used.  The face
+    first gets the region's colour and contrast (:func:`match_lighting`).  With
     ``"seamless"`` the whole mask is the Poisson solution guided by the new
     face's gradients, with the original pixels just *outside* the mask as the
     boundary (the surroundings set colour and lighting); with ``"feather"`` the
-    colour-matched face is alpha-blended into a heavy blur of the patch.  In
+    face is alpha-blended into a heavy blur of the patch.  In
     both cases no pixel under ``mask`` keeps its original value.
     """
     h, w = patch.shape[:2]
     size = face.shape[0]
     scale = math.hypot(m[0, 0], m[1, 0]) * size  # face crop width in patch pixels
     warped = cv2.warpAffine(face, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    if mask.any():
+        warped = match_lighting(warped, patch, mask)
     mask8 = mask.astype(np.uint8) * 255
     if blend == "seamless" and mask.sum() >= 16:
         pad = 3
@@ -176,19 +196,12 @@ def swap_face(
             pass  # odd geometry: feather instead
     sigma = max(1.0, 0.25 * scale)
     base = cv2.GaussianBlur(patch, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-    sel = mask
-    if not sel.any():
+    if not mask.any():
         return base
-    lab_f = cv2.cvtColor(warped, cv2.COLOR_RGB2LAB).astype(np.float32)
-    lab_b = cv2.cvtColor(base, cv2.COLOR_RGB2LAB).astype(np.float32)
-    mf, sf = lab_f[sel].mean(0), lab_f[sel].std(0) + 1e-3
-    mb, sb = lab_b[sel].mean(0), lab_b[sel].std(0)
-    lab = (lab_f - mf) * np.clip(sb / sf, 0.5, 1.5) + mb
-    matched = cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
     inner = cv2.erode(mask8, np.ones((3, 3), np.uint8), iterations=max(1, round(0.04 * scale)))
     alpha = cv2.GaussianBlur(inner.astype(np.float32) / 255.0, (0, 0), max(1.0, 0.03 * scale))
     alpha = alpha[..., None]
-    out = alpha * matched.astype(np.float32) + (1.0 - alpha) * base.astype(np.float32)
+    out = alpha * warped.astype(np.float32) + (1.0 - alpha) * base.astype(np.float32)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
