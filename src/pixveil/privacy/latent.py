@@ -49,9 +49,9 @@ What it does not cover
 ----------------------
 Only the face's latent code is protected.  Not covered: pixels outside the
 replaced region (hair, ears, clothes, background, other people), faces the
-detector missed, the face's position, size and pose (they steer the swap), and
+detector missed, the face's position, size and pose (they steer the swap),
 the colour and lighting taken from the region's surroundings to blend the new
-face in.  Each face gets independent noise; one person appearing in ``k``
+face in, and the region's mean colour and contrast, which the new face takes on.  Each face gets independent noise; one person appearing in ``k``
 photos composes to ``k·ε`` (metric) over those releases.
 
 Noise comes from the operating system's CSPRNG unless a seed or numpy

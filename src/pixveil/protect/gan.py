@@ -11,13 +11,13 @@ trained on faces, background kept).  For each detected face:
 2. invert: the aligned 64x64 crop goes through the encoder (fast path),
    optionally refined for ``refine_steps`` steps (quality path);
 3. privatise: the latent Laplace mechanism (:mod:`pixveil.privacy.latent`)
-   clips the code, adds Laplace noise of scale 1/ε per coordinate and projects
-   it back to the generator's typical shell;
+   clips the code, adds Laplace noise of scale 1/ε per coordinate, maps each
+   coordinate back to N(0, 1) and projects onto the generator's typical shell;
 4. generate and swap: the new face is warped into place with the inverse
-   transform and blended with Poisson (seamless) cloning into a heavily blurred
-   copy of the region, so lighting and colour follow the region's
-   surroundings; the region's pixels that the new face does not cover keep
-   only that heavy blur.  Only pixels inside the face region change.
+   transform, given the region's mean colour and contrast (a Lab colour
+   transfer), and blended with Poisson (seamless) cloning whose boundary is
+   the original pixels just outside the region, so lighting and colour follow
+   the surroundings.  Only pixels inside the face region change.
 
 Privacy guarantee
 -----------------
@@ -25,7 +25,8 @@ Privacy guarantee
 (and the (ε·2·c·d)-DP it implies over the clipped set); see
 :mod:`pixveil.privacy.latent` for the exact statement and what it does not
 cover (hair, ears and background outside the region, missed faces, position,
-pose, and the colour taken from the surroundings).  ``epsilon=0`` draws a
+pose, the colour taken from the surroundings and the region's mean colour and
+contrast).  ``epsilon=0`` draws a
 random face independent of the person; ``epsilon=inf`` adds no noise and warns
 with :class:`~pixveil.errors.PrivacyLeakWarning`.
 """
