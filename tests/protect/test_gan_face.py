@@ -241,3 +241,23 @@ def test_the_new_face_takes_the_lighting_of_a_dark_scene(
     assert after.std() < 1.5 * before.std() + 2
     # and the face there is new: most pixels moved
     assert np.mean(np.any(out[y0:y1, x0:x1][mask] != dark[y0:y1, x0:x1][mask], axis=1)) > 0.9
+
+
+@pytest.mark.parametrize("blend", ["seamless", "feather"])
+def test_region_beyond_the_generated_crop_is_not_a_mirrored_face(blend: str) -> None:
+    # The grown region often reaches above the generator's crop (the forehead).
+    # There the swap must not show a mirror image of the crop's edge.
+    from pixveil.protect.gan import swap_face
+
+    face = np.full((64, 64, 3), 128, np.uint8)
+    face[:8] = (255, 0, 0)  # a red band along the crop's top edge
+    face[8:, :, 0] = np.linspace(100, 160, 64, dtype=np.uint8)[None, :]  # some texture
+    patch = np.full((128, 128, 3), 100, np.uint8)
+    m = np.array([[1.0, 0.0, 32.0], [0.0, 1.0, 32.0]])  # crop at (32..96, 32..96)
+    mask = np.zeros((128, 128), bool)
+    mask[4:-4, 4:-4] = True
+    out = swap_face(patch, face, m, mask, blend=blend).astype(int)
+    above = out[24:29, 40:88]  # 3..8 px above the crop: mirrored red rows without the fix
+    assert (above[..., 0] - above[..., 1]).mean() < 20
+    inside = out[34:38, 40:88]  # the red band itself is kept (up to the colour transfer)
+    assert (inside[..., 0] - inside[..., 1]).mean() > (above[..., 0] - above[..., 1]).mean() + 10

@@ -179,30 +179,42 @@ def swap_face(
     size = face.shape[0]
     scale = math.hypot(m[0, 0], m[1, 0]) * size  # face crop width in patch pixels
     warped = cv2.warpAffine(face, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    # Where the region reaches past the generated crop (forehead, chin of a
+    # grown region) there is no face to show: a heavy blur of the region fills
+    # in, with a soft seam, instead of a mirrored copy of the face.
+    cover = cv2.warpAffine(
+        np.ones((size, size), np.float32), m, (w, h), flags=cv2.INTER_LINEAR, borderValue=0.0
+    )
+    soft = max(1.0, 0.04 * scale)
+    cover = cv2.erode(
+        (cover > 0.99).astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(1, round(soft))
+    )
+    cover_f = cv2.GaussianBlur(cover.astype(np.float32), (0, 0), soft)[..., None]
+    base = cv2.GaussianBlur(patch, (0, 0), max(1.0, 0.25 * scale), borderType=cv2.BORDER_REFLECT)
     if mask.any():
-        warped = match_lighting(warped, patch, mask)
+        on_face = mask & (cover > 0)
+        warped = match_lighting(warped, patch, on_face if on_face.sum() >= 16 else mask)
+    src = np.clip(np.rint(cover_f * warped + (1.0 - cover_f) * base), 0, 255).astype(np.uint8)
     mask8 = mask.astype(np.uint8) * 255
     if blend == "seamless" and mask.sum() >= 16:
         pad = 3
-        src = cv2.copyMakeBorder(warped, pad, pad, pad, pad, cv2.BORDER_REFLECT)
+        src_p = cv2.copyMakeBorder(src, pad, pad, pad, pad, cv2.BORDER_REFLECT)
         dst = cv2.copyMakeBorder(patch, pad, pad, pad, pad, cv2.BORDER_REFLECT)
         mk = cv2.copyMakeBorder(mask8, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
         mk = cv2.dilate(mk, np.ones((3, 3), np.uint8))  # every masked pixel is interior
         ys, xs = np.nonzero(mk)
         center = (int((xs.min() + xs.max() + 1) // 2), int((ys.min() + ys.max() + 1) // 2))
         try:
-            out = cv2.seamlessClone(src, dst, mk, center, cv2.NORMAL_CLONE)
+            out = cv2.seamlessClone(src_p, dst, mk, center, cv2.NORMAL_CLONE)
             return np.ascontiguousarray(out[pad : pad + h, pad : pad + w])
         except cv2.error:
             pass  # odd geometry: feather instead
-    sigma = max(1.0, 0.25 * scale)
-    base = cv2.GaussianBlur(patch, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
     if not mask.any():
         return base
     inner = cv2.erode(mask8, np.ones((3, 3), np.uint8), iterations=max(1, round(0.04 * scale)))
     alpha = cv2.GaussianBlur(inner.astype(np.float32) / 255.0, (0, 0), max(1.0, 0.03 * scale))
     alpha = alpha[..., None]
-    out = alpha * warped.astype(np.float32) + (1.0 - alpha) * base.astype(np.float32)
+    out = alpha * src.astype(np.float32) + (1.0 - alpha) * base.astype(np.float32)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
