@@ -156,6 +156,10 @@ class TestBuiltinPatterns:
             "car 6403 is",
             "Qty 12 Price 4.50",
             "Order321997shippedon26.5.2024",
+            "certified to ISO 9001",
+            "IEC 62443-3 compliant",
+            "letter format DIN 5008",
+            "COVID-19 rules apply",
         ],
     )
     def test_distractors_do_not_match(self, reading: str) -> None:

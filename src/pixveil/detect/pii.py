@@ -51,8 +51,9 @@ match that several patterns find):
     European, British and US plates (``B-MW 1234``, ``AB-123-CD``, ``AB12 CDE``,
     ``7ABC123``), with at least 60 % of the letters upper case unless the string
     starts with a digit (the recogniser reads ``ZUI`` as ``ZUl``); a ``0`` is
-    accepted among the letters (``G-0Y 1448``).  Also fires on other upper-case codes (``ISO 9001``,
-    ``COVID-19``).
+    accepted among the letters (``G-0Y 1448``).  Standard and disease codes
+    (``ISO 9001``, ``IEC 62443``, ``DIN 5008``, ``COVID-19``) are rejected; other
+    upper-case product codes (``XR 2000``) still match.
 
 ``date`` (any calendar date with a four-digit year) is built in but off by
 default: documents are full of dates that identify nobody.  Turn it on, or add your
@@ -317,6 +318,9 @@ BUILTIN_PATTERNS: tuple[PiiPattern, ...] = (
         max_alnum=8,
         min_upper=0.6,
         numeric=False,
+        # standard and disease codes: "ISO 9001", "IEC 62443", "DIN 5008", "COVID-19"
+        # (with the end of a word before them that the case-insensitive search took in)
+        reject=r"(?:[A-Za-z]{1,3} )?(?:ISO|IEC|DIN|COVID|SARS|MERS)[ \-]?\d{1,5}(?:[ \-]\d{1,4})?",
     ),
 )
 
