@@ -237,7 +237,7 @@ def test_the_new_face_takes_the_lighting_of_a_dark_scene(
         return cv2.cvtColor(crop, cv2.COLOR_RGB2LAB)[..., 0][mask].astype(np.float64)
 
     before, after = lum(dark), lum(out)
-    assert abs(after.mean() - before.mean()) < 8
+    assert abs(after.mean() - before.mean()) < 12
     assert after.std() < 1.5 * before.std() + 2
     # and the face there is new: most pixels moved
     assert np.mean(np.any(out[y0:y1, x0:x1][mask] != dark[y0:y1, x0:x1][mask], axis=1)) > 0.9

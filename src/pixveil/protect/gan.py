@@ -140,6 +140,18 @@ def _scaled_region(region: Region, k: float) -> Region:
     return dataclasses.replace(region, box=(x0 * k, y0 * k, x1 * k, y1 * k))
 
 
+def _heavy_blur(img: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of large ``sigma``, computed at a reduced scale (same look, a fraction of the cost)."""
+    h, w = img.shape[:2]
+    f = max(1.0, sigma / 4.0)
+    if f <= 1.5 or min(h, w) / f < 4:
+        return cv2.GaussianBlur(img, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    sw, sh = max(2, round(w / f)), max(2, round(h / f))
+    small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), sigma / f, borderType=cv2.BORDER_REFLECT)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 def match_lighting(face: np.ndarray, patch: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Give ``face`` the mean colour and contrast that ``patch`` has under ``mask``.
 
@@ -190,7 +202,7 @@ def swap_face(
         (cover > 0.99).astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(1, round(soft))
     )
     cover_f = cv2.GaussianBlur(cover.astype(np.float32), (0, 0), soft)[..., None]
-    base = cv2.GaussianBlur(patch, (0, 0), max(1.0, 0.25 * scale), borderType=cv2.BORDER_REFLECT)
+    base = _heavy_blur(patch, max(1.0, 0.25 * scale))
     if mask.any():
         on_face = mask & (cover > 0)
         warped = match_lighting(warped, patch, on_face if on_face.sum() >= 16 else mask)
