@@ -198,13 +198,13 @@ def swap_face(
         np.ones((size, size), np.float32), m, (w, h), flags=cv2.INTER_LINEAR, borderValue=0.0
     )
     soft = max(1.0, 0.04 * scale)
-    cover = cv2.erode(
+    inside = cv2.erode(
         (cover > 0.99).astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(1, round(soft))
     )
-    cover_f = cv2.GaussianBlur(cover.astype(np.float32), (0, 0), soft)[..., None]
+    cover_f = cv2.GaussianBlur(inside.astype(np.float32), (0, 0), soft)[..., None]
     base = _heavy_blur(patch, max(1.0, 0.25 * scale))
     if mask.any():
-        on_face = mask & (cover > 0)
+        on_face = mask & (inside > 0)
         warped = match_lighting(warped, patch, on_face if on_face.sum() >= 16 else mask)
     src = np.clip(np.rint(cover_f * warped + (1.0 - cover_f) * base), 0, 255).astype(np.uint8)
     mask8 = mask.astype(np.uint8) * 255
