@@ -8,11 +8,15 @@ Prints four tables (markdown):
    columns: the DCGAN baseline of ``gan-face-generate`` (random latent, no
    inversion: it has no encoder) and pixveil's model (random latent, ε = 0, and
    the default ε);
-2. privacy and utility per method and parameter (``pixveil evaluate`` on the
-   held-out identities): dlib rank-1, verification, same-photo, whole-image
-   SSIM, face-detection rate after protection; gan-face over ε, blur over its
-   strength, pixelate over its block count.  The HTML report (with the
-   privacy-utility plot of the three frontiers) is written to ``--out``;
+2. privacy and utility per method and parameter (the ``pixveil evaluate``
+   harness on the held-out identities, once per seed of ``--seeds`` and pooled
+   over all probes, as ``pixveil evaluate --repeat`` does): dlib rank-1 with
+   its 95 % interval and per-seed values, verification, same-photo,
+   whole-image SSIM, face-detection rate after protection; gan-face over ε,
+   blur over its strength, pixelate over its block count.  One run of 100
+   identities has ~300 probes (one probe = 0.33 points of rank-1), hence the
+   pooling.  The pooled HTML report (with the privacy-utility plot of the
+   three frontiers) is written to ``--out``;
 3. per-face latency of the fast path (encoder) and of the quality path
    (``refine_steps``), the face detector excluded.
 
@@ -27,6 +31,7 @@ for the baseline column, ``pip install --no-deps gan-face-generate``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import json
 import math
@@ -224,7 +229,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lfw", type=Path, default=DEFAULT_LFW)
     ap.add_argument("--identities", type=int, default=100)
     ap.add_argument("--per-identity", type=int, default=4)
-    ap.add_argument("--epsilons", default="0,0.25,0.5,1,2")
+    ap.add_argument("--epsilons", default="0,0.25,0.5,1")
+    ap.add_argument("--blur", default="0.05,0.1,0.2", help="blur strengths swept")
+    ap.add_argument("--pixelate", default="16,12,8", help="pixelate block counts swept")
+    ap.add_argument(
+        "--seeds",
+        default="0,1,2,3,4",
+        help="harness seeds (other photos, other noise); figures are pooled over all probes",
+    )
     ap.add_argument("--samples", type=int, default=1000, help="generated faces for IS/FID-like")
     ap.add_argument("--latency-faces", type=int, default=40)
     ap.add_argument("--refine", default="10,30")
@@ -274,50 +286,60 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {label} | " + " | ".join(cells) + f" | {ref_cell} |")
     print()
 
-    # ---- 2. privacy / utility with the harness ----
+    # ---- 2. privacy / utility with the harness, pooled over seeds ----
     if not args.skip_eval:
         from pixveil.evaluate.report import write_report
-        from pixveil.evaluate.runner import EvaluationConfig, run_evaluation
+        from pixveil.evaluate.runner import EvaluationConfig, pool_results, run_evaluation
 
+        seeds = [int(s) for s in args.seeds.split(",")]
         eps = tuple(float(e) for e in args.epsilons.split(","))
         cfg = EvaluationConfig(
             data=view,
             methods=("gan-face", "blur", "pixelate"),
-            sweeps={"gan-face": ("epsilon", eps)},
+            sweeps={
+                "gan-face": ("epsilon", eps),
+                "blur": ("strength", tuple(float(v) for v in args.blur.split(","))),
+                "pixelate": ("blocks", tuple(int(v) for v in args.pixelate.split(","))),
+            },
             identities=args.identities,
             per_identity=args.per_identity,
-            seed=0,
+            seed=seeds[0],
             workers=args.workers,
         )
         t0 = time.perf_counter()
-        result = run_evaluation(cfg)
+        runs = [run_evaluation(dataclasses.replace(cfg, seed=s)) for s in seeds]
+        result = pool_results(runs)
         write_report(result, out / "report")
         rows = result.rows()
+        per_seed = {r.setting.label: [] for r in result.results}
+        for run in runs:
+            for r in run.results:
+                per_seed[r.setting.label].append(r.reid.rank1 if r.reid else None)
         if base_dir is not None:
-            bcfg = EvaluationConfig(
-                data=view,
+            bcfg = dataclasses.replace(
+                cfg,
                 methods=("gan-face",),
                 sweeps={"gan-face": ("epsilon", (0.0,))},
                 fixed={"gan-face": {"model": str(base_dir)}},
-                identities=args.identities,
-                per_identity=args.per_identity,
-                seed=0,
-                workers=args.workers,
             )
-            bres = run_evaluation(bcfg)
+            bruns = [run_evaluation(dataclasses.replace(bcfg, seed=s)) for s in seeds]
+            bres = pool_results(bruns)
             write_report(bres, out / "report-baseline")
-            for r in bres.rows():
-                if r["method"] == "gan-face":
-                    r["label"] = "DCGAN baseline, random face"
-                    rows.append(r)
+            for r, *singles in zip(bres.results, *(b.results for b in bruns), strict=True):
+                if r.setting.method == "gan-face":
+                    row = r.row()
+                    row["label"] = "DCGAN baseline, random face"
+                    rows.append(row)
+                    per_seed[row["label"]] = [s.reid.rank1 if s.reid else None for s in singles]
         print(
-            f"## Privacy and utility ({args.identities} held-out identities x {args.per_identity} photos; "
-            f"{time.perf_counter() - t0:.0f} s)\n"
+            f"## Privacy and utility ({args.identities} held-out identities x {args.per_identity} "
+            f"photos, pooled over seeds {args.seeds}; {time.perf_counter() - t0:.0f} s)\n"
         )
         print(
-            "| setting | rank-1 | verification | same photo | whole SSIM | region SSIM | face detected (pixveil) | face detected (dlib HOG) |"
+            "| setting | rank-1 (hits / probes) | 95 % interval | rank-1 per seed | verification "
+            "| same photo | whole SSIM | region SSIM | face detected (pixveil) | face detected (dlib HOG) |"
         )
-        print("|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|")
 
         def pct(v: Any) -> str:
             return (
@@ -327,14 +349,21 @@ def main(argv: list[str] | None = None) -> int:
             )
 
         for r in rows:
+            n = int(r["reid_n_probes"] or 0)
+            hits = round(float(r["reid_rank1"] or 0.0) * n)
+            lo, hi = wilson_interval(hits, n)
+            seeds_cell = " / ".join(pct(v) for v in per_seed.get(r["label"], []))
             print(
-                f"| {r['label']} | {pct(r['reid_rank1'])} | {pct(r['reid_verification'])} | {pct(r['reid_same_photo'])} "
-                f"| {r['whole_ssim']:.3f} | {r['region_ssim']:.3f} | {pct(r['detected_pixveil'])} | {pct(r['detected_dlib'])} |"
+                f"| {r['label']} | {pct(r['reid_rank1'])} ({hits} / {n}) | {pct(lo)} – {pct(hi)} "
+                f"| {seeds_cell} | {pct(r['reid_verification'])} | {pct(r['reid_same_photo'])} "
+                f"| {r['whole_ssim']:.3f} | {r['region_ssim']:.3f} | {pct(r['detected_pixveil'])} "
+                f"| {pct(r['detected_dlib'])} |"
             )
         chance = next((r["reid_chance_rank1"] for r in rows if r.get("reid_chance_rank1")), None)
         if chance:
             print(
-                f"\nChance rank-1: {100 * chance:.1f} %. HTML report: {out / 'report' / 'index.html'}\n"
+                f"\nChance rank-1: {100 * chance:.1f} %. HTML report (pooled): "
+                f"{out / 'report' / 'index.html'}\n"
             )
 
     same, diff = code_distances(ours, view)
@@ -357,6 +386,17 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(f"\nthreads: ORT default; CPU count {os.cpu_count()}")
     return 0
+
+
+def wilson_interval(hits: int, n: int, z: float = 1.96) -> tuple[float | None, float | None]:
+    """95 % Wilson score interval of a rate ``hits / n`` (None, None when n = 0)."""
+    if n <= 0:
+        return None, None
+    p = hits / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return max(0.0, mid - half), min(1.0, mid + half)
 
 
 def sample_quality_real(real: np.ndarray) -> dict[str, float]:

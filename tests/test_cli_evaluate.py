@@ -72,6 +72,20 @@ def test_evaluate_writes_the_report(tmp_path: Path, astronaut: np.ndarray) -> No
     assert "report:" in _flat(res.output) and "strength=0.3" in _flat(res.output)
 
 
+def test_repeat_pools_the_runs_over_consecutive_seeds(
+    tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    data = _faces(tmp_path / "faces", astronaut)
+    out = tmp_path / "report"
+    args = ["evaluate", "--data", str(data), "-o", str(out), "--methods", "dp-pix"]
+    res = cli.invoke(root, [*args, "--epsilons", "0.5", "--repeat", "3", "--seed", "4", *FAST])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(io.StringIO((out / "results.csv").read_text(encoding="utf-8"))))
+    assert [r["images"] for r in rows] == ["12", "12"]  # 4 images x 3 runs
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert results["notes"][0] == "pooled over 3 runs (seeds 4, 5, 6)"
+
+
 def test_evaluate_with_reid_on_a_flat_folder_says_what_was_skipped(
     tmp_path: Path, astronaut: np.ndarray
 ) -> None:
@@ -98,6 +112,7 @@ def test_evaluate_with_reid_on_a_flat_folder_says_what_was_skipped(
         (["--attacks", "gan"], "unknown attack"),
         (["--workers", "-1"], "--workers"),
         (["--per-identity", "0"], "per_identity"),
+        (["--repeat", "0"], "--repeat must be >= 1"),
     ],
 )
 def test_bad_usage_exits_2(tmp_path: Path, extra: list[str], message: str) -> None:

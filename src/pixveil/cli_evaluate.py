@@ -369,6 +369,15 @@ def evaluate(
     examples: Annotated[
         int, typer.Option("--examples", help="Identities shown in the example grids.")
     ] = 3,
+    repeat: Annotated[
+        int,
+        typer.Option(
+            "--repeat",
+            help="Run with seeds SEED..SEED+N-1 (other photos, other noise) and pool the "
+            "figures over all their probes (one run of 100 identities has ~300 probes: "
+            "one probe is a third of a point of rank-1).",
+        ),
+    ] = 1,
     workers: WorkersOpt = 0,
     quiet: QuietOpt = False,
 ) -> None:
@@ -377,6 +386,8 @@ def evaluate(
     Writes OUTPUT/index.html (tables, plots, examples), results.csv, results.json
     and config.json.
     """
+    if repeat < 1:
+        raise _usage(f"--repeat must be >= 1, got {repeat}")
     try:
         config = _build_config(
             data=data,
@@ -403,7 +414,19 @@ def evaluate(
         )
     except (ValueError, TypeError) as exc:
         raise _usage(str(exc)) from None
-    result = _run(config, quiet=quiet)
+    if repeat == 1:
+        result = _run(config, quiet=quiet)
+    else:
+        import dataclasses
+
+        from pixveil.evaluate.runner import pool_results
+
+        runs = []
+        for k in range(repeat):
+            if not quiet:
+                err.print(f"run {k + 1} of {repeat} (seed {seed + k})")
+            runs.append(_run(dataclasses.replace(config, seed=seed + k), quiet=quiet))
+        result = pool_results(runs)
     written = _write(result, output)
     out.print(_summary(result))
     _print_notes(result)

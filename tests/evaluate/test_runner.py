@@ -468,3 +468,56 @@ def test_fid_like_and_is_like_scores(people: Path) -> None:
     assert base.is_like is not None and mask.is_like is not None
     assert 1.0 <= mask.is_like <= 6.0  # at most the images per split
     assert any("not Inception" in n for n in result.notes)
+
+
+# --------------------------------------------------------------------------- #
+# pooling repeated runs
+# --------------------------------------------------------------------------- #
+def test_pooled_runs_count_every_probe(people: Path, small_run: EvaluationResult) -> None:
+    other = run_evaluation(EvaluationConfig(data=people, seed=1, **SMALL))
+    pooled = runner.pool_results([small_run, other])
+    assert [r.setting.label for r in pooled.results] == [r.setting.label for r in small_run.results]
+    assert pooled.notes[0] == "pooled over 2 runs (seeds 0, 1)"
+    for k, r in enumerate(pooled.results):
+        a, b = small_run.results[k], other.results[k]
+        assert r.n_images == a.n_images + b.n_images
+        assert a.reid is not None and b.reid is not None and r.reid is not None
+        assert r.reid.n_probes == a.reid.n_probes + b.reid.n_probes
+        assert r.reid.n_gallery == a.reid.n_gallery
+        hits = a.reid.rank1 * a.reid.n_probes + b.reid.rank1 * b.reid.n_probes  # type: ignore[operator]
+        assert r.reid.rank1 == pytest.approx(hits / r.reid.n_probes)
+        assert r.reid.chance_rank1 == pytest.approx(1 / 3)
+        want = (a.utility["ssim"] * a.n_images + b.utility["ssim"] * b.n_images) / r.n_images
+        assert r.utility["ssim"] == pytest.approx(want)
+    base = pooled.results[0]
+    assert base.utility["psnr"] == math.inf and math.isnan(base.utility["ms_ssim"])
+    # the deterministic settings are the same in both runs; the noisy one is not
+    dp = by_label(pooled)["dp-pix epsilon=0.5"]
+    assert (
+        by_label(other)["dp-pix epsilon=0.5"].utility
+        != by_label(small_run)["dp-pix epsilon=0.5"].utility
+    )
+    assert (
+        min(
+            by_label(small_run)["dp-pix epsilon=0.5"].utility["ssim"],
+            by_label(other)["dp-pix epsilon=0.5"].utility["ssim"],
+        )
+        <= dp.utility["ssim"]
+        <= max(
+            by_label(small_run)["dp-pix epsilon=0.5"].utility["ssim"],
+            by_label(other)["dp-pix epsilon=0.5"].utility["ssim"],
+        )
+    )
+    assert runner.pool_results([small_run]).results[1].utility == small_run.results[1].utility
+
+
+def test_pooling_refuses_runs_with_other_settings(
+    people: Path, small_run: EvaluationResult
+) -> None:
+    other = run_evaluation(
+        EvaluationConfig(data=people, methods=("mask",), reid=False, detection=False, examples=0)
+    )
+    with pytest.raises(ValueError, match="different settings"):
+        runner.pool_results([small_run, other])
+    with pytest.raises(ValueError, match="at least one"):
+        runner.pool_results([])

@@ -86,6 +86,7 @@ __all__ = [
     "parse_list",
     "parse_sweep",
     "parse_value",
+    "pool_results",
     "protected_mask",
     "run_evaluation",
 ]
@@ -1640,4 +1641,135 @@ def run_evaluation(
         examples=examples,
         reconstructions=reconstructions,
         environment=environment,
+    )
+
+
+# --------------------------------------------------------------------------- #
+# pooling repeated runs
+# --------------------------------------------------------------------------- #
+def _weighted(pairs: Iterable[tuple[float | None, float]]) -> float | None:
+    """Mean of the finite values weighted by their counts (None when there are none)."""
+    num = den = 0.0
+    for value, weight in pairs:
+        if value is not None and weight > 0 and math.isfinite(float(value)):
+            num += float(value) * weight
+            den += weight
+    return num / den if den > 0 else None
+
+
+def _pool_metrics(parts: Sequence[tuple[dict[str, float], float]]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key in dict.fromkeys(k for metrics, _ in parts for k in metrics):
+        values = [(m.get(key, math.nan), w) for m, w in parts]
+        mean = _weighted(values)
+        if mean is not None:
+            out[key] = mean
+        elif values and all(math.isinf(v) and v > 0 for v, _ in values):
+            out[key] = math.inf
+        else:
+            out[key] = math.nan
+    return out
+
+
+def _pool_reid(parts: Sequence[ReidSummary]) -> ReidSummary:
+    weights = [float(p.n_probes) for p in parts]
+
+    def pooled(key: str) -> float | None:
+        return _weighted((getattr(p, key), w) for p, w in zip(parts, weights, strict=True))
+
+    galleries = {p.n_gallery for p in parts}
+    return ReidSummary(
+        rank1=pooled("rank1"),
+        verification=pooled("verification"),
+        false_accept=pooled("false_accept"),
+        same_photo=pooled("same_photo"),
+        chance_rank1=pooled("chance_rank1"),
+        n_probes=sum(p.n_probes for p in parts),
+        n_gallery=min(galleries),
+        threshold=parts[0].threshold,
+    )
+
+
+def pool_results(runs: Sequence[EvaluationResult]) -> EvaluationResult:
+    """Pool repeated runs of one evaluation (other seeds: other photos, other noise).
+
+    A single run of 100 identities has about 300 probes, so one probe moves
+    rank-1 by a third of a point; pooling several seeds is how a figure near a
+    goal is read.  Rates are pooled exactly over the probes or images they
+    count (rank-1 of the pool = all hits / all probes); utility means are
+    weighted by the images they average; FID-like and IS-like scores, which do
+    not add up, are the mean of the runs.  Counts are summed; ``n_gallery`` is
+    the gallery of one run (chance rank-1 is the probe-weighted mean of
+    ``1 / n_gallery``).  Attacks are not pooled (left out, with a note).
+    Examples come from the first run.
+
+    Parameters
+    ----------
+    runs : sequence of EvaluationResult
+        At least one, with the same settings in the same order.
+
+    Returns
+    -------
+    EvaluationResult
+        The first run's config (its ``seed`` is the first run's), with the
+        seeds of all runs in the notes.
+
+    Raises
+    ------
+    ValueError
+        When ``runs`` is empty or their settings differ.
+    """
+    if not runs:
+        raise ValueError("pool_results needs at least one run")
+    labels = [r.setting.label for r in runs[0].results]
+    for run in runs[1:]:
+        other = [r.setting.label for r in run.results]
+        if other != labels:
+            raise ValueError(f"runs have different settings: {labels} vs {other}")
+    first = runs[0]
+    seeds = [run.config.seed for run in runs]
+    notes = [f"pooled over {len(runs)} runs (seeds {', '.join(map(str, seeds))})"]
+    notes.extend(n for run in runs for n in run.notes if n not in notes)
+    pooled: list[SettingResult] = []
+    for k, label in enumerate(labels):
+        parts = [run.results[k] for run in runs]
+        reids = [p.reid for p in parts if p.reid is not None]
+        fids = [p.fid_like for p in parts if p.fid_like is not None]
+        iss = [p.is_like for p in parts if p.is_like is not None]
+        if any(p.attacks for p in parts):
+            notes.append(f"{label}: attacks are not pooled (see the single runs)")
+        detection: dict[str, float | None] = {}
+        for key in dict.fromkeys(k2 for p in parts for k2 in p.detection):
+            detection[key] = _weighted((p.detection.get(key), float(p.n_images)) for p in parts)
+        pooled.append(
+            SettingResult(
+                setting=parts[0].setting,
+                n_images=sum(p.n_images for p in parts),
+                n_with_faces=sum(p.n_with_faces for p in parts),
+                n_regions=sum(p.n_regions for p in parts),
+                utility=_pool_metrics([(p.utility, float(p.n_images)) for p in parts]),
+                utility_region=_pool_metrics(
+                    [(p.utility_region, float(p.n_region_images)) for p in parts]
+                ),
+                n_region_images=sum(p.n_region_images for p in parts),
+                reid=_pool_reid(reids) if len(reids) == len(parts) else None,
+                face_covered=_weighted((p.face_covered, float(p.n_images)) for p in parts),
+                detection=detection,
+                fid_like=float(np.mean(fids)) if len(fids) == len(parts) else None,
+                is_like=float(np.mean(iss)) if len(iss) == len(parts) else None,
+                is_like_std=None,
+            )
+        )
+    timings: dict[str, float] = {}
+    for run in runs:
+        for key, value in run.timings.items():
+            timings[key] = timings.get(key, 0.0) + value
+    return EvaluationResult(
+        config=first.config,
+        dataset=first.dataset,
+        results=pooled,
+        notes=notes,
+        timings=timings,
+        examples=list(first.examples),
+        environment=dict(first.environment),
     )
