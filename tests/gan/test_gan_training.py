@@ -131,3 +131,26 @@ def test_train_needs_a_data_folder(tmp_path: Path) -> None:
     )
     assert res.exit_code == 2
     assert "not a folder" in " ".join(res.output.split())
+
+
+def test_without_averaging_the_grids_and_the_export_use_the_trained_generator(
+    faces_dir: Path, tmp_path: Path
+) -> None:
+    from pixveil.gan.export import export
+    from pixveil.gan.train import TrainConfig, train
+
+    run = tmp_path / "run"
+    cfg = TrainConfig(
+        data=str(faces_dir), out=str(run), epochs=1, encoder_steps=1, batch=8, threads=1,
+        ema_decay=0.0,
+    )  # fmt: skip
+    train(cfg, progress=False)
+    ck = torch.load(run / "ckpt.pt", weights_only=False)
+    # the average is never updated (no per-step copy) ...
+    assert not torch.equal(ck["G"]["net.0.weight"], ck["G_ema"]["net.0.weight"])
+    # ... and nothing shows or ships it
+    samples = run / "samples"
+    assert (samples / "epoch_001.png").read_bytes() == (samples / "raw_001.png").read_bytes()
+    export(run, tmp_path / "models")
+    card = json.loads((tmp_path / "models" / "gan_face_64.json").read_text())
+    assert card["training"]["averaged_generator"] is False

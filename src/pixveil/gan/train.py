@@ -216,7 +216,8 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
                 optG.zero_grad(set_to_none=True)
                 loss_g.backward()
                 optG.step()
-                _ema_update(G_avg, G, cfg.ema_decay)
+                if cfg.ema_decay > 0:
+                    _ema_update(G_avg, G, cfg.ema_decay)
                 state["step_in_epoch"] = bi + 1
                 state["gan_steps"] += 1
                 bar.update(1)
@@ -242,9 +243,13 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
                 G.eval()
                 sample_grid(G(fixed_z.to(dev)), out / "samples" / f"raw_{ep + 1:03d}.png")
                 G.train()
-                recalibrate_bn(G_avg, cfg.nz, dev)
-                G_avg.eval()
-                sample_grid(G_avg(fixed_z.to(dev)), out / "samples" / f"epoch_{ep + 1:03d}.png")
+                shown = G
+                if cfg.ema_decay > 0:  # the averaged generator is the one exported
+                    recalibrate_bn(G_avg, cfg.nz, dev)
+                    shown = G_avg
+                shown.eval()
+                sample_grid(shown(fixed_z.to(dev)), out / "samples" / f"epoch_{ep + 1:03d}.png")
+                G.train()
             state["epoch"] = ep + 1
             state["step_in_epoch"] = 0
             save()
