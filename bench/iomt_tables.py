@@ -9,7 +9,7 @@ face crops).
 Example::
 
     python bench/iomt_tables.py /tmp/pixveil-gan-bench/report/results.json \\
-        --blur "blur strength=0.1" --mosaic "pixelate blocks=8" --ours "gan-face epsilon=0.5"
+        --blur "blur strength=0.1" --mosaic "pixelate blocks=8" --ours "gan-face epsilon=0.25"
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("results", type=Path)
     ap.add_argument("--blur", default="blur strength=0.1")
     ap.add_argument("--mosaic", default="pixelate blocks=8")
-    ap.add_argument("--ours", default="gan-face epsilon=0.5")
+    ap.add_argument("--ours", default="gan-face epsilon=0.25")
     args = ap.parse_args(argv)
     data = json.loads(args.results.read_text())
     rows = {r["label"]: r for r in data["rows"]}
