@@ -86,6 +86,17 @@ def test_repeat_pools_the_runs_over_consecutive_seeds(
     assert results["notes"][0] == "pooled over 3 runs (seeds 4, 5, 6)"
 
 
+def test_the_summary_says_how_many_probes_rank1_counts(
+    tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    data = _faces(tmp_path / "faces", astronaut)
+    args = ["evaluate", "--data", str(data), "-o", str(tmp_path / "r"), "--methods", "mask"]
+    res = cli.invoke(root, [*args, "--repeat", "2", "--no-detection", "-q", "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    # 2 identities x 2 photos: one enrolled and one probe each, in each of 2 runs
+    assert "rank-1 over 4 probes per setting, chance 50" in _flat(res.output)
+
+
 def test_evaluate_with_reid_on_a_flat_folder_says_what_was_skipped(
     tmp_path: Path, astronaut: np.ndarray
 ) -> None:

@@ -250,6 +250,11 @@ def _summary(result: Any) -> Table:
         if "reconstruction" in attacks:
             cells.append(_num(r.attacks.get("reconstruction", {}).get("ssim_reconstructed")))
         table.add_row(*cells)
+    scored = next((r.reid for r in result.results if r.reid is not None and r.reid.n_probes), None)
+    if has_ids and scored is not None:
+        chance = "" if scored.chance_rank1 is None else f", chance {_pct(scored.chance_rank1)}"
+        table.caption = f"rank-1 over {scored.n_probes} probes per setting{chance}"
+        table.caption_justify = "left"
     return table
 
 
