@@ -492,22 +492,10 @@ def test_pooled_runs_count_every_probe(people: Path, small_run: EvaluationResult
     base = pooled.results[0]
     assert base.utility["psnr"] == math.inf and math.isnan(base.utility["ms_ssim"])
     # the deterministic settings are the same in both runs; the noisy one is not
-    dp = by_label(pooled)["dp-pix epsilon=0.5"]
-    assert (
-        by_label(other)["dp-pix epsilon=0.5"].utility
-        != by_label(small_run)["dp-pix epsilon=0.5"].utility
-    )
-    assert (
-        min(
-            by_label(small_run)["dp-pix epsilon=0.5"].utility["ssim"],
-            by_label(other)["dp-pix epsilon=0.5"].utility["ssim"],
-        )
-        <= dp.utility["ssim"]
-        <= max(
-            by_label(small_run)["dp-pix epsilon=0.5"].utility["ssim"],
-            by_label(other)["dp-pix epsilon=0.5"].utility["ssim"],
-        )
-    )
+    label = "dp-pix epsilon=0.5"
+    ssim_a, ssim_b = (by_label(x)[label].utility["ssim"] for x in (small_run, other))
+    assert by_label(other)[label].utility != by_label(small_run)[label].utility
+    assert min(ssim_a, ssim_b) <= by_label(pooled)[label].utility["ssim"] <= max(ssim_a, ssim_b)
     assert runner.pool_results([small_run]).results[1].utility == small_run.results[1].utility
 
 

@@ -241,15 +241,15 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
             bar.close()
             with torch.no_grad():
                 G.eval()
-                sample_grid(G(fixed_z.to(dev)), out / "samples" / f"raw_{ep + 1:03d}.png")
+                raw = G(fixed_z.to(dev))
                 G.train()
-                shown = G
+                sample_grid(raw, out / "samples" / f"raw_{ep + 1:03d}.png")
+                shown = raw
                 if cfg.ema_decay > 0:  # the averaged generator is the one exported
                     recalibrate_bn(G_avg, cfg.nz, dev)
-                    shown = G_avg
-                shown.eval()
-                sample_grid(shown(fixed_z.to(dev)), out / "samples" / f"epoch_{ep + 1:03d}.png")
-                G.train()
+                    G_avg.eval()
+                    shown = G_avg(fixed_z.to(dev))
+                sample_grid(shown, out / "samples" / f"epoch_{ep + 1:03d}.png")
             state["epoch"] = ep + 1
             state["step_in_epoch"] = 0
             save()

@@ -51,9 +51,9 @@ from pixveil.types import Region
 __all__ = ["GanFace", "GanFaceParams", "face_transform", "match_lighting", "swap_face"]
 
 #: Chosen by measurement (docs/BENCHMARKS.md §5): on held-out LFW people dlib's
-#: rank-1 grows with ε (1.3 % at 0, 1.8 % at 0.25, 2.5 % at 0.5, 4.6 % at 1;
-#: chance 1 %); 0.25 is the largest measured value within 2x chance, for 0.004
-#: of SSIM.
+#: rank-1 grows with ε (bench/bench_gan_face.py, 1,495 probes: 1.3 % at 0,
+#: 1.8 % at 0.25, 2.9 % at 0.5, 4.6 % at 1; chance 1 %); 0.25 is the largest
+#: measured value within 2x chance, for 0.004 of SSIM.
 DEFAULT_EPSILON = 0.25
 #: Faces are processed at a scale where the aligned crop is at most this wide
 #: (the generated face has 64 px of detail; Poisson blending cost grows with area).
