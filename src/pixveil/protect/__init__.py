@@ -1,4 +1,10 @@
-"""Protection methods, registered by name (``blur``, ``pixelate``, ``mask``, ``dp-pix``, ``dp-blur``, ``plate-synth``)."""
+"""Protection methods, registered by name.
+
+Built in: ``blur``, ``pixelate``, ``mask``, ``image``, ``dp-pix``, ``dp-blur``,
+``gan-face`` and ``plate-synth``.  Each class says what it does and what it
+guarantees in one line (:attr:`ProtectionMethod.summary`,
+:attr:`ProtectionMethod.guarantee`) and in full in its docstring.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ __all__ = [
 
 _BUILTIN = (
     "pixveil.protect.classic",
+    "pixveil.protect.replace",
     "pixveil.protect.dp",
     "pixveil.protect.gan",
     "pixveil.protect.plates",

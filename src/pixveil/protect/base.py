@@ -112,7 +112,6 @@ def region_geometry(
     h, w = y1 - y0, x1 - x0
     gx0, gy0, gx1, gy1 = grown.box
     mask = box_mask((gx0 - x0, gy0 - y0, gx1 - x0, gy1 - y0), (h, w), shape)
-    gx0, gy0, gx1, gy1 = grown.box
     landmarks = grown.landmarks
     if landmarks is not None:  # landmarks move with the box into crop coordinates
         landmarks = landmarks - np.array([x0, y0], dtype=np.float32)
@@ -126,12 +125,23 @@ class ProtectionMethod(ABC):
     """A way to replace the pixels of a region.
 
     Subclasses set :attr:`name`, :attr:`Params` (a frozen dataclass deriving from
-    :class:`MethodParams`) and implement :meth:`replace`.  Their docstring states
-    the privacy guarantee of the method, or that it has none.
+    :class:`MethodParams`), :attr:`summary` and :attr:`guarantee`, and implement
+    :meth:`replace`.  Their docstring states the privacy guarantee in full: what
+    counts as neighbouring inputs, the parameters it depends on and what it does
+    not cover.
     """
 
     name: ClassVar[str]
     Params: ClassVar[type[MethodParams]] = MethodParams
+    #: What the method does, in one plain-text line without markup (e.g.
+    #: ``"Gaussian blur, strength scaled to the region size"``), for listings
+    #: such as ``pixveil methods``.
+    summary: ClassVar[str] = ""
+    #: The privacy guarantee in one plain-text line without markup, or the fact
+    #: that there is none (e.g. ``"none formal (defeated by trained CNNs,
+    #: McPherson et al. 2016)"``); the docstring gives the exact statement.
+    #: Every registered method sets it; the README's methods table says the same.
+    guarantee: ClassVar[str] = ""
     #: Whether the method adds privacy noise (and so uses ``rng``).
     randomized: ClassVar[bool] = False
     #: Region kinds the method can protect (None = any).  The pipeline gives

@@ -19,6 +19,7 @@ import math
 import numbers
 import re
 from dataclasses import dataclass
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -37,6 +38,7 @@ __all__ = [
     "fill_cells",
     "gaussian_blur",
     "grid_edges",
+    "parse_color",
 ]
 
 #: Default number of cells across the longer side of a region (``pixelate``, ``dp-*``).
@@ -268,6 +270,11 @@ class Blur(ProtectionMethod):
     docs/methods.md); an attacker who trains on blurred faces does better.
     """
 
+    summary: ClassVar[str] = "Gaussian blur, strength scaled to the region size"
+    guarantee: ClassVar[str] = (
+        "none formal; measured against a face recognizer in docs/BENCHMARKS.md"
+    )
+
     @dataclass(frozen=True, kw_only=True)
     class Params(MethodParams):
         """Parameters of ``blur``.
@@ -326,6 +333,9 @@ class Pixelate(ProtectionMethod):
     differential-privacy guarantee.
     """
 
+    summary: ClassVar[str] = "mosaic: each grid cell becomes the mean colour of its pixels"
+    guarantee: ClassVar[str] = "none formal (defeated by trained CNNs, McPherson et al. 2016)"
+
     @dataclass(frozen=True, kw_only=True)
     class Params(MethodParams):
         """Parameters of ``pixelate``.
@@ -361,7 +371,14 @@ class Pixelate(ProtectionMethod):
         return fill_cells(means, rows, cols)
 
 
-def _parse_color(value: object) -> tuple[int, int, int]:
+def parse_color(value: object) -> tuple[int, int, int]:
+    """The ``color`` parameter: ``"#rrggbb"`` or three integers in [0, 255] -> an RGB tuple.
+
+    Raises
+    ------
+    ValueError
+        Naming ``color`` when ``value`` is neither.
+    """
     if isinstance(value, str):
         match = _HEX_COLOR.match(value.strip())
         if match is None:
@@ -389,6 +406,9 @@ class Mask(ProtectionMethod):
     can identify a person.
     """
 
+    summary: ClassVar[str] = "a solid colour over the region"
+    guarantee: ClassVar[str] = "removes the content; the silhouette remains"
+
     @dataclass(frozen=True, kw_only=True)
     class Params(MethodParams):
         """Parameters of ``mask``.
@@ -404,7 +424,7 @@ class Mask(ProtectionMethod):
 
         def __post_init__(self) -> None:
             super().__post_init__()
-            object.__setattr__(self, "color", _parse_color(self.color))
+            object.__setattr__(self, "color", parse_color(self.color))
 
     params: Params
 

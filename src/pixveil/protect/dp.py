@@ -225,6 +225,9 @@ class DPPix(_DPPixelation):
     (tests only).
     """
 
+    summary: ClassVar[str] = "pixelation + Laplace noise (Fan, DBSec 2018)"
+    guarantee: ClassVar[str] = "ε-DP for the region's pixels w.r.t. images differing in ≤ m pixels"
+
     @dataclass(frozen=True, kw_only=True)
     class Params(_DPParams):
         """Parameters of ``dp-pix``.
@@ -274,6 +277,9 @@ class DPBlur(_DPPixelation):
     protected areas, metadata, repeated releases (composition); see
     :class:`DPPix`.
     """
+
+    summary: ClassVar[str] = "DP-Pix, upsampled, then blurred"
+    guarantee: ClassVar[str] = "same as dp-pix (post-processing)"
 
     @dataclass(frozen=True, kw_only=True)
     class Params(_DPParams):

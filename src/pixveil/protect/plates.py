@@ -506,6 +506,12 @@ class PlateSynth(ProtectionMethod):
     :mod:`pixveil.privacy.plate_codes` and :mod:`pixveil.protect.plates`.
     """
 
+    summary: ClassVar[str] = (
+        "each plate re-rendered with DP-perturbed characters of the same format"
+    )
+    guarantee: ClassVar[str] = (
+        "per-character ε·d metric privacy on code distance; plate-level bound in the docs"
+    )
     randomized: ClassVar[bool] = True
     kinds: ClassVar[frozenset[str] | None] = frozenset({"plate"})
 
