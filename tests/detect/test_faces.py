@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from pixveil import _onnx
 from pixveil.detect import faces
 from pixveil.detect.base import DETECTORS
 from pixveil.detect.faces import MODEL_MIN_FACE, FaceDetector
@@ -196,7 +197,7 @@ class TestSessionReuse:
         for img, (boxes, scores, lms) in zip(images, reused, strict=True):
             assert len(boxes) >= 1
             # A brand-new ONNX Runtime session, used on this size only.
-            monkeypatch.setattr(faces, "_sessions", {})
+            monkeypatch.setattr(_onnx, "_cache", {})
             fresh = FaceDetector().detect_arrays(img)
             assert len(fresh[0]) == len(boxes)
             np.testing.assert_allclose(boxes, fresh[0], atol=1e-3)
@@ -210,6 +211,57 @@ class TestSessionReuse:
     def test_registered(self):
         assert DETECTORS.get("faces") is FaceDetector
         assert FaceDetector.kind == "face"
+
+
+class TestDevice:
+    def test_auto_finds_the_same_faces_as_cpu(self, detector, astronaut):
+        auto = FaceDetector(device="auto")
+        expected = _onnx.resolve_providers("auto")
+        assert auto.device == "auto"
+        assert auto.runtime.device == expected.device
+        assert auto.runtime.fallback is None
+        if expected.device == "cpu":  # this machine: the same providers, the same session
+            assert auto.runtime.providers == ("CPUExecutionProvider",)
+            assert auto._session is detector._session
+        assert detector.runtime.device == "cpu"
+        assert detector.runtime.providers == ("CPUExecutionProvider",)
+        canvas = background(720, 1280, seed=3)
+        paste_face(canvas, face_crop(astronaut), 60, 900, 300)
+        for img in (astronaut, canvas):
+            boxes, scores, lms = detector.detect_arrays(img)
+            assert len(boxes) >= 1
+            a_boxes, a_scores, a_lms = auto.detect_arrays(img)
+            assert len(a_boxes) == len(boxes)
+            np.testing.assert_allclose(a_boxes, boxes, atol=0.5)
+            np.testing.assert_allclose(a_scores, scores, atol=1e-3)
+            np.testing.assert_allclose(a_lms, lms, atol=0.5)
+
+    def test_missing_accelerator_falls_back_to_the_cpu(self, monkeypatch, astronaut):
+        import onnxruntime as ort
+
+        monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
+        det = FaceDetector(device="cuda")
+        assert det.device == "cuda"
+        assert det.runtime.device == "cpu"
+        assert det.runtime.fallback is not None
+        assert "no CUDAExecutionProvider" in det.runtime.fallback
+        assert det._session is FaceDetector()._session  # the CPU session, not a second one
+        assert len(det.detect(astronaut)) == 1
+
+    @pytest.mark.parametrize("value", ["gpu", "CPU", "", None, 1])
+    def test_bad_device(self, value):
+        with pytest.raises(ValueError, match="device must be one of auto, cpu"):
+            FaceDetector(device=value)
+
+    def test_device_is_part_of_the_detector_cache_key(self):
+        from pixveil.detect import get_detector
+
+        cpu = get_detector("faces", device="cpu")
+        auto = get_detector("faces", device="auto")
+        assert cpu is not auto
+        assert (cpu.device, auto.device) == ("cpu", "auto")
+        assert get_detector("faces", device="auto") is auto
+        assert "device='auto'" in repr(auto)
 
 
 class TestValidation:
@@ -303,9 +355,9 @@ class TestFailures:
             det.detect(astronaut)
 
     def test_corrupt_model_is_a_model_error(self, monkeypatch):
-        monkeypatch.setattr(faces, "_sessions", {})
+        monkeypatch.setattr(_onnx, "_cache", {})
         monkeypatch.setattr(faces, "_model_bytes", lambda: b"\x08\x07not a model")
-        with pytest.raises(ModelError):
+        with pytest.raises(ModelError, match="CenterFace"):
             FaceDetector()
 
     def test_missing_model_is_a_model_error(self, monkeypatch):
@@ -319,7 +371,7 @@ class TestFailures:
 
 class TestModelPreparation:
     def test_weights_are_no_longer_inputs(self):
-        sess = faces._session(None)
+        sess = faces._session(None).session
         assert [i.name for i in sess.get_inputs()] == ["input.1"]
         assert sess.get_inputs()[0].shape == ["N", 3, "H", "W"]
 
@@ -353,6 +405,19 @@ def test_recall_on_lfw_and_att(shared_data, detector):
             h, w = img.shape[:2]
             found += any(covers(r.box, (w / 2, h / 2)) for r in detector.detect(img))
         assert found / len(paths) >= 0.99, f"{name}: {found}/{len(paths)}"
+
+
+@pytest.mark.shared
+def test_auto_device_matches_cpu_on_lfw(shared_data, detector):
+    auto = FaceDetector(device="auto")
+    for path in _lfw(shared_data, 5):
+        img = _rgb(path)
+        boxes, scores, _ = detector.detect_arrays(img)
+        a_boxes, a_scores, _ = auto.detect_arrays(img)
+        assert len(boxes) >= 1, path
+        assert len(a_boxes) == len(boxes), path
+        np.testing.assert_allclose(a_boxes, boxes, atol=0.5)
+        np.testing.assert_allclose(a_scores, scores, atol=1e-3)
 
 
 @pytest.mark.shared

@@ -85,6 +85,13 @@ class TestOptions:
         with pytest.raises(ValueError, match="read"):
             TextDetector(read="yes")  # type: ignore[arg-type]
 
+    @pytest.mark.parametrize("bad", ["gpu", "CUDA", None])
+    def test_device_validated(self, bad: object) -> None:
+        with pytest.raises(ValueError, match="device must be one of auto, cpu"):
+            TextDetector(device=bad)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="device must be one of auto, cpu"):
+            TextPiiDetector(device=bad)  # type: ignore[arg-type]
+
     def test_registered(self) -> None:
         assert {"text", "text-pii"} <= set(available_targets())
         det = get_detector("text-pii", patterns=("staff=EMP\\d{4}",))
@@ -219,3 +226,29 @@ class TestText:
         regions = TextDetector(threads=1).detect(img)
         assert len(regions) == len(boxes)
         assert all(r.label is None for r in regions)
+
+
+class TestDevice:
+    def test_auto_reads_the_same_lines_as_cpu(
+        self, pii_detector: TextPiiDetector, document: tuple[np.ndarray, dict[str, Box]]
+    ) -> None:
+        img, _ = document
+        auto = TextPiiDetector(threads=1, device="auto")
+        assert auto.device == "auto"
+        assert auto.runtime.fallback is None
+        assert auto._recognizer().runtime.requested == "auto"
+        expected = pii_detector.detect(img)
+        assert len(expected) == 2
+        got = auto.detect(img)
+        assert [r.label for r in got] == [r.label for r in expected]
+        np.testing.assert_allclose([r.box for r in got], [r.box for r in expected], atol=1.0)
+
+    def test_both_models_get_the_device(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import onnxruntime as ort
+
+        monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
+        det = TextDetector(threads=1, device="cuda", read=True)
+        for runtime in (det.runtime, det._recognizer().runtime):
+            assert runtime.requested == "cuda"
+            assert runtime.device == "cpu"
+            assert runtime.fallback is not None and "CUDAExecutionProvider" in runtime.fallback

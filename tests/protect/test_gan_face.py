@@ -122,11 +122,42 @@ def test_epsilon_inf_warns() -> None:
         ({"blend": "paste"}, ValueError),
         ({"refine_steps": 10_000}, ValueError),
         ({"refine_steps": 1.5}, ValueError),
+        ({"device": "gpu"}, ValueError),
+        ({"device": None}, ValueError),
     ],
 )
 def test_bad_parameters(params: dict[str, object], error: type[Exception]) -> None:
     with pytest.raises(error):
         get_method("gan-face", **params)
+
+
+def test_device_is_plumbed_to_the_runtime(
+    astronaut: np.ndarray, faces: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import onnxruntime as ort
+
+    from pixveil.gan.runtime import load_face_gan
+
+    cpu = get_method("gan-face")
+    auto = get_method("gan-face", device="auto")
+    assert isinstance(cpu, GanFace) and isinstance(auto, GanFace)
+    assert cpu.params.device == "cpu"  # type: ignore[attr-defined]
+    assert auto.params.to_dict()["device"] == "auto"
+    assert (cpu.gan.device, auto.gan.device) == ("cpu", "auto")
+    assert auto.gan.runtime.fallback is None
+    region = _main_face(faces, astronaut)
+    a = cpu.apply(astronaut, [region], rng=np.random.default_rng(4))
+    b = auto.apply(astronaut, [region], rng=np.random.default_rng(4))
+    if auto.gan.runtime.device == "cpu":
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="device must be one of auto, cpu"):
+        load_face_gan(device="gpu")
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    missing = get_method("gan-face", device="cuda")
+    assert isinstance(missing, GanFace)
+    assert missing.gan.runtime.device == "cpu"
+    assert missing.gan.runtime.fallback is not None
+    assert "CUDAExecutionProvider" in missing.gan.runtime.fallback
 
 
 def test_missing_model_folder_is_a_clear_error(tmp_path: Path) -> None:

@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 
-from pixveil.detect.base import ort_session_options
+from pixveil._onnx import LoadedSession, load_session
 from pixveil.errors import MissingDependencyError, ModelError
 
 __all__ = [
@@ -63,27 +61,11 @@ def model_path(name: str) -> Path:
     )
 
 
-_sessions: dict[tuple[str, int | None], Any] = {}
-_sessions_lock = threading.Lock()
-
-
-def _session(name: str, threads: int | None) -> Any:
-    """The process-wide ONNX Runtime session for one model and thread count."""
-    key = (name, threads)
-    with _sessions_lock:
-        sess = _sessions.get(key)
-        if sess is not None:
-            return sess
-        path = model_path(name)
-        import onnxruntime as ort
-
-        opts = ort_session_options(threads)
-        try:
-            sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelError(f"{path}: cannot load the ONNX model ({exc})") from exc
-        _sessions[key] = sess
-        return sess
+def _session(name: str, threads: int | None, device: str = "cpu") -> LoadedSession:
+    """The process-wide ONNX Runtime session for one model, thread count and device."""
+    return load_session(
+        ("pp-ocr", name), lambda: model_path(name), threads=threads, device=device, name=name
+    )
 
 
 def order_quad(pts: np.ndarray) -> np.ndarray:
@@ -126,10 +108,13 @@ class TextLineDetector:
     ----------
     threads : int, optional
         ONNX Runtime intra-op threads (default: ONNX Runtime's choice).
+    device : str, default "cpu"
+        One of :data:`pixveil._onnx.DEVICES`; :attr:`runtime` says what the session got.
     """
 
-    def __init__(self, *, threads: int | None = None) -> None:
-        self._session = _session(DET_MODEL, threads)
+    def __init__(self, *, threads: int | None = None, device: str = "cpu") -> None:
+        self.runtime = _session(DET_MODEL, threads, device)
+        self._session = self.runtime.session
         self._input = self._session.get_inputs()[0].name
 
     def probability_map(self, image: np.ndarray, *, max_side: int) -> np.ndarray:
@@ -230,12 +215,17 @@ class TextLineRecognizer:
     alphabet : str, optional
         When given, decoding only considers these characters (plus the CTC blank):
         the network's scores for every other symbol are ignored.
+    device : str, default "cpu"
+        One of :data:`pixveil._onnx.DEVICES`; :attr:`runtime` says what the session got.
     """
 
     height = 48
 
-    def __init__(self, *, threads: int | None = None, alphabet: str | None = None) -> None:
-        self._session = _session(REC_MODEL, threads)
+    def __init__(
+        self, *, threads: int | None = None, alphabet: str | None = None, device: str = "cpu"
+    ) -> None:
+        self.runtime = _session(REC_MODEL, threads, device)
+        self._session = self.runtime.session
         self._input = self._session.get_inputs()[0].name
         meta = self._session.get_modelmeta().custom_metadata_map
         if "character" not in meta:

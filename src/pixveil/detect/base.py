@@ -83,23 +83,3 @@ def check_image(image: np.ndarray) -> np.ndarray:
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ValueError(f"image must not be empty, got shape {image.shape}")
     return image
-
-
-def ort_session_options(threads: int | None) -> Any:
-    """ONNX Runtime options shared by every detector model.
-
-    Full graph optimisation, sequential execution, and intra-op spinning off
-    (measured 15-50 % faster when other processes compete for the cores; see
-    ``bench/bench_faces.py --session-study``).  ``threads=None`` uses all cores.
-    """
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.log_severity_level = 3
-    opts.inter_op_num_threads = 1
-    if threads is not None:
-        opts.intra_op_num_threads = threads
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return opts

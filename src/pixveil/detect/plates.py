@@ -63,6 +63,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from pixveil._onnx import LoadedSession, check_device
 from pixveil.detect._ocr_engine import TextLine, TextLineDetector, TextLineRecognizer, order_quad
 from pixveil.detect.base import Detector, check_image, register_detector
 from pixveil.errors import DetectionError, PixveilError
@@ -257,6 +258,10 @@ class PlateDetector(Detector):
         this bounds the time spent on text-heavy pictures.  At least 1.
     threads : int, optional
         ONNX Runtime intra-op threads (default: ONNX Runtime's choice).
+    device : str, default "cpu"
+        Where the OCR networks run: one of :data:`pixveil._onnx.DEVICES`; an
+        accelerator this ONNX Runtime lacks falls back to the CPU
+        (:attr:`runtime` says what the session got).
 
     Notes
     -----
@@ -275,6 +280,7 @@ class PlateDetector(Detector):
         max_side: int = 1280,
         max_candidates: int = 48,
         threads: int | None = None,
+        device: str = "cpu",
     ) -> None:
         if (
             isinstance(threshold, bool)
@@ -294,12 +300,19 @@ class PlateDetector(Detector):
             isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
         ):
             raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
+        check_device(device)
         self.threshold = float(threshold)
         self.max_side = max_side
         self.max_candidates = max_candidates
         self.threads = threads
-        self._detector = TextLineDetector(threads=threads)
-        self._reader = TextLineRecognizer(threads=threads, alphabet=_ALPHABET)
+        self.device = device
+        self._detector = TextLineDetector(threads=threads, device=device)
+        self._reader = TextLineRecognizer(threads=threads, alphabet=_ALPHABET, device=device)
+
+    @property
+    def runtime(self) -> LoadedSession:
+        """The text-line detector's session: the providers it got and the device it runs on."""
+        return self._detector.runtime
 
     def __repr__(self) -> str:
         return (

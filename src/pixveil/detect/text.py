@@ -42,6 +42,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from pixveil._onnx import LoadedSession, check_device
 from pixveil.detect._ocr_engine import TextLine, TextLineDetector, TextLineRecognizer
 from pixveil.detect.base import Detector, check_image, register_detector
 from pixveil.detect.pii import PiiPattern, find_pii, normalise, resolve_patterns
@@ -103,7 +104,7 @@ def rectify_line(image: np.ndarray, quad: np.ndarray, *, rotate: int = 0) -> np.
     return crop
 
 
-def _check_options(threshold: object, max_side: object, threads: object) -> None:
+def _check_options(threshold: object, max_side: object, threads: object, device: object) -> None:
     if (
         isinstance(threshold, bool)
         or not isinstance(threshold, (int, float))
@@ -116,6 +117,7 @@ def _check_options(threshold: object, max_side: object, threads: object) -> None
         isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
     ):
         raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
+    check_device(device)
 
 
 @dataclass(frozen=True)
@@ -130,17 +132,25 @@ class _OcrTextDetector(Detector):
 
     kind = "text"
 
-    def __init__(self, *, threshold: float, max_side: int, threads: int | None) -> None:
-        _check_options(threshold, max_side, threads)
+    def __init__(
+        self, *, threshold: float, max_side: int, threads: int | None, device: str
+    ) -> None:
+        _check_options(threshold, max_side, threads, device)
         self.threshold = float(threshold)
         self.max_side = max_side
         self.threads = threads
-        self._detector = TextLineDetector(threads=threads)
+        self.device = device
+        self._detector = TextLineDetector(threads=threads, device=device)
         self._reader: TextLineRecognizer | None = None
+
+    @property
+    def runtime(self) -> LoadedSession:
+        """The text-line detector's session: the providers it got and the device it runs on."""
+        return self._detector.runtime
 
     def _recognizer(self) -> TextLineRecognizer:
         if self._reader is None:
-            self._reader = TextLineRecognizer(threads=self.threads)
+            self._reader = TextLineRecognizer(threads=self.threads, device=self.device)
         return self._reader
 
     def _lines(self, image: np.ndarray) -> list[TextLine]:
@@ -214,6 +224,10 @@ class TextDetector(_OcrTextDetector):
         times the detection time.
     threads : int, optional
         ONNX Runtime intra-op threads (default: ONNX Runtime's choice).
+    device : str, default "cpu"
+        Where the OCR networks run: one of :data:`pixveil._onnx.DEVICES`; an
+        accelerator this ONNX Runtime lacks falls back to the CPU
+        (:attr:`runtime` says what the session got).
 
     Notes
     -----
@@ -229,8 +243,9 @@ class TextDetector(_OcrTextDetector):
         max_side: int = 1920,
         read: bool = False,
         threads: int | None = None,
+        device: str = "cpu",
     ) -> None:
-        super().__init__(threshold=threshold, max_side=max_side, threads=threads)
+        super().__init__(threshold=threshold, max_side=max_side, threads=threads, device=device)
         if not isinstance(read, bool):
             raise ValueError(f"read must be True or False, got {read!r}")
         self.read = read
@@ -395,6 +410,10 @@ class TextPiiDetector(_OcrTextDetector):
         :mod:`pixveil.detect.pii`.
     threads : int, optional
         ONNX Runtime intra-op threads (default: ONNX Runtime's choice).
+    device : str, default "cpu"
+        Where the OCR networks run: one of :data:`pixveil._onnx.DEVICES`; an
+        accelerator this ONNX Runtime lacks falls back to the CPU
+        (:attr:`runtime` says what the session got).
 
     Notes
     -----
@@ -410,11 +429,12 @@ class TextPiiDetector(_OcrTextDetector):
         max_side: int = 1920,
         patterns: Sequence[str] = (),
         threads: int | None = None,
+        device: str = "cpu",
     ) -> None:
         if isinstance(patterns, str):
             raise ValueError(f"patterns must be a sequence of strings, got the string {patterns!r}")
         self.patterns: tuple[PiiPattern, ...] = resolve_patterns(tuple(patterns))
-        super().__init__(threshold=threshold, max_side=max_side, threads=threads)
+        super().__init__(threshold=threshold, max_side=max_side, threads=threads, device=device)
         self._recognizer()
 
     def __repr__(self) -> str:

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from pixveil._onnx import LoadedSession, check_device, load_session
 from pixveil.errors import ModelError
 
 __all__ = ["FaceGAN", "default_model_dir", "load_face_gan"]
@@ -44,22 +45,30 @@ def default_model_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "models"
 
 
-def _session(path: Path, threads: int | None) -> Any:
+def _float32_model(path: Path) -> bytes:
+    """The ONNX file at ``path`` with its float16 weights turned back into float32."""
     import onnx
-    import onnxruntime as ort
     from onnx import numpy_helper
 
-    from pixveil.detect.base import ort_session_options
-
-    model = onnx.load(str(path))
+    try:
+        model = onnx.load(str(path))
+    except Exception as exc:  # protobuf's decode errors have no common base
+        raise ModelError(f"{path}: not an ONNX model ({exc})") from exc
     for init in model.graph.initializer:
         if init.data_type == onnx.TensorProto.FLOAT16:
             arr = numpy_helper.to_array(init).astype(np.float32)
             init.CopyFrom(numpy_helper.from_array(arr, init.name))
-    return ort.InferenceSession(
-        model.SerializeToString(),
-        sess_options=ort_session_options(threads),
-        providers=["CPUExecutionProvider"],
+    return bytes(model.SerializeToString())
+
+
+def _session(path: Path, digest: str, threads: int | None, device: str) -> LoadedSession:
+    """The process-wide session for the model file at ``path`` with this SHA-256."""
+    return load_session(
+        ("face-gan", str(path), digest),
+        lambda: _float32_model(path),
+        threads=threads,
+        device=device,
+        name=str(path),
     )
 
 
@@ -75,9 +84,24 @@ class _Card:
 
 
 class FaceGAN:
-    """Generator, encoder and critic of an exported face GAN (one instance per folder)."""
+    """Generator, encoder and critic of an exported face GAN (one instance per folder).
 
-    def __init__(self, folder: Path | str, *, threads: int | None = None) -> None:
+    Parameters
+    ----------
+    folder : path
+        The exported model (``gan_face_<size>.json`` and its ONNX files).
+    threads : int, optional
+        ONNX Runtime intra-op threads (default: all cores).
+    device : str, default "cpu"
+        Where the networks run: one of :data:`pixveil._onnx.DEVICES`; an
+        accelerator this ONNX Runtime lacks falls back to the CPU
+        (:attr:`runtime` says what the generator's session got).
+    """
+
+    def __init__(
+        self, folder: Path | str, *, threads: int | None = None, device: str = "cpu"
+    ) -> None:
+        check_device(device)
         folder = Path(folder)
         cards = sorted(folder.glob("gan_face_*.json"))
         if not cards:
@@ -97,7 +121,8 @@ class FaceGAN:
         )
         self.folder = folder
         self._threads = threads
-        self._sessions: dict[str, Any] = {}
+        self.device = device
+        self._sessions: dict[str, LoadedSession] = {}
         # load (and verify) eagerly: fail at start, not mid-batch.  A model
         # without an encoder (e.g. a baseline generator) can only draw random faces.
         self._get("generator")
@@ -108,7 +133,15 @@ class FaceGAN:
     def has_encoder(self) -> bool:
         return "encoder" in self.card.files
 
+    @property
+    def runtime(self) -> LoadedSession:
+        """The generator's session: the providers it got and the device it runs on."""
+        return self._load("generator")
+
     def _get(self, part: str) -> Any:
+        return self._load(part).session
+
+    def _load(self, part: str) -> LoadedSession:
         if part not in self._sessions:
             info = self.card.files.get(part)
             if info is None:
@@ -119,7 +152,7 @@ class FaceGAN:
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
             if digest != info["sha256"]:
                 raise ModelError(f"{path}: SHA-256 mismatch (corrupt or replaced model file)")
-            self._sessions[part] = _session(path, self._threads)
+            self._sessions[part] = _session(path, digest, self._threads, self.device)
         return self._sessions[part]
 
     @property
@@ -212,7 +245,15 @@ class FaceGAN:
         return out
 
 
+def load_face_gan(folder: str | None = None, *, device: str = "cpu") -> FaceGAN:
+    """The face GAN in ``folder`` (default: the shipped model), loaded once and reused.
+
+    ``device`` is one of :data:`pixveil._onnx.DEVICES` (``ValueError`` otherwise).
+    """
+    check_device(device)
+    return _load_face_gan(folder, device)
+
+
 @functools.lru_cache(maxsize=4)
-def load_face_gan(folder: str | None = None) -> FaceGAN:
-    """The face GAN in ``folder`` (default: the shipped model), loaded once and reused."""
-    return FaceGAN(Path(folder) if folder else default_model_dir())
+def _load_face_gan(folder: str | None, device: str) -> FaceGAN:
+    return FaceGAN(Path(folder) if folder else default_model_dir(), device=device)

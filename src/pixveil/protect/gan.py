@@ -42,6 +42,7 @@ from typing import ClassVar
 import cv2
 import numpy as np
 
+from pixveil._onnx import check_device
 from pixveil.errors import ModelError, PrivacyParameterError
 from pixveil.gan.runtime import FaceGAN, load_face_gan
 from pixveil.privacy.latent import LatentLaplace
@@ -85,6 +86,11 @@ class GanFaceParams(MethodParams):
         pipeline protects them with the default method (blur) instead, so a
         false detection (a headrest, a tail-light) does not sprout a face.
         Real faces scored lower are still protected.
+    device : str
+        Where the GAN's networks run: one of :data:`pixveil._onnx.DEVICES`
+        (``"cpu"``, ``"auto"``, ``"cuda"``...); an accelerator this ONNX
+        Runtime lacks falls back to the CPU.  Not a privacy parameter: it
+        changes the speed, not the mechanism (the noise is drawn on the CPU).
     """
 
     margin: float = 1.1
@@ -94,6 +100,7 @@ class GanFaceParams(MethodParams):
     blend: str = "seamless"
     model: str = ""
     swap_threshold: float = 0.5
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -108,6 +115,7 @@ class GanFaceParams(MethodParams):
             raise ValueError(f"swap_threshold must be in [0, 1], got {self.swap_threshold!r}")
         if self.blend not in ("seamless", "feather"):
             raise ValueError(f"blend must be 'seamless' or 'feather', got {self.blend!r}")
+        check_device(self.device)
 
 
 def face_transform(region: Region, gan: FaceGAN, margin: float) -> np.ndarray:
@@ -245,7 +253,7 @@ class GanFace(ProtectionMethod):
         super().__init__(params, **overrides)
         p = self.params
         assert isinstance(p, GanFaceParams)
-        self.gan = load_face_gan(p.model or None)
+        self.gan = load_face_gan(p.model or None, device=p.device)
         # validates epsilon/clip now and warns once for epsilon=inf
         self._mech = LatentLaplace(epsilon=p.epsilon, clip=p.clip, dim=self.gan.nz)
         if p.epsilon > 0 and not self.gan.has_encoder:
