@@ -160,6 +160,12 @@ def test_device_is_plumbed_to_the_runtime(
     assert "CUDAExecutionProvider" in missing.gan.runtime.fallback
 
 
+def test_guarantee_is_stated() -> None:
+    assert GanFace.guarantee == (
+        "ε·d metric privacy of the face's latent code (L1); ε = 0: a random face"
+    )
+
+
 def test_missing_model_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="pixveil gan export"):
         get_method("gan-face", model=str(tmp_path))

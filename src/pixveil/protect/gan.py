@@ -246,6 +246,10 @@ def swap_face(
 class GanFace(ProtectionMethod):
     __doc__ = __doc__
     Params = GanFaceParams
+    summary: ClassVar[str] = "each face replaced by a synthetic one from pixveil's own GAN"
+    guarantee: ClassVar[str] = (
+        "ε·d metric privacy of the face's latent code (L1); ε = 0: a random face"
+    )
     randomized = True
     kinds: ClassVar[frozenset[str] | None] = frozenset({"face"})
 
