@@ -1,0 +1,79 @@
+"""The annotated plate photos (``plates/{eu,us}/*.jpg`` + ``.txt``) and their splits.
+
+Each ``.txt`` is one line ``file x y w h TEXT``: the pixel box of the photo's one plate
+and its characters (openalpr benchmark layout, as in ``../shared/data/plates``).  These
+photos are test data only and never ship with pixveil; what is trained on them may.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pixveil.platedet.synth import Photo
+
+__all__ = ["REGIONS", "LabelledPhoto", "default_data_root", "load_photos", "load_split"]
+
+#: The sub-folders of the plate data set.
+REGIONS = ("eu", "us")
+
+
+@dataclass(frozen=True)
+class LabelledPhoto:
+    """One annotated photo: region (``"eu"``/``"us"``), path, plate box ``(x0, y0, x1, y1)``, text."""
+
+    region: str
+    path: Path
+    box: tuple[float, float, float, float]
+    text: str
+
+    def as_photo(self) -> Photo:
+        return Photo(self.path, self.box)
+
+
+def default_data_root() -> Path:
+    """``../shared/data`` seen from the current directory (may not exist)."""
+    return (Path.cwd() / ".." / "shared" / "data").resolve()
+
+
+def load_photos(root: Path, region: str) -> list[LabelledPhoto]:
+    """Every annotated photo of ``root/<region>``, sorted by file name.
+
+    Parameters
+    ----------
+    root : Path
+        The plate folder (``.../plates``), holding ``eu`` and ``us``.
+    region : {"eu", "us"}
+
+    Raises
+    ------
+    ValueError
+        For an unknown region.
+    FileNotFoundError
+        When ``root/<region>`` is not a folder.
+    """
+    if region not in REGIONS:
+        raise ValueError(f"region must be one of {REGIONS}, got {region!r}")
+    folder = Path(root) / region
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder (expected plates/{region}/*.txt)")
+    out = []
+    for txt in sorted(folder.glob("*.txt")):
+        parts = txt.read_text().split()
+        if len(parts) < 5:
+            continue
+        x, y, w, h = (float(v) for v in parts[1:5])
+        out.append(
+            LabelledPhoto(
+                region, txt.with_suffix(".jpg"), (x, y, x + w, y + h), " ".join(parts[5:])
+            )
+        )
+    return out
+
+
+def load_split(root: Path, regions: tuple[str, ...]) -> list[LabelledPhoto]:
+    """The photos of several regions, in order (``("eu",)``, ``("eu", "us")``...)."""
+    out: list[LabelledPhoto] = []
+    for r in regions:
+        out.extend(load_photos(root, r))
+    return out
