@@ -1,0 +1,185 @@
+"""``pixveil plates``: train, export and evaluate the learned licence-plate detector.
+
+``train`` and ``export`` need torch (the ``[gan]`` extra); ``eval`` runs the exported
+ONNX model only.  Exit codes: 0 done; 1 the job failed; 2 bad usage or a missing
+optional dependency.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from pixveil.errors import MissingDependencyError, PixveilError
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Train (resumable), export to ONNX and evaluate the learned plate detector.",
+)
+err = Console(stderr=True)
+out = Console()
+
+
+def _need_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise MissingDependencyError("torch", "gan") from exc
+
+
+def _split(value: str, option: str) -> tuple[str, ...]:
+    parts = tuple(p.strip() for p in value.split(",") if p.strip())
+    return parts
+
+
+@app.command()
+def train(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Run folder (ckpt.pt, log.jsonl).")],
+    plates: Annotated[
+        Path | None,
+        typer.Option(
+            "--plates", help="Annotated photos: a folder with eu/ and us/ (*.jpg + *.txt)."
+        ),
+    ] = None,
+    regions: Annotated[
+        str, typer.Option("--regions", help="Photo folders to train on: eu, us or eu,us.")
+    ] = "eu",
+    faces: Annotated[
+        Path | None, typer.Option("--faces", help="Face photos (lfw/<Name>/*.jpg) as negatives.")
+    ] = None,
+    holdout: Annotated[
+        str, typer.Option("--holdout-formats", help="Plate formats never trained on ('' for none).")
+    ] = "square",
+    steps: Annotated[int, typer.Option("--steps", help="Optimiser steps.")] = 3000,
+    batch: Annotated[int, typer.Option("--batch", help="Samples per step.")] = 16,
+    size: Annotated[int, typer.Option("--size", help="Training crop side (multiple of 32).")] = 256,
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate.")] = 2e-3,
+    threads: Annotated[int, typer.Option("--threads", help="Torch threads (0 = default).")] = 1,
+    device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    checkpoint_minutes: Annotated[
+        float, typer.Option("--checkpoint-minutes", help="Minutes between checkpoints.")
+    ] = 5.0,
+    init_weights: Annotated[
+        Path | None,
+        typer.Option("--init-weights", help="Start from exported weights (plate_det.pt)."),
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from <out>/ckpt.pt.")] = False,
+) -> None:
+    """Train the plate network on synthetic scenes; --resume continues a run."""
+    try:
+        _need_torch()
+        from pixveil.platedet.train import TrainConfig
+        from pixveil.platedet.train import train as run_train
+
+        cfg = TrainConfig(
+            out=str(out_dir),
+            plates_root=str(plates) if plates else None,
+            train_regions=_split(regions, "--regions"),
+            faces_root=str(faces) if faces else None,
+            holdout_formats=_split(holdout, "--holdout-formats"),
+            steps=steps,
+            batch=batch,
+            size=size,
+            lr=lr,
+            threads=threads,
+            device=device,
+            seed=seed,
+            checkpoint_minutes=checkpoint_minutes,
+            init_weights=str(init_weights) if init_weights else None,
+        )
+
+        def progress(step: int, total: int, metrics: dict[str, float]) -> None:
+            shown = " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+            out.print(f"step {step}/{total} {escape(shown)}", soft_wrap=True)
+
+        ckpt = run_train(cfg, resume=resume, progress=progress)
+    except MissingDependencyError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from exc
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from exc
+    out.print(f"checkpoint: {escape(str(ckpt))}", soft_wrap=True)
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="Training run folder (with ckpt.pt) or a ckpt file.")],
+    to: Annotated[Path, typer.Option("--to", help="Folder for plate_det.onnx/.pt/.json.")],
+    note: Annotated[
+        str | None,
+        typer.Option("--note", help="Text recorded in the JSON card (e.g. the command)."),
+    ] = None,
+) -> None:
+    """Export a checkpoint to ONNX, with float16 weights for later training and a JSON card."""
+    try:
+        _need_torch()
+        ckpt = run / "ckpt.pt" if run.is_dir() else run
+        if not ckpt.is_file():
+            err.print(f"[red]error:[/red] {escape(str(ckpt))}: no checkpoint (train first)")
+            raise typer.Exit(2)
+        from pixveil.platedet.train import export_onnx
+
+        files = export_onnx(ckpt, to, card={"note": note} if note else None)
+    except MissingDependencyError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from exc
+    for kind, path in files.items():
+        out.print(
+            f"{kind}: {escape(str(path))} ({path.stat().st_size / 1e6:.1f} MB)", soft_wrap=True
+        )
+
+
+@app.command("eval")
+def evaluate(
+    plates: Annotated[
+        Path, typer.Option("--plates", help="Annotated photos: a folder with eu/ and us/.")
+    ],
+    regions: Annotated[str, typer.Option("--regions", help="Folders to test on.")] = "eu,us",
+    model: Annotated[
+        Path | None, typer.Option("--model", help="An exported plate_det.onnx (default: shipped).")
+    ] = None,
+    threshold: Annotated[float, typer.Option("--threshold", help="Score threshold.")] = 0.3,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many photos per folder.")] = 0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures here.")] = None,
+) -> None:
+    """Recall (IoU >= 0.5 or >= 90 % covered) and false positives per photo, per folder."""
+    try:
+        from pixveil.detect.plate_net import PlateNetDetector
+        from pixveil.platedet.data import load_photos
+        from pixveil.platedet.evaluate import evaluate_photos
+
+        det = PlateNetDetector(threshold=threshold, model=str(model) if model else None)
+        table = Table()
+        for col in ("folder", "photos", "recall", "FP / photo", "ms / photo"):
+            table.add_column(col)
+        results = {}
+        for region in _split(regions, "--regions"):
+            photos = load_photos(plates, region)
+            if limit > 0:
+                photos = photos[:limit]
+            r = evaluate_photos(det, photos)
+            results[region] = r
+            table.add_row(
+                region,
+                str(r["photos"]),
+                f"{100 * r['recall']:.1f} %",
+                f"{r['fp_per_image']:.3f}",
+                f"{r['ms_per_image']:.0f}",
+            )
+    except (PixveilError, ValueError, FileNotFoundError) as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from exc
+    out.print(table)
+    if json_out is not None:
+        json_out.write_text(json.dumps(results, indent=1) + "\n")
