@@ -1,18 +1,13 @@
 """Image input and output: decoding to upright RGB arrays, metadata-free writing.
 
+:mod:`pixveil.io.read` decodes files and arrays, :mod:`pixveil.io.write` writes
+images with no metadata and :mod:`pixveil.io.paths` holds the file-name rules.
+
 Importing this package loads only NumPy and Pillow.
 """
 
 from __future__ import annotations
 
-from pixveil.io.image import (
-    DEFAULT_MAX_PIXELS,
-    LoadedImage,
-    ProtectedPaths,
-    load_array,
-    read_image,
-    write_image,
-)
 from pixveil.io.paths import (
     FORMAT_EXTENSIONS,
     IMAGE_EXTENSIONS,
@@ -22,6 +17,8 @@ from pixveil.io.paths import (
     output_format_for,
     output_path_for,
 )
+from pixveil.io.read import DEFAULT_MAX_PIXELS, LoadedImage, load_array, read_image
+from pixveil.io.write import ProtectedPaths, write_image
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
