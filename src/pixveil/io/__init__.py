@@ -1,13 +1,21 @@
 """Image input and output: decoding to upright RGB arrays, metadata-free writing.
 
 :mod:`pixveil.io.read` decodes files and arrays, :mod:`pixveil.io.write` writes
-images with no metadata and :mod:`pixveil.io.paths` holds the file-name rules.
+images with no metadata, :mod:`pixveil.io.files` writes any file atomically
+without following symbolic links and cleans up after killed runs, and
+:mod:`pixveil.io.paths` holds the file-name rules.
 
 Importing this package loads only NumPy and Pillow.
 """
 
 from __future__ import annotations
 
+from pixveil.io.files import (
+    TEMP_NAME_PATTERN,
+    atomic_write_bytes,
+    atomic_write_text,
+    clean_stale_temps,
+)
 from pixveil.io.paths import (
     FORMAT_EXTENSIONS,
     IMAGE_EXTENSIONS,
@@ -25,8 +33,12 @@ __all__ = [
     "FORMAT_EXTENSIONS",
     "IMAGE_EXTENSIONS",
     "OUTPUT_FORMATS",
+    "TEMP_NAME_PATTERN",
     "LoadedImage",
     "ProtectedPaths",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "clean_stale_temps",
     "is_image_path",
     "load_array",
     "normalize_format",

@@ -6,16 +6,18 @@ thumbnail, XMP, IPTC, comments, PNG text chunks, ICC profile) can reach the
 output.  An ICC profile is embedded only when passed explicitly.  JPEG and BMP
 have no alpha channel: an image with alpha is composited onto white, as a viewer
 shows it, so nothing hidden by transparency becomes visible.  PNG and WebP keep
-alpha.  The file is written to a temporary file in the destination folder, then
-renamed over the destination, so a failed write leaves no partial file; a
-destination that is one of the inputs is refused.
+alpha.
+
+The file is written to a hidden temporary file in the destination folder, then
+renamed over the destination (:mod:`pixveil.io.files`), so a failed write leaves
+no partial file.  A destination that is one of the inputs, or a symbolic link,
+is refused; with ``root=`` so is any symbolic link between the output folder and
+the file.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from pixveil.errors import InputError, OutputError
+from pixveil.io.files import as_path, atomic_write
 from pixveil.io.paths import FORMAT_EXTENSIONS, normalize_format
 
 __all__ = ["ProtectedPaths", "write_image"]
@@ -49,7 +52,10 @@ class ProtectedPaths:
     def __init__(self, paths: Iterable[str | os.PathLike[str]] = ()) -> None:
         self._by_name: dict[str, Path] = {}
         self._by_id: dict[tuple[int, int], Path] = {}
+        if isinstance(paths, (str, os.PathLike)):
+            raise InputError("protected paths must be a collection of paths, not a single path")
         for raw in paths:
+            as_path(raw)
             self._by_name.setdefault(_name_key(raw), Path(raw))
             try:
                 st = os.stat(raw)
@@ -63,7 +69,7 @@ class ProtectedPaths:
 
     def match(self, target: str | os.PathLike[str]) -> Path | None:
         """The protected file that ``target`` would replace, or None."""
-        t = Path(target)
+        t = as_path(target)
         hit = self._by_name.get(_name_key(t)) or self._by_name.get(_name_key(os.path.realpath(t)))
         if hit is None:
             try:
@@ -100,6 +106,7 @@ def write_image(
     quality: int = 95,
     icc_profile: bytes | None = None,
     protected_paths: Iterable[str | os.PathLike[str]] | ProtectedPaths = (),
+    root: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Write pixels to an image file that carries no metadata.
 
@@ -107,7 +114,7 @@ def write_image(
     ----------
     path : path
         Destination.  Missing parent folders are created; an existing file that is
-        not protected is replaced.
+        not protected is replaced.  A symbolic link there is refused.
     pixels : ndarray of shape (H, W, 3), uint8
         RGB values in [0, 255].
     alpha : ndarray of shape (H, W), uint8, optional
@@ -124,6 +131,10 @@ def write_image(
         default: a profile can itself identify a device.
     protected_paths : iterable of path, or ProtectedPaths
         Files that must not be replaced (the inputs).
+    root : path, optional
+        The output folder.  ``path`` must lie inside it, and no existing folder
+        between ``root`` and ``path`` may be a symbolic link; missing ones are
+        created without following links (see :mod:`pixveil.io.files`).
 
     Returns
     -------
@@ -134,13 +145,15 @@ def write_image(
     ------
     OutputError
         If ``path`` is one of ``protected_paths`` (also through another spelling,
-        a symbolic or a hard link), is a directory, has no known image extension
-        and no ``format`` is given, or the write fails (nothing is left behind
-        then; an existing file at ``path`` is untouched).
+        a symbolic or a hard link), is a symbolic link or a directory, lies
+        outside ``root`` or behind a symbolic link below it, has no known image
+        extension and no ``format`` is given, or the write fails (nothing is left
+        behind then; an existing file at ``path`` is untouched).
     InputError
-        If ``pixels``, ``alpha``, ``quality``, ``icc_profile`` or ``format`` is invalid.
+        If ``path`` or ``root`` is not a path, or ``pixels``, ``alpha``,
+        ``quality``, ``icc_profile`` or ``format`` is invalid.
     """
-    target = Path(path)
+    target = as_path(path)
     fmt = normalize_format(format) if format is not None else _format_from_suffix(target)
     rgb = _check_pixels(pixels)
     a = _check_alpha(alpha, rgb.shape[:2])
@@ -149,6 +162,8 @@ def write_image(
         isinstance(icc_profile, (bytes, bytearray)) and len(icc_profile) > 0
     ):
         raise InputError("icc_profile must be non-empty bytes or None")
+    if isinstance(protected_paths, (str, os.PathLike)):
+        raise InputError("protected_paths must be a collection of paths, not a single path")
     hit = _protected_match(target, protected_paths)
     if hit is not None:
         raise OutputError(
@@ -156,8 +171,12 @@ def write_image(
             path=target,
         )
     image = _fresh_image(rgb, a, fmt)
-    options = _save_options(fmt, quality, None if icc_profile is None else bytes(icc_profile))
-    _atomic_save(image, target, _PIL_SAVE_FORMAT[fmt], options)
+    icc = None if icc_profile is None else bytes(icc_profile)
+    options = _save_options(fmt, quality, icc)
+    pil_format = _PIL_SAVE_FORMAT[fmt]
+    atomic_write(
+        target, lambda fh: image.save(fh, format=pil_format, **options), root=root, what="image"
+    )
     return target
 
 
@@ -243,48 +262,3 @@ def _save_options(fmt: str, quality: int, icc: bytes | None) -> dict[str, Any]:
     if icc is not None and fmt != "bmp":
         options["icc_profile"] = icc
     return options
-
-
-def _atomic_save(
-    image: Image.Image, target: Path, pil_format: str, options: dict[str, Any]
-) -> None:
-    parent = target.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(
-            f"cannot create the folder {parent} ({_os_reason(exc)})", path=target
-        ) from exc
-    if target.is_dir():
-        raise OutputError("is a directory", path=target)
-    tmp = parent / f".pixveil-{secrets.token_hex(8)}.tmp"
-    done = False
-    try:
-        # 0o666 minus the umask, like any new file (a temporary file would get 0o600)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-        with os.fdopen(os.open(tmp, flags, 0o666), "wb") as fh:
-            image.save(fh, format=pil_format, **options)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-        done = True
-    except OSError as exc:
-        raise OutputError(f"cannot write the image ({_os_reason(exc)})", path=target) from exc
-    except (ValueError, TypeError, KeyError) as exc:  # Pillow's encoders
-        raise OutputError(f"cannot encode the image ({_one_line(exc)})", path=target) from exc
-    finally:
-        if not done:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-
-
-# ----------------------------------------------------------------------------- utilities
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
-
-
-def _os_reason(exc: OSError) -> str:
-    return exc.strerror.lower() if exc.strerror else _one_line(exc)
