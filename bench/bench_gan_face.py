@@ -289,8 +289,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---- 2. privacy / utility with the harness, pooled over seeds ----
     if not args.skip_eval:
+        from pixveil.evaluate import EvaluationConfig, pool_results, run_evaluation
         from pixveil.evaluate.report import write_report
-        from pixveil.evaluate.runner import EvaluationConfig, pool_results, run_evaluation
 
         seeds = [int(s) for s in args.seeds.split(",")]
         eps = tuple(float(e) for e in args.epsilons.split(","))

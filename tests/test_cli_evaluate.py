@@ -14,7 +14,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from pixveil.cli_evaluate import app as evaluate_app
-from pixveil.evaluate import runner as runner_module
+from pixveil.evaluate import attack_runs
 
 pytest.importorskip("dlib")
 pytest.importorskip("matplotlib")
@@ -145,7 +145,7 @@ def test_attack_without_its_dependencies_exits_2(
     tmp_path: Path, astronaut: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(
-        runner_module,
+        attack_runs,
         "attacks_available",
         lambda: {"cnn": "torch is needed", "reconstruction": "torch is needed"},
     )
@@ -163,7 +163,7 @@ def test_attack_help_lists_both_attacks() -> None:
 
 @pytest.mark.slow
 def test_attack_reid_prints_its_table(tmp_path: Path, astronaut: np.ndarray) -> None:
-    if runner_module.attacks_available()["cnn"] is not None:
+    if attack_runs.attacks_available()["cnn"] is not None:
         pytest.skip("the CNN attack is not available")
     data = _faces(tmp_path / "faces", astronaut)
     for name in ("ann", "bob"):  # a third photo each: two to train on, one to test

@@ -80,7 +80,7 @@ def _build_config(
     **options: Any,
 ) -> Any:
     """CLI strings -> a validated :class:`EvaluationConfig` (raises ValueError)."""
-    from pixveil.evaluate.runner import (
+    from pixveil.evaluate import (
         EvaluationConfig,
         parse_fixed,
         parse_list,
@@ -121,7 +121,7 @@ def _build_config(
 
 
 def _parse_attacks(attacks: str, no_attacks: bool) -> tuple[str, ...]:
-    from pixveil.evaluate.runner import ATTACKS, parse_list
+    from pixveil.evaluate import ATTACKS, parse_list
 
     if no_attacks:
         return ()
@@ -135,7 +135,7 @@ def _parse_attacks(attacks: str, no_attacks: bool) -> tuple[str, ...]:
 
 def _run(config: Any, *, quiet: bool) -> Any:
     """Run with a progress display; map errors to exit codes."""
-    from pixveil.evaluate.runner import ProgressEvent, run_evaluation
+    from pixveil.evaluate import ProgressEvent, run_evaluation
 
     progress = Progress(
         TextColumn("[bold]{task.fields[stage]}"),
@@ -424,7 +424,7 @@ def evaluate(
     else:
         import dataclasses
 
-        from pixveil.evaluate.runner import pool_results
+        from pixveil.evaluate import pool_results
 
         runs = []
         for k in range(repeat):
@@ -459,7 +459,7 @@ def _attack_command(
     workers: int,
     quiet: bool,
 ) -> None:
-    from pixveil.evaluate.runner import attacks_available
+    from pixveil.evaluate import attacks_available
 
     reason = attacks_available().get(attack)
     if reason is not None:

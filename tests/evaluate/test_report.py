@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from pixveil.errors import OutputError
+from pixveil.evaluate import EvaluationConfig, EvaluationResult, Example, SettingResult
 from pixveil.evaluate.datasets import DatasetItem, FaceDataset
 from pixveil.evaluate.privacy import ReidSummary
 from pixveil.evaluate.report import (
@@ -25,7 +26,6 @@ from pixveil.evaluate.report import (
     render_html,
     write_report,
 )
-from pixveil.evaluate.runner import EvaluationConfig, EvaluationResult, Example, SettingResult
 
 pytest.importorskip("matplotlib")
 

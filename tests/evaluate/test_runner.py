@@ -11,17 +11,21 @@ import pytest
 from PIL import Image
 
 from pixveil.errors import PrivacyParameterError
-from pixveil.evaluate import runner
-from pixveil.evaluate.metrics import utility_report
-from pixveil.evaluate.runner import (
+from pixveil.evaluate import (
     BASELINE,
     EvaluationConfig,
     EvaluationResult,
+    ProgressEvent,
+    attack_runs,
     parse_fixed,
     parse_sweep,
     parse_value,
+    pool_results,
     run_evaluation,
+    worker,
 )
+from pixveil.evaluate.features import frechet_distance_low_rank
+from pixveil.evaluate.metrics import utility_report
 
 pytest.importorskip("dlib")
 
@@ -188,10 +192,10 @@ def test_region_metrics_on_the_crop_match_the_whole_image(
     region = Region(boxes[where], "face")
     method = get_method("pixelate", blocks=5)
     protected = method.apply(astronaut, [region])
-    mask = runner.protected_mask([region], 512, 512, shape="auto", margin=method.params.margin)
+    mask = worker.protected_mask([region], 512, 512, shape="auto", margin=method.params.margin)
     assert mask.any() and (protected[~mask] == astronaut[~mask]).all()
     full = utility_report(astronaut, protected, mask, include_ms_ssim=False)
-    rows, cols = runner._padded_bbox(mask, 3, SSIM_MIN_SIDE)
+    rows, cols = worker._padded_bbox(mask, 3, SSIM_MIN_SIDE)
     crop = utility_report(
         astronaut[rows, cols], protected[rows, cols], mask[rows, cols], include_ms_ssim=False
     )
@@ -205,7 +209,7 @@ def test_region_metrics_on_the_crop_match_the_whole_image(
 def test_padded_bbox_keeps_a_minimum_size() -> None:
     mask = np.zeros((20, 20), bool)
     mask[0, 19] = True
-    rows, cols = runner._padded_bbox(mask, 3, 7)
+    rows, cols = worker._padded_bbox(mask, 3, 7)
     assert (rows.start, rows.stop) == (0, 7)
     assert (cols.start, cols.stop) == (13, 20)
 
@@ -290,7 +294,7 @@ class TestRun:
         assert not np.array_equal(a.examples[0].protected[label], c.examples[0].protected[label])
 
     def test_progress_events(self, people: Path) -> None:
-        events: list[runner.ProgressEvent] = []
+        events: list[ProgressEvent] = []
         run_evaluation(
             EvaluationConfig(
                 data=people, methods=("mask",), reid=False, detection=False, examples=0
@@ -341,7 +345,9 @@ def test_attacks_unavailable_are_skipped_with_a_note(
     people: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(
-        runner, "attacks_available", lambda: {"cnn": "torch is missing", "reconstruction": None}
+        attack_runs,
+        "attacks_available",
+        lambda: {"cnn": "torch is missing", "reconstruction": None},
     )
     result = run_evaluation(
         EvaluationConfig(
@@ -359,15 +365,15 @@ def test_attacks_unavailable_are_skipped_with_a_note(
 
 def test_attack_split_holds_out_a_fifth_of_each_identity() -> None:
     labels = ["a"] * 5 + ["b"] * 2 + ["c"]
-    train, test = runner._attack_split(labels, list(range(8)))
+    train, test = attack_runs.attack_split(labels, list(range(8)))
     assert test == [4, 6] and train == [0, 1, 2, 3, 5]  # c has a single image: left out
-    train, test = runner._attack_split([None] * 10, list(range(10)))
+    train, test = attack_runs.attack_split([None] * 10, list(range(10)))
     assert test == [8, 9] and train == list(range(8))
 
 
 @pytest.mark.slow
 def test_attacks_run_on_tiny_settings(tmp_path: Path, astronaut: np.ndarray) -> None:
-    available = runner.attacks_available()
+    available = attack_runs.attacks_available()
     if any(reason is not None for reason in available.values()):
         pytest.skip(f"attacks unavailable: {available}")
     root = make_people(tmp_path / "p", astronaut, per_identity=3)
@@ -441,12 +447,12 @@ def test_low_rank_frechet_distance_matches_the_reference(n_a: int, n_b: int, dim
     a = rng.normal(size=(n_a, dim))
     b = rng.normal(1.0, 2.0, size=(n_b, dim)) @ rng.normal(size=(dim, dim))
     expected = frechet_distance(a, b)
-    assert runner.frechet_distance_low_rank(a, b) == pytest.approx(expected, rel=1e-6)
-    assert runner.frechet_distance_low_rank(a, a) == pytest.approx(0.0, abs=1e-9)
+    assert frechet_distance_low_rank(a, b) == pytest.approx(expected, rel=1e-6)
+    assert frechet_distance_low_rank(a, a) == pytest.approx(0.0, abs=1e-9)
     with pytest.raises(ValueError, match="N >= 2"):
-        runner.frechet_distance_low_rank(a[:1], b)
+        frechet_distance_low_rank(a[:1], b)
     with pytest.raises(ValueError, match="widths differ"):
-        runner.frechet_distance_low_rank(a, b[:, :-1])
+        frechet_distance_low_rank(a, b[:, :-1])
 
 
 @pytest.mark.slow
@@ -475,7 +481,7 @@ def test_fid_like_and_is_like_scores(people: Path) -> None:
 # --------------------------------------------------------------------------- #
 def test_pooled_runs_count_every_probe(people: Path, small_run: EvaluationResult) -> None:
     other = run_evaluation(EvaluationConfig(data=people, seed=1, **SMALL))
-    pooled = runner.pool_results([small_run, other])
+    pooled = pool_results([small_run, other])
     assert [r.setting.label for r in pooled.results] == [r.setting.label for r in small_run.results]
     assert pooled.notes[0] == "pooled over 2 runs (seeds 0, 1)"
     for k, r in enumerate(pooled.results):
@@ -496,7 +502,30 @@ def test_pooled_runs_count_every_probe(people: Path, small_run: EvaluationResult
     ssim_a, ssim_b = (by_label(x)[label].utility["ssim"] for x in (small_run, other))
     assert by_label(other)[label].utility != by_label(small_run)[label].utility
     assert min(ssim_a, ssim_b) <= by_label(pooled)[label].utility["ssim"] <= max(ssim_a, ssim_b)
-    assert runner.pool_results([small_run]).results[1].utility == small_run.results[1].utility
+    assert pool_results([small_run]).results[1].utility == small_run.results[1].utility
+
+
+def test_run_evaluation_over_seeds_pools_one_run_per_seed(
+    people: Path, small_run: EvaluationResult
+) -> None:
+    events: list[ProgressEvent] = []
+    config = EvaluationConfig(data=people, **SMALL)  # seed 0, as small_run
+    pooled = run_evaluation(config, seeds=[0, 1], progress=events.append)
+    single = run_evaluation(config, seeds=[1])
+    assert single.config.seed == 1 and not any("pooled" in n for n in single.notes)
+    expected = pool_results([small_run, single])
+    assert _numbers(pooled.rows()) == _numbers(expected.rows())
+    assert pooled.notes == expected.notes
+    assert pooled.notes[0] == "pooled over 2 runs (seeds 0, 1)"
+    runs = [(e.done, e.total, e.message) for e in events if e.stage == "run"]
+    assert runs == [(0, 2, "seed 0"), (1, 2, "seed 1")]
+    assert [e.stage for e in events].count("load") == 4  # two per run
+
+
+@pytest.mark.parametrize(("seeds", "match"), [([], "at least one"), ([2, 2], "repeated")])
+def test_run_evaluation_refuses_bad_seeds(people: Path, seeds: list[int], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        run_evaluation(EvaluationConfig(data=people, **SMALL), seeds=seeds)
 
 
 def test_pooling_refuses_runs_with_other_settings(
@@ -506,6 +535,6 @@ def test_pooling_refuses_runs_with_other_settings(
         EvaluationConfig(data=people, methods=("mask",), reid=False, detection=False, examples=0)
     )
     with pytest.raises(ValueError, match="different settings"):
-        runner.pool_results([small_run, other])
+        pool_results([small_run, other])
     with pytest.raises(ValueError, match="at least one"):
-        runner.pool_results([])
+        pool_results([])

@@ -7,9 +7,11 @@ MobileNetV2 instead:
 
 * :func:`fid_like` / :func:`frechet_distance`: "FID-like (MobileNetV2
   features)": the Fréchet distance between Gaussians fitted to the 1280-d
-  global-average-pooled penultimate features of MobileNetV2;
+  global-average-pooled penultimate features of MobileNetV2
+  (:func:`frechet_distance_low_rank`: the same value, fast, for few images);
 * :func:`inception_score_like`: "IS-like (MobileNetV2 classifier)": the IS
-  formula applied to MobileNetV2's 1000-class ImageNet predictions.
+  formula applied to MobileNetV2's 1000-class ImageNet predictions;
+* :func:`fid_is_like_scores`: both, as the evaluation reports them per setting.
 
 The formulas are the standard ones, but the feature space differs, so the
 values are on another scale and **cannot be compared with published FID or
@@ -27,6 +29,12 @@ installed-file list, checked against its SHA-256, and loaded with
 ``torch.load(weights_only=True)`` into a MobileNetV2 defined here in plain
 torch with torchvision's exact parameter names (``strict=True``).  torch is
 imported only when a function here needs it.
+
+Why one module of ~630 lines: the network, its weights check, the features
+and the two scores built on them share one caveat (not Inception, not
+comparable with published values) and are read together; the score formulas
+(the second half) need no torch and would be the part to move out if another
+feature network were added.
 """
 
 from __future__ import annotations
@@ -52,9 +60,11 @@ __all__ = [
     "WEIGHTS_SHA256",
     "class_probabilities",
     "extract_features",
+    "fid_is_like_scores",
     "fid_like",
     "frechet_distance",
     "frechet_distance_from_stats",
+    "frechet_distance_low_rank",
     "inception_score_like",
     "load_mobilenet_v2",
     "weights_path",
@@ -494,6 +504,46 @@ def frechet_distance(features_a: np.ndarray, features_b: np.ndarray, *, eps: flo
     return frechet_distance_from_stats(mu1, sigma1, mu2, sigma2, eps=eps)
 
 
+def frechet_distance_low_rank(features_a: np.ndarray, features_b: np.ndarray) -> float:
+    """The squared Fréchet distance between Gaussians fitted to two feature sets, fast.
+
+    Same value as :func:`pixveil.evaluate.features.frechet_distance` (sample
+    means and unbiased covariances), computed without the ``D x D`` matrix
+    square root: with ``X`` and ``Y`` the centred features divided by
+    ``sqrt(n - 1)`` (so that ``S_a = X^T X`` and ``S_b = Y^T Y``), the
+    eigenvalues of ``S_a S_b`` are the squared singular values of ``X Y^T``, so
+    ``Tr((S_a S_b)^(1/2))`` is the nuclear norm of the ``n_a x n_b`` matrix
+    ``X Y^T``.  For 1280-d features of a few hundred images this takes
+    milliseconds instead of the tens of seconds of ``scipy.linalg.sqrtm``.
+
+    Parameters
+    ----------
+    features_a, features_b : ndarray of shape (N_a, D) and (N_b, D)
+        At least 2 rows each, finite.
+
+    Returns
+    -------
+    float
+        ``>= 0`` (round-off below 0 is clipped).
+    """
+    a = np.asarray(features_a, dtype=np.float64)
+    b = np.asarray(features_b, dtype=np.float64)
+    for name, x in (("features_a", a), ("features_b", b)):
+        if x.ndim != 2 or x.shape[0] < 2:
+            raise ValueError(f"{name} must have shape (N, D) with N >= 2, got {x.shape}")
+        if not np.isfinite(x).all():
+            raise ValueError(f"{name} must be finite")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"feature widths differ: {a.shape[1]} and {b.shape[1]}")
+    mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
+    x = (a - mu_a) / math.sqrt(a.shape[0] - 1)
+    y = (b - mu_b) / math.sqrt(b.shape[0] - 1)
+    nuclear = float(np.linalg.svd(x @ y.T, compute_uv=False).sum())
+    diff = mu_a - mu_b
+    value = float(diff @ diff + (x * x).sum() + (y * y).sum() - 2.0 * nuclear)
+    return max(value, 0.0)
+
+
 def fid_like(
     images_a: Sequence[np.ndarray],
     images_b: Sequence[np.ndarray],
@@ -552,3 +602,38 @@ def inception_score_like(probs: np.ndarray, *, splits: int = 10) -> tuple[float,
         kl = rel_entr(part, marginal).sum(axis=1)
         scores.append(math.exp(float(kl.mean())))
     return float(np.mean(scores)), float(np.std(scores))
+
+
+def fid_is_like_scores(
+    originals: np.ndarray, features: np.ndarray, probs: np.ndarray
+) -> tuple[float | None, float | None, float | None]:
+    """FID-like distance of one image set to the originals, and its IS-like score.
+
+    What the evaluation reports for each setting: :func:`frechet_distance_low_rank`
+    between the originals' and the set's features, and :func:`inception_score_like`
+    on the set's class probabilities, over at most 10 splits (the reference's) of
+    at least 50 images each.
+
+    Parameters
+    ----------
+    originals : ndarray of shape (N_a, D)
+        Features of the original images.
+    features : ndarray of shape (N, D)
+        Features of the image set (for example, the protected images).
+    probs : ndarray of shape (N, C)
+        Class probabilities of the same images.
+
+    Returns
+    -------
+    (float or None, float or None, float or None)
+        FID-like distance, IS-like mean and standard deviation; all None when
+        the set has fewer than 2 images.
+    """
+    if features.shape[0] < 2:
+        return None, None, None
+    fid = frechet_distance_low_rank(originals, features)
+    # At most 10 splits (the reference's) of at least 50 images each: the score
+    # of a chunk is bounded by its size, so tiny chunks say nothing.
+    splits = max(1, min(10, probs.shape[0] // 50))
+    mean, std = inception_score_like(probs, splits=splits)
+    return fid, mean, std
