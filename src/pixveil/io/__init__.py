@@ -1,11 +1,13 @@
 """Image input and output: decoding to upright RGB arrays, metadata-free writing.
 
-:mod:`pixveil.io.read` decodes files and arrays, :mod:`pixveil.io.write` writes
-images with no metadata, :mod:`pixveil.io.files` writes any file atomically
-without following symbolic links and cleans up after killed runs, and
-:mod:`pixveil.io.paths` holds the file-name rules.
+:mod:`pixveil.io.read` decodes files and arrays (refusing damaged data unless
+asked), :mod:`pixveil.io.write` writes images with no metadata,
+:mod:`pixveil.io.files` writes any file atomically without following symbolic
+links and cleans up after killed runs, :mod:`pixveil.io.jpeg` spots corrupt JPEG
+data and :mod:`pixveil.io.paths` holds the file-name rules.
 
-Importing this package loads only NumPy and Pillow.
+Importing this package loads only NumPy and Pillow (OpenCV is imported on the
+first JPEG read, for its corruption check).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from pixveil.errors import InputError, OutputError
+from pixveil.io.files import as_path
 
 __all__ = [
     "FORMAT_EXTENSIONS",
@@ -67,8 +68,13 @@ def is_image_path(path: str | os.PathLike[str]) -> bool:
 
     Only the name is looked at; the file is not opened.  Hidden files such as
     ``.jpg`` (a name without a stem) are not images.
+
+    Raises
+    ------
+    InputError
+        If ``path`` is not a str or os.PathLike.
     """
-    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+    return as_path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
 def normalize_format(format: str) -> str:
@@ -113,11 +119,12 @@ def output_format_for(input_path: str | os.PathLike[str], requested: str | None)
     Raises
     ------
     InputError
-        If ``requested`` is not a known output format.
+        If ``requested`` is not a known output format, or ``input_path`` not a path.
     """
+    src = as_path(input_path)
     if requested is not None:
         return normalize_format(requested)
-    return _SAME_FORMAT.get(Path(input_path).suffix.lower(), _FALLBACK_FORMAT)
+    return _SAME_FORMAT.get(src.suffix.lower(), _FALLBACK_FORMAT)
 
 
 def output_path_for(
@@ -153,7 +160,7 @@ def output_path_for(
     Raises
     ------
     InputError
-        If ``format`` is unknown.
+        If ``format`` is unknown, or a path argument is not a str or os.PathLike.
     OutputError
         If ``input_path`` does not lie inside ``input_root``.
 
@@ -163,15 +170,17 @@ def output_path_for(
     ``a.png``); callers that process many files must check for such collisions.
     """
     fmt = normalize_format(format)
-    src = Path(input_path)
-    rel = Path(src.name) if input_root is None else _relative_to(src, Path(input_root))
+    src = as_path(input_path)
+    out = as_path(out_dir, "a folder path")
+    root = None if input_root is None else as_path(input_root, "a folder path")
+    rel = Path(src.name) if root is None else _relative_to(src, root)
     if not rel.name or rel.name in (".", ".."):
         raise OutputError("input has no file name", path=src)
     suffix = rel.suffix
     if suffix.lower() not in FORMAT_EXTENSIONS[fmt]:
         suffix = FORMAT_EXTENSIONS[fmt][0]
     name = (rel.stem if rel.suffix else rel.name) + suffix
-    return Path(out_dir) / rel.with_name(name)
+    return out / rel.with_name(name)
 
 
 def _relative_to(path: Path, root: Path) -> Path:
