@@ -1145,6 +1145,8 @@ def scenario_runs(
     def stale_setup(out: Path) -> None:
         out.mkdir(parents=True)
         (out / stale_name).write_bytes(b"\xff\xd8\xff\xe0 killed mid-write")
+        hour_ago = time.time() - 3600  # a run still writing would be younger than this
+        os.utime(out / stale_name, (hour_ago, hour_ago))
 
     o = outs / "stale"
     add(
