@@ -3,8 +3,8 @@
 :mod:`pixveil.io.read` decodes files and arrays (refusing damaged data unless
 asked), :mod:`pixveil.io.write` writes images with no metadata,
 :mod:`pixveil.io.files` writes any file atomically without following symbolic
-links and cleans up after killed runs, :mod:`pixveil.io.jpeg` spots corrupt JPEG
-data and :mod:`pixveil.io.paths` holds the file-name rules.
+links and cleans up after killed runs, :mod:`pixveil.io.jpeg` holds the JPEG
+specifics and :mod:`pixveil.io.paths` the file-name rules.
 
 Importing this package loads only NumPy and Pillow (OpenCV is imported on the
 first JPEG read, for its corruption check).
@@ -18,6 +18,7 @@ from pixveil.io.files import (
     atomic_write_text,
     clean_stale_temps,
 )
+from pixveil.io.jpeg import JpegTables
 from pixveil.io.paths import (
     FORMAT_EXTENSIONS,
     IMAGE_EXTENSIONS,
@@ -28,14 +29,16 @@ from pixveil.io.paths import (
     output_path_for,
 )
 from pixveil.io.read import DEFAULT_MAX_PIXELS, LoadedImage, load_array, read_image
-from pixveil.io.write import ProtectedPaths, write_image
+from pixveil.io.write import DEFAULT_QUALITY, ProtectedPaths, write_image
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "DEFAULT_QUALITY",
     "FORMAT_EXTENSIONS",
     "IMAGE_EXTENSIONS",
     "OUTPUT_FORMATS",
     "TEMP_NAME_PATTERN",
+    "JpegTables",
     "LoadedImage",
     "ProtectedPaths",
     "atomic_write_bytes",

@@ -1,4 +1,16 @@
-"""JPEG specifics: spotting corrupt entropy-coded data.
+"""JPEG specifics: the source's coding parameters, and spotting corrupt entropy-coded data.
+
+Coding parameters
+-----------------
+Re-encoding a JPEG at a fixed quality (95) makes most files larger than their
+source, with no gain: the source's own quantisation already threw that detail
+away.  :class:`JpegTables` keeps what is needed to encode at the source's level
+instead.  The source's quantisation tables are *not* kept as they are: a camera's
+or an editor's own tables identify its make and often its model and firmware (a
+known forensic fingerprint), and 64 arbitrary values per table could carry any
+payload.  They are reduced to the nearest standard (IJG/libjpeg) table for luma
+and for chroma, so that the output carries two quality numbers in 1..100 and a
+chroma subsampling among three: exactly what any encoder's settings carry.
 
 Corrupt data
 ------------
@@ -28,14 +40,132 @@ import os
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import IO, Any, TypeVar
 
 import numpy as np
 
-__all__ = ["JpegCheckUnavailable", "jpeg_damage"]
+__all__ = ["JpegCheckUnavailable", "JpegTables", "jpeg_damage"]
 
 _T = TypeVar("_T")
+
+# The example tables of the JPEG standard (ITU-T T.81, Annex K), in natural
+# (row-major) order: libjpeg scales these by its quality setting.
+_STD_LUMA = np.array(
+    [
+        16, 11, 10, 16, 24, 40, 51, 61,
+        12, 12, 14, 19, 26, 58, 60, 55,
+        14, 13, 16, 24, 40, 57, 69, 56,
+        14, 17, 22, 29, 51, 87, 80, 62,
+        18, 22, 37, 56, 68, 109, 103, 77,
+        24, 35, 55, 64, 81, 104, 113, 92,
+        49, 64, 78, 87, 103, 121, 120, 101,
+        72, 92, 95, 98, 112, 100, 103, 99,
+    ],
+    dtype=np.int64,
+)  # fmt: skip
+_STD_CHROMA = np.array(
+    [
+        17, 18, 24, 47, 99, 99, 99, 99,
+        18, 21, 26, 66, 99, 99, 99, 99,
+        24, 26, 56, 99, 99, 99, 99, 99,
+        47, 66, 99, 99, 99, 99, 99, 99,
+    ]
+    + [99] * 32,
+    dtype=np.int64,
+)  # fmt: skip
+
+_QUALITIES = np.arange(1, 101)
+_SUBSAMPLINGS = ("4:4:4", "4:2:2", "4:2:0")
+# Pillow's JpegImagePlugin.get_sampling() codes
+_PIL_SAMPLING = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
+
+
+def standard_table(base: np.ndarray, quality: int) -> np.ndarray:
+    """libjpeg's ``jpeg_set_quality`` scaling of a base table (baseline: 1..255)."""
+    scale = 5000 // quality if quality < 50 else 200 - 2 * quality
+    return np.clip((base * scale + 50) // 100, 1, 255)
+
+
+_LUMA_BY_QUALITY = np.stack([standard_table(_STD_LUMA, int(q)) for q in _QUALITIES])
+_CHROMA_BY_QUALITY = np.stack([standard_table(_STD_CHROMA, int(q)) for q in _QUALITIES])
+
+
+def _nearest_quality(table: Sequence[int], by_quality: np.ndarray) -> int:
+    """The quality whose standard table is nearest ``table`` (mean absolute log ratio)."""
+    t = np.clip(np.asarray(table, dtype=np.float64).reshape(-1)[:64], 1, 255)
+    if t.size != 64:
+        raise ValueError("a quantisation table has 64 values")
+    err = np.abs(np.log(by_quality) - np.log(t)).mean(axis=1)
+    best = np.flatnonzero(err <= err.min() + 1e-12)
+    return int(_QUALITIES[best[-1]])  # ties: the finer table
+
+
+@dataclass(frozen=True)
+class JpegTables:
+    """How a JPEG source was coded, reduced to encoder settings.
+
+    Attributes
+    ----------
+    luma_quality : int
+        1..100: the libjpeg quality whose standard luminance table is nearest the
+        source's.
+    chroma_quality : int
+        1..100: likewise for the chrominance table (the luma table when the
+        source has only one).
+    subsampling : {"4:4:4", "4:2:2", "4:2:0"}
+        Chroma subsampling of the source; other layouts (4:1:1, 4:4:0) and grey
+        sources give ``"4:2:0"``, and so does 4:2:2 when :func:`read_image` turns
+        the picture a quarter (EXIF orientations 5-8).
+
+    Notes
+    -----
+    The source's own tables are never kept (see the module notes): these three
+    values are all that can pass from a source to an output.
+    """
+
+    luma_quality: int
+    chroma_quality: int
+    subsampling: str
+
+    def __post_init__(self) -> None:
+        for name in ("luma_quality", "chroma_quality"):
+            q = getattr(self, name)
+            if isinstance(q, bool) or not isinstance(q, (int, np.integer)) or not 1 <= q <= 100:
+                raise ValueError(f"{name} must be an integer in [1, 100], got {q!r}")
+        if self.subsampling not in _SUBSAMPLINGS:
+            raise ValueError(
+                f"subsampling must be one of {', '.join(_SUBSAMPLINGS)}, got {self.subsampling!r}"
+            )
+
+    @property
+    def qtables(self) -> list[list[int]]:
+        """The luma and chroma tables (64 values each, natural order) for Pillow's ``qtables=``."""
+        return [
+            [int(v) for v in _LUMA_BY_QUALITY[self.luma_quality - 1]],
+            [int(v) for v in _CHROMA_BY_QUALITY[self.chroma_quality - 1]],
+        ]
+
+    @classmethod
+    def from_pillow(
+        cls, quantization: Mapping[int, Sequence[int]] | None, sampling: int
+    ) -> JpegTables | None:
+        """From a Pillow JPEG's ``quantization`` and ``JpegImagePlugin.get_sampling()``.
+
+        None when there is no usable table.
+        """
+        if not quantization:
+            return None
+        try:
+            ids = sorted(quantization)
+            luma = _nearest_quality(quantization[ids[0]], _LUMA_BY_QUALITY)
+            chroma_table = quantization[ids[1]] if len(ids) > 1 else quantization[ids[0]]
+            chroma = _nearest_quality(chroma_table, _CHROMA_BY_QUALITY)
+        except (TypeError, ValueError, KeyError):
+            return None
+        return cls(luma, chroma, _PIL_SAMPLING.get(sampling, "4:2:0"))
+
 
 # ----------------------------------------------------------------------------- damage
 

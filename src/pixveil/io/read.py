@@ -26,6 +26,7 @@ ones included (what is missing comes out grey), and says what was wrong in
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import stat
 import threading
@@ -40,10 +41,11 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from pixveil.errors import InputError
 from pixveil.io.files import _one_line, _os_reason, as_path
-from pixveil.io.jpeg import JpegCheckUnavailable, jpeg_damage
+from pixveil.io.jpeg import JpegCheckUnavailable, JpegTables, jpeg_damage
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "JpegTables",
     "LoadedImage",
     "load_array",
     "read_image",
@@ -92,6 +94,12 @@ class LoadedImage:
     n_frames : int
         Number of frames of the source (> 1 for animated GIF/WebP and multi-page
         TIFF); only the first frame is in ``pixels``.
+    jpeg_tables : JpegTables or None
+        For a JPEG source, its coding parameters reduced to encoder settings
+        (quality of the nearest standard tables, chroma subsampling), so that
+        ``write_image(..., quality="keep", jpeg_tables=...)`` can encode at the
+        source's level; None for any other source.  They carry nothing that an
+        encoder setting would not (see :class:`JpegTables`).
     damage : str or None
         Why the source is damaged, when ``allow_damaged=True`` let a damaged file
         through (``"truncated image data (file ends early)"``, ``"Corrupt JPEG
@@ -104,6 +112,7 @@ class LoadedImage:
     path: Path | None
     icc_profile: bytes | None
     n_frames: int = 1
+    jpeg_tables: JpegTables | None = None
     damage: str | None = None
 
     def __post_init__(self) -> None:
@@ -126,6 +135,8 @@ class LoadedImage:
             raise InputError(f"alpha must be an {px.shape[:2]} uint8 array or None", path=self.path)
         if self.n_frames < 1:
             raise InputError(f"n_frames must be >= 1, got {self.n_frames}", path=self.path)
+        if self.jpeg_tables is not None and not isinstance(self.jpeg_tables, JpegTables):
+            raise InputError("jpeg_tables must be a JpegTables or None", path=self.path)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -164,8 +175,9 @@ def read_image(
     LoadedImage
         ``pixels`` of shape (H, W, 3), uint8 RGB in [0, 255], EXIF orientation
         applied; ``alpha`` (H, W) uint8 when the source has transparency (LA, RGBA,
-        PA, or a palette/grey/RGB image with a transparent colour).  Only the first
-        frame of an animation or multi-page file is decoded.
+        PA, or a palette/grey/RGB image with a transparent colour); ``jpeg_tables``
+        for a JPEG.  Only the first frame of an animation or multi-page file is
+        decoded.
 
     Raises
     ------
@@ -283,11 +295,14 @@ def _decode(fh: IO[bytes], p: Path, max_pixels: int, allow_damaged: bool) -> Loa
             orientation = _orientation(im)
             pixels, alpha = _call_pillow(p, lambda: _to_rgb(im, p))
             icc = _rgb_icc_profile(im.info.get("icc_profile"))
+            tables = _jpeg_tables(im, orientation) if fmt in ("JPEG", "MPO") else None
             n_frames = _n_frames(im, p, allow_damaged, damage)
     pixels = np.ascontiguousarray(_orient(pixels, orientation))
     if alpha is not None:
         alpha = np.ascontiguousarray(_orient(alpha, orientation))
-    return LoadedImage(pixels, alpha, fmt, p, icc, n_frames, "; ".join(damage) if damage else None)
+    return LoadedImage(
+        pixels, alpha, fmt, p, icc, n_frames, tables, "; ".join(damage) if damage else None
+    )
 
 
 def _tolerate(damage: list[str], allow_damaged: bool, check: Callable[[], object]) -> None:
@@ -361,6 +376,21 @@ def _check_jpeg(fh: IO[bytes], p: Path) -> None:
         ) from None
     if problem is not None:
         raise _Damaged(f"corrupt image data ({problem}); {_DAMAGED_HINT}", path=p)
+
+
+def _jpeg_tables(im: Image.Image, orientation: int) -> JpegTables | None:
+    try:
+        from PIL import JpegImagePlugin
+
+        sampling = JpegImagePlugin.get_sampling(im)
+        tables = JpegTables.from_pillow(getattr(im, "quantization", None), sampling)
+    except Exception:  # a table Pillow could not parse: no "keep" for this file
+        return None
+    if tables is not None and orientation >= 5 and tables.subsampling == "4:2:2":
+        # turned a quarter, horizontal subsampling would be vertical (4:4:0), which
+        # Pillow cannot write: 4:2:0 is the nearest that is not larger
+        tables = dataclasses.replace(tables, subsampling="4:2:0")
+    return tables
 
 
 _TRUNCATION_LOCK = threading.Lock()

@@ -20,16 +20,21 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
 
 from pixveil.errors import InputError, OutputError
 from pixveil.io.files import as_path, atomic_write
+from pixveil.io.jpeg import JpegTables
 from pixveil.io.paths import FORMAT_EXTENSIONS, normalize_format
 
-__all__ = ["ProtectedPaths", "write_image"]
+__all__ = ["DEFAULT_QUALITY", "ProtectedPaths", "write_image"]
+
+#: JPEG/WebP quality used when none is given, and by ``quality="keep"`` when
+#: there are no source tables to keep.
+DEFAULT_QUALITY: int = 95
 
 _PIL_SAVE_FORMAT = {"png": "PNG", "jpg": "JPEG", "bmp": "BMP", "webp": "WEBP"}
 _ALPHA_FORMATS = frozenset({"png", "webp"})
@@ -103,7 +108,8 @@ def write_image(
     *,
     alpha: np.ndarray | None = None,
     format: str | None = None,
-    quality: int = 95,
+    quality: int | Literal["keep"] = DEFAULT_QUALITY,
+    jpeg_tables: JpegTables | None = None,
     icc_profile: bytes | None = None,
     protected_paths: Iterable[str | os.PathLike[str]] | ProtectedPaths = (),
     root: str | os.PathLike[str] | None = None,
@@ -123,9 +129,16 @@ def write_image(
     format : {"png", "jpg", "bmp", "webp"}, optional
         Output format (``"jpeg"`` accepted); by default taken from the extension of
         ``path``.
-    quality : int
-        1..100.  JPEG quality; WebP quality, where 100 means lossless WebP.  PNG
-        and BMP are always lossless and ignore it.
+    quality : int in [1, 100], or "keep"
+        JPEG quality; WebP quality, where 100 means lossless WebP.  PNG and BMP are
+        always lossless and ignore it.  ``"keep"`` encodes a JPEG with
+        ``jpeg_tables`` (the source's quality and chroma subsampling, with
+        optimised Huffman tables), so that the output is about the source's size;
+        without ``jpeg_tables`` (a PNG source, an array), and for WebP, ``"keep"``
+        means :data:`DEFAULT_QUALITY` (95).
+    jpeg_tables : JpegTables, optional
+        The source's coding parameters (``LoadedImage.jpeg_tables``); used only by
+        ``quality="keep"`` with JPEG output.
     icc_profile : bytes, optional
         An ICC profile to embed (PNG, JPEG, WebP; BMP cannot carry one).  Off by
         default: a profile can itself identify a device.
@@ -151,13 +164,17 @@ def write_image(
         behind then; an existing file at ``path`` is untouched).
     InputError
         If ``path`` or ``root`` is not a path, or ``pixels``, ``alpha``,
-        ``quality``, ``icc_profile`` or ``format`` is invalid.
+        ``quality``, ``jpeg_tables``, ``icc_profile`` or ``format`` is invalid.
     """
     target = as_path(path)
     fmt = normalize_format(format) if format is not None else _format_from_suffix(target)
     rgb = _check_pixels(pixels)
     a = _check_alpha(alpha, rgb.shape[:2])
     _check_quality(quality)
+    if jpeg_tables is not None and not isinstance(jpeg_tables, JpegTables):
+        raise InputError(
+            f"jpeg_tables must be a JpegTables or None, got {type(jpeg_tables).__name__}"
+        )
     if icc_profile is not None and not (
         isinstance(icc_profile, (bytes, bytearray)) and len(icc_profile) > 0
     ):
@@ -172,7 +189,7 @@ def write_image(
         )
     image = _fresh_image(rgb, a, fmt)
     icc = None if icc_profile is None else bytes(icc_profile)
-    options = _save_options(fmt, quality, icc)
+    options = _save_options(fmt, quality, icc, jpeg_tables)
     pil_format = _PIL_SAVE_FORMAT[fmt]
     atomic_write(
         target, lambda fh: image.save(fh, format=pil_format, **options), root=root, what="image"
@@ -224,12 +241,14 @@ def _check_alpha(alpha: object, shape: tuple[int, ...]) -> np.ndarray | None:
 
 
 def _check_quality(quality: object) -> None:
+    if quality == "keep" and isinstance(quality, str):
+        return
     if (
         isinstance(quality, bool)
         or not isinstance(quality, (int, np.integer))
         or not 1 <= quality <= 100
     ):
-        raise InputError(f"quality must be an integer in [1, 100], got {quality!r}")
+        raise InputError(f"quality must be an integer in [1, 100] or 'keep', got {quality!r}")
 
 
 def _fresh_image(rgb: np.ndarray, alpha: np.ndarray | None, fmt: str) -> Image.Image:
@@ -247,13 +266,23 @@ def _composite_on_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return out.astype(np.uint8)
 
 
-def _save_options(fmt: str, quality: int, icc: bytes | None) -> dict[str, Any]:
+def _save_options(
+    fmt: str, quality: int | str, icc: bytes | None, tables: JpegTables | None
+) -> dict[str, Any]:
     options: dict[str, Any]
+    q = DEFAULT_QUALITY if quality == "keep" else int(quality)
     if fmt == "jpg":
-        options = {"quality": int(quality), "exif": b""}
+        if quality == "keep" and tables is not None:
+            options = {
+                "qtables": tables.qtables,
+                "subsampling": tables.subsampling,
+                "optimize": True,
+                "exif": b"",
+            }
+        else:
+            options = {"quality": q, "exif": b""}
     elif fmt == "webp":
-        lossless = int(quality) == 100
-        options = {"quality": int(quality), "lossless": lossless, "exif": b"", "xmp": b""}
+        options = {"quality": q, "lossless": q == 100, "exif": b"", "xmp": b""}
     elif fmt == "png":
         # level 3: on photos about as small as level 6, in about half the time
         options = {"compress_level": 3}
