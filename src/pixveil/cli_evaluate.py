@@ -1,14 +1,25 @@
-"""``pixveil evaluate`` and ``pixveil attack``: thin shells over :mod:`pixveil.evaluate.runner`.
+"""``pixveil evaluate`` and ``pixveil attack``: thin shells over the evaluation harness.
+
+Each command turns its options into one :class:`~pixveil.evaluate.EvaluationConfig`
+and makes one :func:`~pixveil.evaluate.run_evaluation` call (``--repeat`` passes
+the seeds to pool); the ``attack`` subcommands are made by one factory
+(:func:`_add_attack_command`) and differ only in the attack and its table.
 
 Mounted on the main application with ``app.add_typer(evaluate_app)`` (the commands
 appear at the top level).  Exit codes: 0 the report was written; 1 the run failed
 (a method, a detector or a write failed); 2 bad usage, configuration or data
 folder, or a missing optional dependency.
+
+Why one module of ~630 lines: a third of it is typer's option declarations, and
+the rest (progress display, summary and attack tables) serves these commands
+only; split, each command would be spread over two files.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -133,8 +144,8 @@ def _parse_attacks(attacks: str, no_attacks: bool) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _run(config: Any, *, quiet: bool) -> Any:
-    """Run with a progress display; map errors to exit codes."""
+def _run(config: Any, *, quiet: bool, seeds: range | None = None) -> Any:
+    """Run (once, or once per seed pooled) with a progress display; map errors to exit codes."""
     from pixveil.evaluate import ProgressEvent, run_evaluation
 
     progress = Progress(
@@ -152,6 +163,10 @@ def _run(config: Any, *, quiet: bool) -> Any:
     last: list[tuple[str, int]] = [("", -1)]
 
     def on_event(event: ProgressEvent) -> None:
+        if event.stage == "run":  # a new seed: the stages start again
+            if not quiet:
+                err.print(f"run {event.done + 1} of {event.total} ({event.message})")
+            return
         if event.stage not in tasks:
             tasks[event.stage] = progress.add_task(
                 "", total=event.total or None, stage=_STAGES.get(event.stage, event.stage)
@@ -175,7 +190,7 @@ def _run(config: Any, *, quiet: bool) -> Any:
 
     try:
         with progress:
-            return run_evaluation(config, progress=on_event)
+            return run_evaluation(config, seeds=seeds, progress=on_event)
     except (InputError, MissingDependencyError) as exc:
         raise _usage(str(exc)) from None
     except PixveilError as exc:
@@ -419,19 +434,7 @@ def evaluate(
         )
     except (ValueError, TypeError) as exc:
         raise _usage(str(exc)) from None
-    if repeat == 1:
-        result = _run(config, quiet=quiet)
-    else:
-        import dataclasses
-
-        from pixveil.evaluate import pool_results
-
-        runs = []
-        for k in range(repeat):
-            if not quiet:
-                err.print(f"run {k + 1} of {repeat} (seed {seed + k})")
-            runs.append(_run(dataclasses.replace(config, seed=seed + k), quiet=quiet))
-        result = pool_results(runs)
+    result = _run(config, quiet=quiet, seeds=range(seed, seed + repeat) if repeat > 1 else None)
     written = _write(result, output)
     out.print(_summary(result))
     _print_notes(result)
@@ -440,8 +443,40 @@ def evaluate(
     out.print(f"[dim]{result.timings['total']:.0f} s[/dim]")
 
 
-def _attack_command(
+@dataclass(frozen=True)
+class _AttackTable:
+    """How ``pixveil attack NAME`` prints its results: a title and one row per setting."""
+
+    title: str
+    columns: tuple[str, ...]
+    row: Callable[[Any, dict[str, Any]], list[str]]  # (SettingResult, its figures) -> cells
+
+
+def _cnn_row(r: Any, a: dict[str, Any]) -> list[str]:
+    return [
+        r.setting.label,
+        _num(r.utility.get("ssim")),
+        _pct(a["top1"]),
+        _pct(a["top5"]),
+        _pct(a["chance_top1"]),
+        f"{a['n_train']} / {a['n_test']}",
+    ]
+
+
+def _reconstruction_row(r: Any, a: dict[str, Any]) -> list[str]:
+    return [
+        r.setting.label,
+        _num(a["ssim_protected"]),
+        _num(a["ssim_reconstructed"]),
+        _num(a["psnr_protected"], 2),
+        _num(a["psnr_reconstructed"], 2),
+        f"{a['n_train']} / {a['n_test']}",
+    ]
+
+
+def _run_attack(
     attack: str,
+    table_spec: _AttackTable,
     *,
     data: Path,
     method: str,
@@ -493,47 +528,11 @@ def _attack_command(
         _print_notes(result)
         err.print(f"[red]error:[/red] the {attack} attack did not run (see the notes above)")
         raise typer.Exit(EXIT_USAGE)
-    if attack == "cnn":
-        table = Table(
-            title="CNN re-identification attack (trained on protected faces)",
-            title_justify="left",
-        )
-        for col in ("setting", "SSIM", "top-1", "top-5", "chance top-1", "train / test"):
-            table.add_column(col, justify="left" if col == "setting" else "right")
-        for r in ran:
-            a = r.attacks["cnn"]
-            table.add_row(
-                r.setting.label,
-                _num(r.utility.get("ssim")),
-                _pct(a["top1"]),
-                _pct(a["top5"]),
-                _pct(a["chance_top1"]),
-                f"{a['n_train']} / {a['n_test']}",
-            )
-    else:
-        table = Table(
-            title="Reconstruction attack (U-Net trained on original/protected pairs)",
-            title_justify="left",
-        )
-        for col in (
-            "setting",
-            "SSIM protected",
-            "SSIM reconstructed",
-            "PSNR protected",
-            "PSNR reconstructed",
-            "train / test",
-        ):
-            table.add_column(col, justify="left" if col == "setting" else "right")
-        for r in ran:
-            a = r.attacks["reconstruction"]
-            table.add_row(
-                r.setting.label,
-                _num(a["ssim_protected"]),
-                _num(a["ssim_reconstructed"]),
-                _num(a["psnr_protected"], 2),
-                _num(a["psnr_reconstructed"], 2),
-                f"{a['n_train']} / {a['n_test']}",
-            )
+    table = Table(title=table_spec.title, title_justify="left")
+    for col in table_spec.columns:
+        table.add_column(col, justify="left" if col == "setting" else "right")
+    for r in ran:
+        table.add_row(*table_spec.row(r, r.attacks[attack]))
     out.print(table)
     _print_notes(result)
     if output is not None:
@@ -556,79 +555,75 @@ AttackOutputOpt = Annotated[
 ]
 
 
-@attack_app.command("reid")
-def attack_reid(
-    data: DataOpt,
-    method: AttackMethodOpt = "pixelate",
-    epsilons: EpsilonsOpt = "0.1,0.5,1,5",
-    sweeps: SweepOpt = None,
-    fixed: SetOpt = None,
-    identities: IdentitiesOpt = None,
-    per_identity: PerIdentityOpt = None,
-    max_images: MaxImagesOpt = None,
-    seed: SeedOpt = 0,
-    threshold: ThresholdOpt = None,
-    epochs: EpochsOpt = None,
-    image_size: ImageSizeOpt = 64,
-    output: AttackOutputOpt = None,
-    workers: WorkersOpt = 0,
-    quiet: QuietOpt = False,
-) -> None:
-    """CNN re-identification (McPherson et al. 2016): train on protected faces, name new ones."""
-    _attack_command(
-        "cnn",
-        data=data,
-        method=method,
-        epsilons=epsilons,
-        sweeps=sweeps,
-        fixed=fixed,
-        identities=identities,
-        per_identity=per_identity,
-        max_images=max_images,
-        seed=seed,
-        threshold=threshold,
-        epochs=epochs,
-        image_size=image_size,
-        output=output,
-        workers=workers,
-        quiet=quiet,
-    )
+def _add_attack_command(name: str, attack: str, table_spec: _AttackTable, *, doc: str) -> None:
+    """Register ``pixveil attack NAME``, which runs ``attack`` alone and prints its table."""
+
+    def command(
+        data: DataOpt,
+        method: AttackMethodOpt = "pixelate",
+        epsilons: EpsilonsOpt = "0.1,0.5,1,5",
+        sweeps: SweepOpt = None,
+        fixed: SetOpt = None,
+        identities: IdentitiesOpt = None,
+        per_identity: PerIdentityOpt = None,
+        max_images: MaxImagesOpt = None,
+        seed: SeedOpt = 0,
+        threshold: ThresholdOpt = None,
+        epochs: EpochsOpt = None,
+        image_size: ImageSizeOpt = 64,
+        output: AttackOutputOpt = None,
+        workers: WorkersOpt = 0,
+        quiet: QuietOpt = False,
+    ) -> None:
+        _run_attack(
+            attack,
+            table_spec,
+            data=data,
+            method=method,
+            epsilons=epsilons,
+            sweeps=sweeps,
+            fixed=fixed,
+            identities=identities,
+            per_identity=per_identity,
+            max_images=max_images,
+            seed=seed,
+            threshold=threshold,
+            epochs=epochs,
+            image_size=image_size,
+            output=output,
+            workers=workers,
+            quiet=quiet,
+        )
+
+    command.__doc__ = doc
+    command.__name__ = command.__qualname__ = f"attack_{name}"
+    attack_app.command(name)(command)
 
 
-@attack_app.command("reconstruction")
-def attack_reconstruction(
-    data: DataOpt,
-    method: AttackMethodOpt = "pixelate",
-    epsilons: EpsilonsOpt = "0.1,0.5,1,5",
-    sweeps: SweepOpt = None,
-    fixed: SetOpt = None,
-    identities: IdentitiesOpt = None,
-    per_identity: PerIdentityOpt = None,
-    max_images: MaxImagesOpt = None,
-    seed: SeedOpt = 0,
-    threshold: ThresholdOpt = None,
-    epochs: EpochsOpt = None,
-    image_size: ImageSizeOpt = 64,
-    output: AttackOutputOpt = None,
-    workers: WorkersOpt = 0,
-    quiet: QuietOpt = False,
-) -> None:
-    """Reconstruction: train a U-Net on (original, protected) faces; undo held-out ones."""
-    _attack_command(
-        "reconstruction",
-        data=data,
-        method=method,
-        epsilons=epsilons,
-        sweeps=sweeps,
-        fixed=fixed,
-        identities=identities,
-        per_identity=per_identity,
-        max_images=max_images,
-        seed=seed,
-        threshold=threshold,
-        epochs=epochs,
-        image_size=image_size,
-        output=output,
-        workers=workers,
-        quiet=quiet,
-    )
+_add_attack_command(
+    "reid",
+    "cnn",
+    _AttackTable(
+        title="CNN re-identification attack (trained on protected faces)",
+        columns=("setting", "SSIM", "top-1", "top-5", "chance top-1", "train / test"),
+        row=_cnn_row,
+    ),
+    doc="CNN re-identification (McPherson et al. 2016): train on protected faces, name new ones.",
+)
+_add_attack_command(
+    "reconstruction",
+    "reconstruction",
+    _AttackTable(
+        title="Reconstruction attack (U-Net trained on original/protected pairs)",
+        columns=(
+            "setting",
+            "SSIM protected",
+            "SSIM reconstructed",
+            "PSNR protected",
+            "PSNR reconstructed",
+            "train / test",
+        ),
+        row=_reconstruction_row,
+    ),
+    doc="Reconstruction: train a U-Net on (original, protected) faces; undo held-out ones.",
+)
