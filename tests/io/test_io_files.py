@@ -397,6 +397,18 @@ class TestCleanStaleTemps:
         with pytest.raises(InputError, match="got list"):
             clean_stale_temps([tmp_path])  # type: ignore[arg-type]
 
+    def test_unreadable_folder(self, tmp_path: Path) -> None:
+        if os.name != "posix" or os.geteuid() == 0:
+            pytest.skip("root reads any folder")
+        out = tmp_path / "out"
+        out.mkdir()
+        out.chmod(0)
+        try:
+            with pytest.raises(OutputError, match="cannot read the folder"):
+                clean_stale_temps(out)
+        finally:
+            out.chmod(0o755)
+
     def test_path_fallback(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(files_module, "_HAS_DIR_FD", False)
         out = tmp_path / "out"

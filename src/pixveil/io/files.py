@@ -450,6 +450,7 @@ def clean_stale_temps(
         raise OutputError("is not a folder", path=top)
     now = time.time()
     removed: list[Path] = []
+    # lazily: each remove() uses the folder descriptor of its step of the walk
     for folder, name, remove, file_st in _walk_files(top):
         if not is_temp_name(name) or not stat.S_ISREG(file_st.st_mode):
             continue
@@ -469,7 +470,10 @@ def clean_stale_temps(
 def _walk_files(top: Path) -> Iterator[tuple[Path, str, Callable[[], None], os.stat_result]]:
     """(folder, name, remove, lstat) of every non-folder entry below ``top``, links not followed."""
     if _HAS_DIR_FD and hasattr(os, "fwalk"):
-        top_fd = os.open(top, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
+        try:
+            top_fd = os.open(top, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
+        except OSError as exc:
+            raise OutputError(f"cannot read the folder ({_os_reason(exc)})", path=top) from exc
         try:
             for rel, _dirs, files, dir_fd in os.fwalk(".", follow_symlinks=False, dir_fd=top_fd):
                 folder = top / rel
