@@ -71,3 +71,24 @@ class TestShipped:
         from pixveil.detect import available_targets
 
         assert "plates-net" in available_targets()
+
+
+class TestFuse:
+    def test_keeps_unexplained_ocr(self) -> None:
+        from pixveil.detect.plate_net import fuse_regions
+        from pixveil.types import Region
+
+        net = [Region((10, 10, 110, 40), kind="plate", score=0.9)]
+        same = Region((15, 5, 100, 45), kind="plate", score=0.8, label="AB123")
+        other = Region((300, 10, 380, 40), kind="plate", score=0.6, label="XY987")
+        fused = fuse_regions(net, [same, other], ocr_weight=0.5)
+        assert [r.score for r in fused] == [0.9, 0.3]
+        assert fused[1].label == "XY987"
+
+    def test_rejects(self) -> None:
+        from pixveil.detect.plate_net import fuse_regions
+
+        with pytest.raises(ValueError, match="iou"):
+            fuse_regions([], [], iou=0)
+        with pytest.raises(ValueError, match="ocr_weight"):
+            fuse_regions([], [], ocr_weight=2)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from pixveil.errors import DetectionError, ModelError
 from pixveil.platedet.decode import decode, nms
 from pixveil.types import Region
 
-__all__ = ["DEFAULT_THRESHOLD", "PlateNetDetector", "default_model_path"]
+__all__ = ["DEFAULT_THRESHOLD", "PlateNetDetector", "default_model_path", "fuse_regions"]
 
 #: Default score threshold (see docs/PLATE_DETECTOR.md for the recall / false-positive curve).
 DEFAULT_THRESHOLD = 0.3
@@ -68,6 +69,45 @@ def _session(path: Path, threads: int | None, device: str) -> LoadedSession:
     if ins != [_INPUT] or outs != [_OUTPUT]:
         raise ModelError(f"{path}: unexpected plate model I/O: inputs {ins}, outputs {outs}")
     return loaded
+
+
+def fuse_regions(
+    net: list[Region], ocr: list[Region], *, iou: float = 0.5, ocr_weight: float = 1.0
+) -> list[Region]:
+    """The network's plates, plus the OCR path's plates that no network plate explains.
+
+    An OCR region is dropped when its box has IoU >= ``iou`` with a network region or
+    lies at least 90 % inside one: the network region then covers that plate by the
+    bench's rule.  Kept OCR regions keep their quadrilateral and reading, with their
+    score times ``ocr_weight``.  The result is sorted by score.
+
+    Parameters
+    ----------
+    net, ocr : list of Region
+        ``plates-net`` and ``plates`` detections of the same image.
+    iou : float
+        Overlap above which an OCR region counts as the same plate, in ``(0, 1]``.
+    ocr_weight : float
+        Scale of the OCR scores, in ``[0, 1]``, so one threshold can apply to both.
+    """
+    if not 0 < iou <= 1:
+        raise ValueError(f"iou must be in (0, 1], got {iou!r}")
+    if not 0 <= ocr_weight <= 1:
+        raise ValueError(f"ocr_weight must be in [0, 1], got {ocr_weight!r}")
+    out = list(net)
+    for r in ocr:
+        if any(r.iou(n) >= iou or _covered(r, n) >= 0.9 for n in net):
+            continue
+        out.append(replace(r, score=r.score * ocr_weight))
+    out.sort(key=lambda r: -r.score)
+    return out
+
+
+def _covered(r: Region, by: Region) -> float:
+    """Share of ``r``'s box inside ``by``'s box."""
+    ix = max(0.0, min(r.box[2], by.box[2]) - max(r.box[0], by.box[0]))
+    iy = max(0.0, min(r.box[3], by.box[3]) - max(r.box[1], by.box[1]))
+    return ix * iy / r.area if r.area > 0 else 0.0
 
 
 def _align(v: float) -> int:
