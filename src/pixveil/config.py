@@ -57,14 +57,34 @@ class AnonymizeConfig:
         secure source; a seed makes the noise reproducible and is for tests only.
     output_format : str or None
         ``png``, ``jpg``, ``bmp`` or ``webp``; None keeps the input's format.
-    quality : int
-        JPEG/WebP quality, 1..100.
+    quality : int or "keep"
+        JPEG/WebP quality, 1..100.  ``"keep"`` (default): a JPEG written from a
+        JPEG input re-uses the input's quantisation tables and chroma subsampling
+        (so the file does not grow); any other output uses quality 95.
     keep_icc : bool
         Re-embed the input's ICC colour profile (off by default: it can identify a device).
     max_pixels : int or None
         Refuse images with more pixels than this (decompression-bomb guard); None = default.
     sidecar : bool
         Write ``<output>.json`` with the detections (boxes, scores, landmarks; never pixels or text).
+        The image and its sidecar are one unit: if the sidecar cannot be written the
+        image is removed again.
+    device : str
+        Where the ONNX models run: ``"auto"`` (the best installed ONNX Runtime
+        execution provider, else the CPU), ``"cpu"``, ``"cuda"``, ``"openvino"``...
+        A provider that is not installed falls back to the CPU.
+    max_size : int or None
+        Detect on a copy whose longer side is at most this many pixels (faster on
+        large photos; small faces and plates may be missed, see
+        ``docs/BENCHMARKS.md``).  The output keeps the full resolution.  None
+        (default) detects at full resolution.
+    allow_damaged : bool
+        Accept inputs whose compressed data is damaged (bad JPEG scan data, PNG
+        CRC errors).  Off by default: a half-decoded picture is refused.
+    dry_run : bool
+        Detect and report only; write no image, sidecar or run file.
+    boxes : bool
+        Draw each detection's box and score on the output (for checking thresholds).
     """
 
     targets: tuple[str, ...] = DEFAULT_TARGETS
@@ -76,10 +96,15 @@ class AnonymizeConfig:
     pii_patterns: tuple[str, ...] = ()
     seed: int | None = None
     output_format: str | None = None
-    quality: int = 95
+    quality: int | str = "keep"
     keep_icc: bool = False
     max_pixels: int | None = None
     sidecar: bool = False
+    device: str = "auto"
+    max_size: int | None = None
+    allow_damaged: bool = False
+    dry_run: bool = False
+    boxes: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "targets", parse_targets(self.targets))
@@ -96,19 +121,39 @@ class AnonymizeConfig:
             v = getattr(self, name)
             if v is not None and not (0.0 < float(v) < 1.0):
                 raise ValueError(f"{name} must be in (0, 1), got {v!r}")
-        if not (1 <= int(self.quality) <= 100):
-            raise ValueError(f"quality must be in [1, 100], got {self.quality!r}")
+        if self.quality != "keep" and (
+            isinstance(self.quality, bool)
+            or not isinstance(self.quality, int)
+            or not 1 <= self.quality <= 100
+        ):
+            raise ValueError(
+                f"quality must be 'keep' or an integer in [1, 100], got {self.quality!r}"
+            )
         if self.max_pixels is not None and int(self.max_pixels) <= 0:
             raise ValueError(f"max_pixels must be positive, got {self.max_pixels!r}")
+        if self.max_size is not None and (
+            isinstance(self.max_size, bool)
+            or not isinstance(self.max_size, int)
+            or self.max_size < 64
+        ):
+            raise ValueError(f"max_size must be an integer >= 64 or None, got {self.max_size!r}")
+        if not isinstance(self.device, str) or not self.device.strip():
+            raise ValueError(f"device must be a non-empty string, got {self.device!r}")
+        object.__setattr__(self, "device", self.device.strip().lower())
         if self.seed is not None and not isinstance(self.seed, int):
             raise ValueError(f"seed must be an int or None, got {self.seed!r}")
 
     def detector_options(self, target: str) -> dict[str, Any]:
-        if target == "faces" and self.face_threshold is not None:
-            return {"threshold": float(self.face_threshold)}
-        if target == "plates" and self.plate_threshold is not None:
-            return {"threshold": float(self.plate_threshold)}
+        """Constructor options of the detector of ``target`` that differ from its defaults.
+
+        The device is not among them: :class:`~pixveil.pipeline.Anonymizer` adds
+        the device it resolved (``auto`` becomes a concrete one).
+        """
         options: dict[str, Any] = {}
+        if target == "faces" and self.face_threshold is not None:
+            options["threshold"] = float(self.face_threshold)
+        if target == "plates" and self.plate_threshold is not None:
+            options["threshold"] = float(self.plate_threshold)
         if target in ("text", "text-pii") and self.text_threshold is not None:
             options["threshold"] = float(self.text_threshold)
         if target == "text-pii" and self.pii_patterns:

@@ -19,6 +19,7 @@ __all__ = [
     "ProtectionMethod",
     "available_methods",
     "get_method",
+    "method_class",
     "register_method",
 ]
 
@@ -45,6 +46,12 @@ def get_method(name: str, **params: Any) -> ProtectionMethod:
     """Build the method registered as ``name`` with these parameters (validated)."""
     _load_builtin()
     return METHODS.get(name)(**params)
+
+
+def method_class(name: str) -> type[ProtectionMethod]:
+    """The class registered as ``name`` (its ``Params``, ``summary``, ``guarantee``), unbuilt."""
+    _load_builtin()
+    return METHODS.get(name)
 
 
 def available_methods() -> list[str]:
