@@ -71,7 +71,7 @@ class TestCli:
         [
             (["--pii-pattern", "staff=EMP(\\d"], "invalid regular expression"),
             (["--pii-pattern", "Bad Name=x"], "pattern name"),
-            (["--text-threshold", "2"], "text_threshold"),
+            (["--text-threshold", "2"], "--text-threshold must be in (0, 1)"),
         ],
     )
     def test_bad_options_exit_2_with_one_line(

@@ -1,20 +1,26 @@
 """Command-line interface: a thin shell that builds one config and makes one library call.
 
 Exit codes: 0 everything written; 1 at least one input failed (the others were
-still processed); 2 bad usage or configuration.
+still processed); 2 bad usage or configuration; 3 with ``--strict``, a requested
+target found nothing in some image.  User data (file names, option values) is
+never read as rich markup, and error lines are never wrapped.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
+import shutil
 import sys
+import tempfile
+import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -23,6 +29,13 @@ from pixveil.cli_evaluate import app as evaluate_app
 from pixveil.cli_gan import app as gan_app
 from pixveil.config import AnonymizeConfig, parse_targets
 from pixveil.errors import PixveilError
+from pixveil.io import (
+    FORMAT_EXTENSIONS,
+    IMAGE_EXTENSIONS,
+    OUTPUT_FORMATS,
+    normalize_format,
+    output_format_for,
+)
 
 app = typer.Typer(
     add_completion=False,
@@ -30,17 +43,18 @@ app = typer.Typer(
     help="pixveil: find faces, licence plates and text in images and protect them; "
     "outputs carry no metadata.",
 )
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+err = Console(stderr=True, highlight=False, emoji=False)
+out = Console(highlight=False, emoji=False)
 
 EXIT_FAILURES = 1
 EXIT_USAGE = 2
+EXIT_STRICT = 3
 
 
 def parse_param(text: str) -> tuple[str, Any]:
     """``"block_size=16"`` -> ``("block_size", 16)``; values become int, float, bool or str."""
     if "=" not in text:
-        raise typer.BadParameter(f"expected KEY=VALUE, got {text!r}")
+        raise ValueError(f"--param expects KEY=VALUE, got {text!r}")
     key, raw = text.split("=", 1)
     key = key.strip().replace("-", "_")
     raw = raw.strip()
@@ -64,8 +78,65 @@ def parse_param(text: str) -> tuple[str, Any]:
 
 
 def _fail_usage(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
+    _error(message)
     return typer.Exit(EXIT_USAGE)
+
+
+def shown(value: object) -> str:
+    """``value`` as safe terminal text: control characters escaped, rich markup escaped.
+
+    A file name is data: ``[/x]`` in it is printed as is, a newline or an ESC
+    byte as ``\n`` / ``\x1b`` (as ``repr`` writes them), so one message stays one line
+    and cannot move the cursor or change colours.
+    """
+    text = str(value)
+    if any(_is_control(ch) for ch in text):
+        text = "".join(
+            repr(ch)[1:-1] if _is_control(ch) and ch not in ("'", '"') else ch for ch in text
+        )
+    return escape(text)
+
+
+def _is_control(ch: str) -> bool:
+    return unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") and ch != "\u200d"
+
+
+def _error(message: str, console: Console | None = None) -> None:
+    """Print ``error: <message>`` as one unwrapped line (the message is data, not markup)."""
+    (console or err).print(f"[red]error:[/red] {shown(message)}", soft_wrap=True)
+
+
+def _warn(message: str) -> None:
+    err.print(f"[yellow]warning:[/yellow] {shown(message)}", soft_wrap=True)
+
+
+def _check_options(**flags: Any) -> None:
+    """Range checks that name the flag the user typed (``--threshold must be in (0, 1)``)."""
+    for flag in ("--threshold", "--plate-threshold", "--text-threshold"):
+        value = flags.get(flag)
+        if value is not None and not 0.0 < value < 1.0:
+            raise ValueError(f"{flag} must be in (0, 1), got {value:g}")
+    if flags.get("--max-pixels") is not None and flags["--max-pixels"] < 1:
+        raise ValueError(f"--max-pixels must be >= 1, got {flags['--max-pixels']}")
+    if flags.get("--max-size") is not None and flags["--max-size"] < 64:
+        raise ValueError(f"--max-size must be >= 64 pixels, got {flags['--max-size']}")
+    if flags.get("--margin") is not None and flags["--margin"] <= 0:
+        raise ValueError(f"--margin must be > 0, got {flags['--margin']:g}")
+
+
+def _parse_quality(value: str) -> int | str:
+    text = value.strip().lower()
+    if text == "keep":
+        return "keep"
+    try:
+        q = int(text)
+    except ValueError:
+        raise ValueError(
+            f"--quality must be 'keep' or an integer in 1..100, got {value!r}"
+        ) from None
+    if not 1 <= q <= 100:
+        raise ValueError(f"--quality must be 'keep' or an integer in 1..100, got {q}")
+    return q
 
 
 def build_config(
@@ -79,30 +150,51 @@ def build_config(
     threshold: float | None,
     plate_threshold: float | None,
     output_format: str | None,
-    quality: int,
+    quality: int | str,
     keep_icc: bool,
     max_pixels: int | None,
     sidecar: bool,
     seed: int | None,
     text_threshold: float | None = None,
     pii_patterns: list[str] | None = None,
+    device: str = "auto",
+    max_size: int | None = None,
+    allow_damaged: bool = False,
+    dry_run: bool = False,
+    boxes: bool = False,
+    image: Path | None = None,
 ) -> AnonymizeConfig:
     """Turn CLI options into a validated config (raises ValueError with a clear message)."""
+    from pixveil._onnx import check_device
+    from pixveil.detect import available_targets
     from pixveil.protect import METHODS, available_methods
 
     if method not in available_methods():
         raise ValueError(f"unknown method {method!r}; known: {', '.join(available_methods())}")
+    target_names = parse_targets(targets)
+    known_targets = available_targets()
+    for t in target_names:
+        if t not in known_targets:
+            raise ValueError(f"--targets: unknown target {t!r}; known: {', '.join(known_targets)}")
     method_params: dict[str, Any] = dict(parse_param(p) for p in params)
     for key, value in (("epsilon", epsilon), ("shape", shape), ("margin", margin)):
         if value is not None:
             method_params[key] = value
+    if image is not None:
+        method_params["image"] = str(image)
     params_cls = METHODS.get(method).Params
     allowed = [f.name for f in dataclasses.fields(params_cls)]
     unknown = sorted(set(method_params) - set(allowed))
     if unknown:
+        flags = {
+            "epsilon": "--epsilon",
+            "shape": "--shape",
+            "margin": "--margin",
+            "image": "--image",
+        }
+        named = ", ".join(flags.get(k, k) for k in unknown)
         raise ValueError(
-            f"method {method!r} has no parameter {', '.join(unknown)}; "
-            f"its parameters are: {', '.join(allowed)}"
+            f"method {method!r} has no parameter {named}; its parameters are: {', '.join(allowed)}"
         )
     params_cls(**method_params)  # validate now, before any file is touched
     if output_format is not None:
@@ -114,8 +206,12 @@ def build_config(
             raise ValueError(
                 f"--format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}"
             )
+    try:
+        check_device(device)
+    except ValueError as exc:
+        raise ValueError(f"--device: {exc}") from None
     return AnonymizeConfig(
-        targets=parse_targets(targets),
+        targets=target_names,
         method=method,
         method_params=method_params,
         face_threshold=threshold,
@@ -128,6 +224,11 @@ def build_config(
         keep_icc=keep_icc,
         max_pixels=max_pixels,
         sidecar=sidecar,
+        device=device,
+        max_size=max_size,
+        allow_damaged=allow_damaged,
+        dry_run=dry_run,
+        boxes=boxes,
     )
 
 
@@ -142,18 +243,131 @@ def _root(
     version: Annotated[
         bool | None,
         typer.Option(
-            "--version", callback=_version_callback, is_eager=True, help="Show the version."
+            "--version",
+            callback=_version_callback,
+            is_eager=True,
+            help="Show the version.",
+            metavar="",
         ),
     ] = None,
 ) -> None:
     """pixveil command line."""
 
 
+_WRITABLE_SUFFIXES = frozenset(ext for exts in FORMAT_EXTENSIONS.values() for ext in exts)
+
+
+@dataclass
+class _Plan:
+    """Where a run writes: a folder, one named file, or standard output."""
+
+    out_dir: Path
+    output_file: Path | None = None
+    to_stdout: bool = False
+    #: A temporary folder holding standard input / the standard-output file.
+    scratch: Path | None = None
+    #: Shown instead of the scratch file's name in messages.
+    aliases: dict[Path, str] = dataclasses.field(default_factory=dict)
+
+
+def _plan_outputs(inputs: list[Path], output: Path, output_format: str | None) -> _Plan:
+    """Check the input paths and choose the output mode (usage errors raise ValueError)."""
+    stdin = [p for p in inputs if str(p) == "-"]
+    if len(stdin) > 1:
+        raise ValueError("standard input ('-') can be given only once")
+    missing = [p for p in inputs if str(p) != "-" and not (p.exists() or p.is_symlink())]
+    if missing:
+        raise ValueError(f"{missing[0]}: no such file or folder")
+    single = len(inputs) == 1 and (str(inputs[0]) == "-" or not inputs[0].is_dir())
+    if str(output) == "-":
+        if not single:
+            raise ValueError("-o - (standard output) needs exactly one input file")
+        return _Plan(out_dir=Path("."), to_stdout=True)
+    if (
+        output.exists()
+        and not output.is_dir()
+        and not (single and output.suffix.lower() in _WRITABLE_SUFFIXES)
+    ):
+        raise ValueError(
+            f"-o {output} is an existing file; give a folder (or one input and an image file name)"
+        )
+    if single and output.suffix.lower() in IMAGE_EXTENSIONS and not output.is_dir():
+        if output.suffix.lower() not in _WRITABLE_SUFFIXES:
+            raise ValueError(
+                f"-o {output}: pixveil writes {', '.join(OUTPUT_FORMATS)} files; "
+                "choose one of those extensions"
+            )
+        fmt = normalize_format(output.suffix)
+        if output_format is not None and normalize_format(output_format) != fmt:
+            raise ValueError(
+                f"--format {output_format} does not match the extension of -o {output.name}"
+            )
+        return _Plan(out_dir=output.parent, output_file=output)
+    return _Plan(out_dir=output)
+
+
+_MAGIC: tuple[tuple[bytes, int, str], ...] = (
+    (b"\xff\xd8\xff", 0, ".jpg"),
+    (b"\x89PNG\r\n\x1a\n", 0, ".png"),
+    (b"GIF8", 0, ".gif"),
+    (b"BM", 0, ".bmp"),
+    (b"WEBP", 8, ".webp"),
+    (b"II*\x00", 0, ".tif"),
+    (b"MM\x00*", 0, ".tif"),
+)
+
+
+def _sniff_suffix(head: bytes) -> str:
+    for magic, offset, suffix in _MAGIC:
+        if head[offset : offset + len(magic)] == magic:
+            return suffix
+    if len(head) >= 2 and head[0:1] == b"P" and head[1:2] in b"123456":
+        return ".pnm"
+    return ".img"
+
+
+def _take_stdin(plan: _Plan, inputs: list[Path], output_format: str | None) -> list[Path]:
+    """Spool standard input into the plan's scratch folder; returns the inputs with it in."""
+    if not any(str(p) == "-" for p in inputs) and not plan.to_stdout:
+        return inputs
+    plan.scratch = Path(tempfile.mkdtemp(prefix="pixveil-"))
+    result: list[Path] = []
+    for p in inputs:
+        if str(p) != "-":
+            result.append(p)
+            continue
+        data = sys.stdin.buffer.read()
+        spooled = plan.scratch / ("stdin" + _sniff_suffix(data[:16]))
+        spooled.write_bytes(data)
+        plan.aliases[spooled] = "<stdin>"
+        result.append(spooled)
+    if plan.to_stdout:
+        src = result[0]
+        fmt = output_format or output_format_for(src, None)
+        plan.output_file = plan.scratch / ("stdout" + FORMAT_EXTENSIONS[normalize_format(fmt)][0])
+        plan.out_dir = plan.scratch
+    return result
+
+
 @app.command()
 def anonymize(
-    inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders (recursive).")],
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Image files and/or folders (recursive); '-' reads one image from standard input.",
+            metavar="INPUT...",
+            show_default=False,
+        ),
+    ],
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="Output folder (mirrors input folders).")
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Output folder (mirrors input folders); for a single input also a file name "
+            "(photo_anon.jpg), or '-' for standard output.",
+            metavar="PATH",
+        ),
     ] = Path("pixveil-out"),
     targets: Annotated[
         str,
@@ -161,34 +375,70 @@ def anonymize(
             "--targets",
             "-t",
             help="What to detect, comma-separated: faces, plates, text, text-pii.",
+            metavar="LIST",
         ),
     ] = "faces,plates",
     method: Annotated[
-        str, typer.Option("--method", "-m", help="Protection method (see `pixveil methods`).")
-    ] = "blur",
+        str | None,
+        typer.Option(
+            "--method",
+            "-m",
+            help="Protection method (see `pixveil methods`). [default: blur; image with --image]",
+            metavar="NAME",
+            show_default=False,
+        ),
+    ] = None,
     params: Annotated[
         list[str] | None,
-        typer.Option("--param", "-p", help="Method parameter KEY=VALUE (repeatable)."),
+        typer.Option(
+            "--param", "-p", help="Method parameter KEY=VALUE (repeatable).", metavar="KEY=VALUE"
+        ),
     ] = None,
     epsilon: Annotated[
         float | None,
         typer.Option(
-            "--epsilon", "-e", help="Privacy budget of dp-pix, dp-blur, gan-face and plate-synth."
+            "--epsilon",
+            "-e",
+            help="Privacy budget of dp-pix, dp-blur, gan-face and plate-synth, >= 0 "
+            "(each method's default: `pixveil methods`).",
+            metavar="FLOAT",
         ),
     ] = None,
-    shape: Annotated[str | None, typer.Option("--shape", help="auto, ellipse or box.")] = None,
+    shape: Annotated[
+        str | None,
+        typer.Option(
+            "--shape", help="Region shape: auto, ellipse or box. [default: auto]", metavar="SHAPE"
+        ),
+    ] = None,
     margin: Annotated[
-        float | None, typer.Option("--margin", help="Grow each box by this factor.")
+        float | None,
+        typer.Option(
+            "--margin", help="Grow each box by this factor, > 0 (method default).", metavar="FLOAT"
+        ),
     ] = None,
     threshold: Annotated[
-        float | None, typer.Option("--threshold", help="Face detection threshold.")
+        float | None,
+        typer.Option(
+            "--threshold",
+            help="Face detection threshold, in (0, 1). [default: the detector's, 0.2]",
+            metavar="FLOAT",
+        ),
     ] = None,
     plate_threshold: Annotated[
-        float | None, typer.Option("--plate-threshold", help="Plate detection threshold.")
+        float | None,
+        typer.Option(
+            "--plate-threshold",
+            help="Plate detection threshold, in (0, 1). [default: the detector's]",
+            metavar="FLOAT",
+        ),
     ] = None,
     text_threshold: Annotated[
         float | None,
-        typer.Option("--text-threshold", help="Text-line threshold of text and text-pii."),
+        typer.Option(
+            "--text-threshold",
+            help="Text-line threshold of text and text-pii, in (0, 1). [default: 0.5]",
+            metavar="FLOAT",
+        ),
     ] = None,
     pii_patterns: Annotated[
         list[str] | None,
@@ -196,39 +446,136 @@ def anonymize(
             "--pii-pattern",
             help="Extra text-pii pattern NAME=REGEX, or an optional built-in one by name "
             "(date); repeatable.",
+            metavar="NAME[=REGEX]",
+        ),
+    ] = None,
+    image: Annotated[
+        Path | None,
+        typer.Option(
+            "--image",
+            help="Replacement picture for --method image (scaled to each region, alpha respected).",
+            metavar="FILE",
         ),
     ] = None,
     output_format: Annotated[
         str | None,
         typer.Option(
-            "--format", "-f", help="Output format: png, jpg, bmp or webp (default: as input)."
+            "--format",
+            "-f",
+            help="Output format: png, jpg, bmp or webp. [default: as the input; TIFF, GIF, PNM -> png]",
+            metavar="FMT",
         ),
     ] = None,
-    quality: Annotated[int, typer.Option("--quality", help="JPEG/WebP quality.")] = 95,
+    quality: Annotated[
+        str,
+        typer.Option(
+            "--quality",
+            help="JPEG/WebP quality 1..100, or 'keep': a JPEG input's own quantisation "
+            "(other outputs: 95).",
+            metavar="Q",
+        ),
+    ] = "keep",
     keep_icc: Annotated[
-        bool, typer.Option("--keep-icc", help="Keep the ICC colour profile (dropped by default).")
+        bool,
+        typer.Option(
+            "--keep-icc", help="Keep the ICC colour profile (dropped by default).", metavar=""
+        ),
     ] = False,
     max_pixels: Annotated[
-        int | None, typer.Option("--max-pixels", help="Refuse larger images (decompression bombs).")
+        int | None,
+        typer.Option(
+            "--max-pixels",
+            help="Refuse larger images, >= 1 (decompression bombs). [default: 100000000]",
+            metavar="N",
+        ),
     ] = None,
+    max_size: Annotated[
+        int | None,
+        typer.Option(
+            "--max-size",
+            help="Detect on a copy at most this many pixels on its longer side, >= 64 (faster; "
+            "may miss small faces, see docs/BENCHMARKS.md); the output keeps full resolution. "
+            "[default: full resolution]",
+            metavar="PX",
+        ),
+    ] = None,
+    device: Annotated[
+        str,
+        typer.Option(
+            "--device",
+            help="Where the models run: auto, cpu, cuda, tensorrt, rocm, openvino, directml, "
+            "coreml (ONNX Runtime providers; a missing one falls back to the CPU).",
+            metavar="DEVICE",
+        ),
+    ] = "auto",
     sidecar: Annotated[
-        bool, typer.Option("--sidecar", help="Write <output>.json with the detections.")
+        bool,
+        typer.Option("--sidecar", help="Write <output>.json with the detections.", metavar=""),
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Detect and report only; write nothing.", metavar=""),
+    ] = False,
+    boxes: Annotated[
+        bool,
+        typer.Option(
+            "--boxes",
+            help="Draw each detection's box and score on the output (to check thresholds).",
+            metavar="",
+        ),
+    ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Exit with 3 when a requested target found nothing in some image "
+            "(route such images to review).",
+            metavar="",
+        ),
+    ] = False,
+    allow_damaged_flag: Annotated[
+        bool,
+        typer.Option(
+            "--allow-damaged",
+            help="Process inputs with damaged compressed data (bad JPEG scans, PNG CRC errors) "
+            "instead of refusing them.",
+            metavar="",
+        ),
     ] = False,
     seed: Annotated[
         int | None,
         typer.Option(
-            "--seed", help="Seed the privacy noise (testing only: weakens the guarantee)."
+            "--seed",
+            help="Seed the privacy noise (testing only: weakens the guarantee).",
+            metavar="INT",
         ),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar.", metavar="")
+    ] = False,
 ) -> None:
-    """Detect faces, licence plates or text, protect them, write metadata-free copies."""
+    """Detect faces, licence plates or text, protect them, write metadata-free copies.
+
+    Exit status: 0 all written; 1 some input failed (no output for it); 2 bad
+    usage; 3 with --strict, some image had nothing of a requested target.
+    """
+    from pixveil._onnx import resolve_providers
     from pixveil.pipeline import run_batch
 
     try:
+        _check_options(
+            **{
+                "--threshold": threshold,
+                "--plate-threshold": plate_threshold,
+                "--text-threshold": text_threshold,
+                "--max-pixels": max_pixels,
+                "--max-size": max_size,
+                "--margin": margin,
+            }
+        )
         config = build_config(
             targets=targets,
-            method=method,
+            method=method or ("image" if image is not None else "blur"),
             params=params or [],
             epsilon=epsilon,
             shape=shape,
@@ -238,34 +585,84 @@ def anonymize(
             text_threshold=text_threshold,
             pii_patterns=pii_patterns,
             output_format=output_format,
-            quality=quality,
+            quality=_parse_quality(quality),
             keep_icc=keep_icc,
             max_pixels=max_pixels,
             sidecar=sidecar,
             seed=seed,
+            device=device,
+            max_size=max_size,
+            allow_damaged=allow_damaged_flag,
+            dry_run=dry_run,
+            boxes=boxes,
+            image=image,
         )
+        plan = _plan_outputs(list(inputs), output, config.output_format)
     except (ValueError, TypeError) as exc:
         raise _fail_usage(str(exc)) from None
     if config.pii_patterns and "text-pii" not in config.targets:
-        err.print("[yellow]warning:[/yellow] --pii-pattern only applies to the text-pii target")
+        _warn("--pii-pattern only applies to the text-pii target")
     if seed is not None:
-        err.print(
-            "[yellow]warning:[/yellow] --seed makes the privacy noise predictable; use it for tests only"
+        _warn("--seed makes the privacy noise predictable; use it for tests only")
+    note = resolve_providers(config.device).fallback
+    if note:
+        _warn(note)
+    report_console = err if plan.to_stdout else out
+    try:
+        files = _take_stdin(plan, list(inputs), config.output_format)
+        report = _run_with_progress(run_batch, files, plan, config, quiet=quiet or plan.to_stdout)
+        if plan.to_stdout and report.n_written == 1 and plan.output_file is not None:
+            sys.stdout.buffer.write(plan.output_file.read_bytes())
+            sys.stdout.buffer.flush()
+    finally:
+        if plan.scratch is not None:
+            shutil.rmtree(plan.scratch, ignore_errors=True)
+    if config.dry_run:
+        for o in report.outcomes:
+            if o.ok and o.detections is not None:
+                found = ", ".join(
+                    f"{o.detections.count(kind)} {t}" for t, kind in _target_kinds(config).items()
+                )
+                report_console.print(
+                    f"{shown(plan.aliases.get(o.path, o.path))}: {found}", soft_wrap=True
+                )
+    _print_summary(report, plan, report_console)
+    run_file_failed = False
+    if plan.output_file is None and not config.dry_run and report.n_written:
+        from pixveil.pipeline import write_run_file
+
+        try:
+            write_run_file(plan.out_dir, config, report)
+        except PixveilError as exc:
+            _error(str(exc))
+            run_file_failed = True
+    if report.failures or run_file_failed:
+        raise typer.Exit(EXIT_FAILURES)
+    if strict and report.n_incomplete:
+        _error(
+            f"--strict: {report.n_incomplete} image(s) had nothing of a requested target "
+            "(see 'images without' above)"
         )
-    report = _run_with_progress(run_batch, inputs, output, config, quiet=quiet)
-    _print_summary(report, output)
-    raise typer.Exit(EXIT_FAILURES if report.failures else 0)
+        raise typer.Exit(EXIT_STRICT)
+    raise typer.Exit(0)
+
+
+def _target_kinds(config: AnonymizeConfig) -> dict[str, str]:
+    from pixveil.detect import DETECTORS, available_targets
+
+    available_targets()  # registers the built-in detectors
+    return {t: DETECTORS.get(t).kind for t in config.targets}
 
 
 def _run_with_progress(
-    run: Any, inputs: list[Path], output: Path, config: AnonymizeConfig, *, quiet: bool
+    run: Any, inputs: list[Path], plan: _Plan, config: AnonymizeConfig, *, quiet: bool
 ) -> Any:
     progress = Progress(
         TextColumn("[bold]pixveil"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         console=err,
         disable=quiet or not err.is_terminal,
         transient=True,
@@ -276,42 +673,50 @@ def _run_with_progress(
         progress.update(task, total=n)
 
     def on_result(o: Any) -> None:
-        progress.update(task, advance=1, description=o.path.name)
+        name = plan.aliases.get(o.path, o.path)
+        progress.update(task, advance=1, description=shown(Path(str(name)).name))
         if not o.ok:
-            progress.console.print(f"[red]error:[/red] {o.path}: {o.error}")
+            _error(f"{name}: {o.error}", progress.console)
 
     try:
         with progress:
-            report = run(inputs, output, config, on_result=on_result, on_start=on_start)
-    except PixveilError as exc:
+            return run(
+                inputs,
+                plan.out_dir,
+                config,
+                on_result=on_result,
+                on_start=on_start,
+                output_file=plan.output_file,
+            )
+    except (PixveilError, ValueError) as exc:
         raise _fail_usage(str(exc)) from None
-    except ValueError as exc:
-        raise _fail_usage(str(exc)) from None
-    cfg_path = output / "pixveil-run.json"
-    if report.n_ok:
-        cfg_path.write_text(
-            json.dumps({"config": config.to_dict(), "summary": report.to_dict()}, indent=2) + "\n",
-            encoding="utf-8",
-        )
-    return report
 
 
-def _print_summary(report: Any, output: Path) -> None:
+def _print_summary(report: Any, plan: _Plan, console: Console) -> None:
     summary = report.to_dict()
+    shown_out = "standard output" if plan.to_stdout else str(plan.output_file or plan.out_dir)
     table = Table(title="pixveil summary", show_header=False, title_justify="left")
     table.add_row("images", str(summary["images"]))
-    table.add_row("written", f"{summary['written']} -> {output}")
+    if report.dry_run:
+        table.add_row("written", "0 (dry run)")
+    else:
+        table.add_row("written", f"{summary['written']} -> {shown(shown_out)}")
     for kind, n in summary["regions"].items():
-        table.add_row(f"{kind}s protected", str(n))
+        table.add_row(f"{kind}s {'found' if report.dry_run else 'protected'}", str(n))
+    for target, n in summary["images_without"].items():
+        table.add_row(f"images without {target}", str(n))
     for event, n in summary.get("method_events", {}).items():
-        table.add_row(f"method {event}", str(n))
+        table.add_row(f"method {shown(event)}", str(n))
     table.add_row("skipped (not images)", str(summary["skipped_non_images"]))
+    if summary["stale_temp_files_removed"]:
+        table.add_row("stale temp files removed", str(summary["stale_temp_files_removed"]))
     table.add_row("failed", str(len(summary["failures"])))
-    out.print(table)
+    console.print(table)
     if report.failures:
-        err.print(f"[red]{len(report.failures)} file(s) failed (no output written for them):[/red]")
-        for f in report.failures:
-            err.print(f"  {f.path}: {f.error}")
+        err.print(
+            f"[red]{len(report.failures)} file(s) failed (listed above; no output written for them)[/red]",
+            soft_wrap=True,
+        )
 
 
 @app.command()
@@ -328,7 +733,7 @@ def demo(
         result = run_demo(output, method=method)
     except (PixveilError, ValueError) as exc:
         raise _fail_usage(str(exc)) from None
-    _print_summary(result.report, result.output_dir)
+    _print_summary(result.report, _Plan(out_dir=result.output_dir), out)
     for line in result.notes:
         out.print(line)
     raise typer.Exit(EXIT_FAILURES if result.report.failures else 0)
@@ -336,19 +741,31 @@ def demo(
 
 @app.command("methods")
 def list_methods() -> None:
-    """List the protection methods, their parameters and their guarantee."""
+    """List the protection methods: what each does, its parameters and its guarantee."""
     from pixveil.protect import METHODS, available_methods
 
     table = Table(show_lines=True)
     table.add_column("method", style="bold")
+    table.add_column("what it does")
     table.add_column("parameters (default)")
     table.add_column("guarantee")
     for name in available_methods():
         cls = METHODS.get(name)
-        fields = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(cls.Params))
-        doc = (cls.__doc__ or "").strip().splitlines()
-        table.add_row(name, fields, doc[0] if doc else "")
+        fields = ", ".join(f"{f.name}={_default_text(f)}" for f in dataclasses.fields(cls.Params))
+        table.add_row(name, shown(cls.summary), shown(fields), shown(cls.guarantee))
     out.print(table)
+
+
+def _default_text(f: dataclasses.Field[Any]) -> str:
+    if f.default is not dataclasses.MISSING:
+        value = f.default
+    elif f.default_factory is not dataclasses.MISSING:
+        value = f.default_factory()
+    else:
+        return "(required)"
+    if isinstance(value, (tuple, list, frozenset, set)):
+        return ",".join(str(v) for v in value) or "(none)"
+    return "none" if value is None else str(value)
 
 
 # `pixveil evaluate` and `pixveil attack` (the evaluation harness).
@@ -358,12 +775,31 @@ app.add_typer(gan_app, name="gan")
 
 
 def main() -> None:
-    """Entry point of the ``pixveil`` script."""
+    """Entry point of the ``pixveil`` script.
+
+    Usage errors are printed as one ``error:`` line (never a wrapped box), with
+    user data escaped.
+    """
     try:
-        app()
+        rv = app(standalone_mode=False)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(EXIT_FAILURES)
+    except typer.TyperException as exc:  # the usage errors of typer's command parser
+        code = int(getattr(exc, "exit_code", EXIT_USAGE))
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(code)
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        _error(message)
+        ctx = getattr(exc, "ctx", None)
+        if ctx is not None:
+            err.print(f"Try '{shown(ctx.command_path)} --help' for help.", soft_wrap=True)
+        sys.exit(code)
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+    sys.exit(rv if isinstance(rv, int) else 0)
 
 
 if __name__ == "__main__":
