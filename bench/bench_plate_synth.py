@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -108,8 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     detector = PlateDetector(threads=1)
     reader = TextLineRecognizer(alphabet=ALPHABET)
     rng = np.random.default_rng(args.seed)
-    keys = ("far", "synth_far", "acc", "redet", "redet_found", "ssim", "ms")
+    keys = ("far", "synth_far", "acc", "redet", "redet_found", "ssim", "ms", "fallbacks")
     res: dict[str, dict[str, list[float]]] = {m: {k: [] for k in keys} for m in specs}
+    reasons: dict[str, Counter[str]] = {m: Counter() for m in specs}
     detected: list[bool] = []
     crop_rows: list[np.ndarray] = []
     crop_every = max(1, len(samples) // max(1, args.n_crops))
@@ -127,14 +129,20 @@ def main(argv: list[str] | None = None) -> int:
         for m in specs:
             method = built[m]
             t = time.perf_counter()
-            out = method.apply(pixels, [region], rng=rng)
+            done = method.protect(pixels, [region], rng=rng)
+            out = done.image
             res[m]["ms"].append(1000 * (time.perf_counter() - t))
             outs[m] = out
+            res[m]["fallbacks"].append(done.events.get("fallback", 0))
+            for o in done.outcomes:
+                if "fallback_reason" in o.details:
+                    reasons[m][o.details["fallback_reason"]] += 1
             ((text, _),) = reader.read([reader.crop(out, quad, pad=0.1)])
             read = clean(text)
             res[m]["far"].append(levenshtein(read, truth) >= 3)
-            if isinstance(method, PlateSynth) and method.last_texts is not None:
-                synth = method.last_texts[1]
+            texts = done.outcomes[0].details.get("texts") if done.outcomes else None
+            if texts is not None:
+                synth = texts[1]
                 res[m]["synth_far"].append(levenshtein(synth, truth) >= 3)
                 res[m]["acc"].append(char_accuracy(read, synth))
             again = detector.detect(out)
@@ -166,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         method = built[m]
         synth = f"{100 * np.mean(r['synth_far']):.1f} %" if r["synth_far"] else "–"
         acc = f"{100 * np.mean(r['acc']):.1f} %" if r["acc"] else "–"
-        fb = str(method.events.get("fallback", 0)) if isinstance(method, PlateSynth) else "–"
+        fb = str(sum(r["fallbacks"])) if isinstance(method, PlateSynth) else "–"
         print(
             f"| {m} | {100 * np.mean(r['far']):.1f} % | {synth} | {acc} "
             f"| {100 * np.mean(r['redet']):.1f} % / {100 * np.mean(r['redet_found']):.1f} % "
@@ -174,9 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             f"| {np.median(r['ms']):.0f} | {fb} |"
         )
     for m in specs:
-        method = built[m]
-        if isinstance(method, PlateSynth) and method.fallback_reasons:
-            print(f"\n{m} fallbacks: {method.fallback_reasons}")
+        if reasons[m]:
+            print(f"\n{m} fallbacks: {dict(reasons[m])}")
     if args.crops and crop_rows:
         width = max(r.shape[1] for r in crop_rows)
         rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0))) for r in crop_rows]

@@ -36,7 +36,7 @@ from pixveil.io import (
     read_image,
     write_image,
 )
-from pixveil.protect.base import ProtectionMethod
+from pixveil.protect.base import ProtectionMethod, RegionOutcome
 from pixveil.types import Detections, Region
 
 __all__ = [
@@ -170,19 +170,15 @@ class Anonymizer:
             return ProtectedImage(pixels, detections, {})
         if rng is None:
             rng = self._rng()
-        methods = [self.method] if self.companion is None else [self.method, self.companion]
-        before = [m.events.copy() for m in methods]
-        protected = protect_regions(
-            self.method, pixels, detections, rng=rng, companion=self.companion
-        )
-        events: Counter[str] = Counter()
-        for m, b in zip(methods, before, strict=True):
-            events.update(m.events - b)
+        from pixveil.protect import protect_regions as protect_all
+
+        done = protect_all(self.method, pixels, detections, rng=rng, companion=self.companion)
+        protected = done.image
         if self.config.boxes:
             from pixveil.overlay import draw_detections
 
             protected = draw_detections(protected, detections)
-        return ProtectedImage(protected, detections, dict(events))
+        return ProtectedImage(protected, detections, dict(done.events), done.outcomes)
 
     def protect_array(
         self, pixels: np.ndarray, *, rng: np.random.Generator | None = None
@@ -262,6 +258,8 @@ class ProtectedImage:
     detections: Detections
     #: Method events for this image (e.g. ``{"fallback": 1}``).
     events: dict[str, int] = field(default_factory=dict)
+    #: One outcome per protected region (method, events, details).
+    outcomes: tuple[RegionOutcome, ...] = ()
 
 
 def _check_pixel_limit(pixels: np.ndarray, max_pixels: int) -> None:
@@ -306,22 +304,10 @@ def protect_regions(
     rng: np.random.Generator | None = None,
     companion: ProtectionMethod | None = None,
 ) -> np.ndarray:
-    """Protect every region: with ``method`` where it handles the kind, else with ``companion``.
+    """The protected copy of :func:`pixveil.protect.protect_regions` (its image only)."""
+    from pixveil.protect import protect_regions as protect_all
 
-    ``companion`` defaults to the default method; kind-specific methods
-    (``gan-face``, ``plate-synth``) thus never leave another kind unprotected.
-    """
-    regions = list(regions)
-    mine = [r for r in regions if method.handles(r)]
-    others = [r for r in regions if not method.handles(r)]
-    out = method.apply(pixels, mine, rng=rng)
-    if others:
-        if companion is None:
-            from pixveil.protect import get_method
-
-            companion = get_method(DEFAULT_METHOD)
-        out = companion.apply(out, others, rng=rng)
-    return out
+    return protect_all(method, pixels, regions, rng=rng, companion=companion).image
 
 
 def anonymize(

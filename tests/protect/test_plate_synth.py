@@ -74,10 +74,11 @@ class TestPlateSynth:
     ) -> None:
         image, region = scene
         method = PlateSynth()
-        out = method.apply(image, [region], rng=np.random.default_rng(1))
-        assert method.events["fallback"] == 0
-        assert method.last_texts is not None
-        original, synthetic = method.last_texts
+        done = method.protect(image, [region], rng=np.random.default_rng(1))
+        out = done.image
+        assert done.events["fallback"] == 0
+        (outcome,) = done.outcomes
+        original, synthetic = outcome.details["texts"]
         assert original == "KB472TX"
         assert synthetic != original and plate_format(synthetic) == plate_format(original)
         read = read_plate(reader, out, region)
@@ -105,11 +106,12 @@ class TestPlateSynth:
         image, region = scene
         for seed in range(3):
             method = PlateSynth(epsilon=0.0)
-            out = method.apply(image, [region], rng=np.random.default_rng(seed))
-            assert method.events["fallback"] == 0
-            assert method.last_texts is not None and method.last_texts[1] != "KB472TX"
-            read = read_plate(reader, out, region)
-            assert levenshtein(read, method.last_texts[1]) <= 2  # I/1, O/0 confusions
+            done = method.protect(image, [region], rng=np.random.default_rng(seed))
+            assert done.events["fallback"] == 0
+            synthetic = done.outcomes[0].details["texts"][1]
+            assert synthetic != "KB472TX"
+            read = read_plate(reader, done.image, region)
+            assert levenshtein(read, synthetic) <= 2  # I/1, O/0 confusions
 
     def test_same_seed_same_output(self, scene: tuple[np.ndarray, Region]) -> None:
         image, region = scene
@@ -125,8 +127,9 @@ class TestFailClosed:
         image[80:120, 100:220] = rng.integers(100, 156, (40, 120, 3), dtype=np.uint8)
         region = Region((100, 80, 220, 120), "plate")
         method = PlateSynth(fallback="mask")
-        out = method.apply(image, [region], rng=rng)
-        assert method.events["fallback"] == 1
+        done = method.protect(image, [region], rng=rng)
+        out = done.image
+        assert done.events["fallback"] == 1
         x0, y0, x1, y1 = region.scaled(method.params.margin).pixel_box(300, 200)
         assert np.all(out[y0:y1, x0:x1] == np.asarray(method._fallback.params.color, np.uint8))  # type: ignore[attr-defined]
 
@@ -134,8 +137,9 @@ class TestFailClosed:
         image, _ = scene
         blank = Region((20, 20, 140, 60), "plate")
         method = PlateSynth()
-        out = method.apply(image, [blank], rng=np.random.default_rng(0))
-        assert method.events["fallback"] == 1
+        done = method.protect(image, [blank], rng=np.random.default_rng(0))
+        out = done.image
+        assert done.events["fallback"] == 1
         expected = get_method("dp-pix").apply(image, [blank], rng=np.random.default_rng(0))
         np.testing.assert_array_equal(out, expected)
 
@@ -147,9 +151,10 @@ class TestFailClosed:
         image, region = scene
         monkeypatch.setattr(plates_module, "perturb_plate", lambda text, **_: text)
         method = PlateSynth(fallback="mask")
-        out = method.apply(image, [region], rng=np.random.default_rng(0))
-        assert method.events["fallback"] == 1
-        assert method.last_texts is None
+        done = method.protect(image, [region], rng=np.random.default_rng(0))
+        out = done.image
+        assert done.events["fallback"] == 1
+        assert "texts" not in done.outcomes[0].details
         x0, y0, x1, y1 = region.scaled(method.params.margin).pixel_box(640, 360)
         assert np.all(out[y0:y1, x0:x1] == 0)
 
@@ -163,9 +168,9 @@ class TestFailClosed:
 
         monkeypatch.setattr(plates_module, "_render_strip", boom)
         method = PlateSynth(fallback="mask")
-        method.apply(image, [region], rng=np.random.default_rng(0))
-        assert method.events["fallback"] == 1
-        assert method.fallback_reasons == {"RuntimeError": 1}
+        done = method.protect(image, [region], rng=np.random.default_rng(0))
+        assert done.events == {"fallback": 1}
+        assert done.outcomes[0].details == {"fallback_reason": "RuntimeError"}
 
 
 class TestParams:
@@ -204,12 +209,14 @@ def test_real_plates(shared_data, detector: PlateDetector, reader: TextLineRecog
         image = read_image(path).pixels
         regions = detector.detect(image)
         assert regions
-        out = method.apply(image, regions[:1], rng=rng)
+        done = method.protect(image, regions[:1], rng=rng)
+        out = done.image
         assert np.any(out != image)
-        if method.last_texts is None:
+        texts = done.outcomes[0].details.get("texts")
+        if texts is None:
             continue
         swapped += 1
         read = read_plate(reader, out, regions[0])
         assert levenshtein(read, truth) >= 2
-        assert levenshtein(read, method.last_texts[1]) <= 2
+        assert levenshtein(read, texts[1]) <= 2
     assert swapped >= 4

@@ -9,17 +9,33 @@ guarantees in one line (:attr:`ProtectionMethod.summary`,
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from typing import Any
 
-from pixveil.protect.base import METHODS, MethodParams, ProtectionMethod, register_method
+import numpy as np
+
+from pixveil.protect.base import (
+    METHODS,
+    MethodParams,
+    Protected,
+    ProtectionMethod,
+    RegionOutcome,
+    Replacement,
+    register_method,
+)
+from pixveil.types import Region
 
 __all__ = [
     "METHODS",
     "MethodParams",
+    "Protected",
     "ProtectionMethod",
+    "RegionOutcome",
+    "Replacement",
     "available_methods",
     "get_method",
     "method_class",
+    "protect_regions",
     "register_method",
 ]
 
@@ -57,3 +73,36 @@ def method_class(name: str) -> type[ProtectionMethod]:
 def available_methods() -> list[str]:
     _load_builtin()
     return METHODS.names()
+
+
+def protect_regions(
+    method: ProtectionMethod,
+    pixels: np.ndarray,
+    regions: Iterable[Region],
+    *,
+    rng: np.random.Generator | None = None,
+    companion: ProtectionMethod | None = None,
+) -> Protected:
+    """Protect every region: with ``method`` where it handles the kind, else with ``companion``.
+
+    ``companion`` defaults to the default method (``blur``); kind-specific methods
+    (``gan-face``, ``plate-synth``) thus never leave another kind unprotected.
+
+    Returns
+    -------
+    Protected
+        The protected copy of ``pixels`` and one outcome per region (those of
+        ``method`` first, then the companion's).
+    """
+    from pixveil.config import DEFAULT_METHOD
+
+    regions = list(regions)
+    mine = [r for r in regions if method.handles(r)]
+    others = [r for r in regions if not method.handles(r)]
+    first = method.protect(pixels, mine, rng=rng)
+    if not others:
+        return first
+    if companion is None:
+        companion = get_method(DEFAULT_METHOD)
+    second = companion.protect(first.image, others, rng=rng)
+    return Protected(second.image, first.outcomes + second.outcomes)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import dataclasses
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -26,7 +26,10 @@ __all__ = [
     "METHODS",
     "SHAPES",
     "MethodParams",
+    "Protected",
     "ProtectionMethod",
+    "RegionOutcome",
+    "Replacement",
     "region_geometry",
     "register_method",
 ]
@@ -121,6 +124,58 @@ def region_geometry(
     return (x0, y0, x1, y1), mask, local
 
 
+@dataclass(frozen=True)
+class Replacement:
+    """What :meth:`ProtectionMethod.replace` may return instead of a bare patch.
+
+    Attributes
+    ----------
+    pixels : ndarray of shape (h, w, 3), uint8
+        The replacement patch.
+    events : mapping of str to int
+        Notable events of this region, counted (e.g. ``{"fallback": 1}`` when a
+        synthetic replacement failed and a classic method protected the region).
+    details : mapping
+        Method-specific facts about this region for evaluation (e.g. plate-synth's
+        ``"texts"``: the text read and the text written).  Never pixels.
+    """
+
+    pixels: np.ndarray
+    events: Mapping[str, int] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RegionOutcome:
+    """What happened to one region: which method protected it and its events."""
+
+    region: Region
+    method: str
+    events: Mapping[str, int] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Protected:
+    """A protected image and the outcome of every region, in the order given.
+
+    Returned by :meth:`ProtectionMethod.protect` and
+    :func:`pixveil.protect.protect_regions`: per-call results travel here, never
+    on the method instance, so one instance can serve several threads.
+    """
+
+    image: np.ndarray
+    outcomes: tuple[RegionOutcome, ...] = ()
+
+    @property
+    def events(self) -> Counter[str]:
+        """The events of all regions, summed."""
+        total: Counter[str] = Counter()
+        for o in self.outcomes:
+            total.update(o.events)
+        return total
+
+
 class ProtectionMethod(ABC):
     """A way to replace the pixels of a region.
 
@@ -159,10 +214,6 @@ class ProtectionMethod(ABC):
                 f"{type(self).__name__} expects {self.Params.__name__}, got {type(params).__name__}"
             )
         self.params = params
-        #: Notable events counted by the method (e.g. ``"fallback"`` when a
-        #: synthetic replacement failed and a strong classic method was used);
-        #: the pipeline reports them in the batch summary.
-        self.events: Counter[str] = Counter()
 
     def handles(self, region: Region) -> bool:
         """Whether this method protects regions of ``region.kind``."""
@@ -171,8 +222,11 @@ class ProtectionMethod(ABC):
     @abstractmethod
     def replace(
         self, patch: np.ndarray, region: Region, *, rng: np.random.Generator | None
-    ) -> np.ndarray:
+    ) -> np.ndarray | Replacement:
         """Compute the replacement for one region.
+
+        Must not change the instance: one instance may serve several threads, so
+        anything learnt about this region is returned (as a :class:`Replacement`).
 
         Parameters
         ----------
@@ -186,8 +240,9 @@ class ProtectionMethod(ABC):
 
         Returns
         -------
-        ndarray of shape (h, w, 3), uint8
-            Replacement pixels; only those under the shape mask are used.
+        ndarray of shape (h, w, 3), uint8, or Replacement
+            Replacement pixels; only those under the shape mask are used.  A
+            :class:`Replacement` adds the region's events and details.
         """
 
     def apply(
@@ -197,7 +252,17 @@ class ProtectionMethod(ABC):
         *,
         rng: np.random.Generator | None = None,
     ) -> np.ndarray:
-        """Protect every region of ``image`` and return a new image.
+        """Protect every region of ``image`` and return a new image (see :meth:`protect`)."""
+        return self.protect(image, regions, rng=rng).image
+
+    def protect(
+        self,
+        image: np.ndarray,
+        regions: Iterable[Region],
+        *,
+        rng: np.random.Generator | None = None,
+    ) -> Protected:
+        """Protect every region of ``image``.
 
         Parameters
         ----------
@@ -209,8 +274,9 @@ class ProtectionMethod(ABC):
 
         Returns
         -------
-        ndarray of shape (H, W, 3), uint8
-            A copy of ``image`` in which only pixels inside the regions' masks differ.
+        Protected
+            ``image``: a copy of the input in which only pixels inside the regions'
+            masks differ; ``outcomes``: one :class:`RegionOutcome` per region.
 
         Raises
         ------
@@ -224,34 +290,48 @@ class ProtectionMethod(ABC):
         regions = list(regions)
         for region in regions:
             if not self.handles(region):
-                # fail closed: never skip a region silently (see pipeline.protect_regions)
+                # fail closed: never skip a region silently (see protect.protect_regions)
                 raise ProtectionError(
                     f"{self.name} cannot protect this {region.kind!r} region "
-                    f"(score {region.score:.2f}); see pipeline.protect_regions"
+                    f"(score {region.score:.2f}); see protect.protect_regions"
                 )
+        outcomes: list[RegionOutcome] = []
         for region in regions:
             geom = region_geometry(
                 region, width, height, shape=self.params.shape, margin=self.params.margin
             )
             if geom is None:
+                outcomes.append(RegionOutcome(region, self.name))
                 continue
             (x0, y0, x1, y1), mask, local = geom
             patch = out[y0:y1, x0:x1].copy()
             patch.setflags(write=False)
             try:
-                new = self.replace(patch, local, rng=rng)
+                result = self.replace(patch, local, rng=rng)
             except ProtectionError:
                 raise
             except Exception as exc:  # re-raised with context: the caller must fail closed
                 raise ProtectionError(f"{self.name} failed on region {region.box}: {exc}") from exc
-            if new.shape != patch.shape or new.dtype != np.uint8:
+            if isinstance(result, Replacement):
+                new = result.pixels
+                outcomes.append(
+                    RegionOutcome(region, self.name, dict(result.events), dict(result.details))
+                )
+            else:
+                new = result
+                outcomes.append(RegionOutcome(region, self.name))
+            if not isinstance(new, np.ndarray) or new.shape != patch.shape or new.dtype != np.uint8:
+                got = (
+                    f"{new.shape} {new.dtype}"
+                    if isinstance(new, np.ndarray)
+                    else type(new).__name__
+                )
                 raise ProtectionError(
-                    f"{self.name} returned a patch of {new.shape} {new.dtype}, "
-                    f"expected {patch.shape} uint8"
+                    f"{self.name} returned a patch of {got}, expected {patch.shape} uint8"
                 )
             view = out[y0:y1, x0:x1]
             view[mask] = new[mask]
-        return out
+        return Protected(out, tuple(outcomes))
 
     def describe(self) -> dict[str, Any]:
         """Name and resolved parameters, for configs and reports."""

@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, ClassVar
@@ -73,7 +74,7 @@ import numpy as np
 
 from pixveil.detect._ocr_engine import TextLineRecognizer
 from pixveil.privacy.plate_codes import check_plate_epsilon, perturb_plate
-from pixveil.protect.base import MethodParams, ProtectionMethod, register_method
+from pixveil.protect.base import MethodParams, ProtectionMethod, Replacement, register_method
 from pixveil.protect.classic import Mask
 from pixveil.protect.dp import DPPix
 from pixveil.types import Region
@@ -556,37 +557,38 @@ class PlateSynth(ProtectionMethod):
     def __init__(self, params: MethodParams | None = None, **overrides: Any) -> None:
         super().__init__(params, **overrides)
         self._reader: _PositionReader | None = None
+        self._reader_lock = threading.Lock()
         self._fallback: ProtectionMethod = DPPix() if self.params.fallback == "dp-pix" else Mask()
-        #: Why each fallback happened (for benchmarks and debugging).
-        self.fallback_reasons: dict[str, int] = {}
-        #: (original read, synthetic text) of the last plate replaced, for evaluation.
-        self.last_texts: tuple[str, str] | None = None
 
     @property
     def reader(self) -> _PositionReader:
-        if self._reader is None:
-            self._reader = _PositionReader(alphabet=_ALPHABET)
-        return self._reader
+        with self._reader_lock:
+            if self._reader is None:
+                self._reader = _PositionReader(alphabet=_ALPHABET)
+            return self._reader
 
     def replace(
         self, patch: np.ndarray, region: Region, *, rng: np.random.Generator | None
-    ) -> np.ndarray:
-        self.last_texts = None
+    ) -> Replacement:
+        """The re-rendered plate; details ``"texts"`` = (text read, text written).
+
+        On any failure the fallback method protects the region instead: events
+        ``{"fallback": 1}``, details ``"fallback_reason"`` says why.
+        """
         try:
-            return self._synthesize(patch, region, rng)
+            pixels, texts = self._synthesize(patch, region, rng)
         except Exception as exc:  # fail closed: any failure protects the region another way
             reason = type(exc).__name__ if not isinstance(exc, _Unusable) else str(exc)
-            self.events["fallback"] += 1
-            key = reason.split(" (")[0]
-            self.fallback_reasons[key] = self.fallback_reasons.get(key, 0) + 1
-            self.last_texts = None
-            return self._fallback.replace(patch, region, rng=rng)
+            fallback = self._fallback.replace(patch, region, rng=rng)
+            pixels = fallback.pixels if isinstance(fallback, Replacement) else fallback
+            return Replacement(pixels, {"fallback": 1}, {"fallback_reason": reason.split(" (")[0]})
+        return Replacement(pixels, {}, {"texts": texts})
 
     # -- the steps
 
     def _synthesize(
         self, patch: np.ndarray, region: Region, rng: np.random.Generator | None
-    ) -> np.ndarray:
+    ) -> tuple[np.ndarray, tuple[str, str]]:
         plate, s, t = _plate_and_line(region, float(self.params.margin))
         band = _band(plate, s, t)
         strip = band.strip(patch)
@@ -610,8 +612,7 @@ class PlateSynth(ProtectionMethod):
             to_new = levenshtein(reread, new_text)
             if any(levenshtein(reread, o) <= to_new for o in originals):
                 raise _Unusable("the output reads closer to the original than to the new text")
-        self.last_texts = (text, new_text)
-        return out
+        return out, (text, new_text)
 
     def _swap(
         self,
