@@ -25,22 +25,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
 from bench_plates import DATA, load_samples  # noqa: E402
-from pixveil.detect._ocr_engine import TextLineRecognizer  # noqa: E402
+from pixveil.detect.ocr import TextLineRecognizer  # noqa: E402
 from pixveil.io import read_image  # noqa: E402
+from pixveil.privacy.plate_codes import levenshtein  # noqa: E402
 from pixveil.protect import get_method  # noqa: E402
 from pixveil.types import Region  # noqa: E402
 
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-
-
-def levenshtein(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
 
 
 def char_accuracy(read: str, truth: str) -> float:

@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from bench_plate_protection import build, char_accuracy, levenshtein  # noqa: E402
 from bench_plates import DATA, load_samples, matches  # noqa: E402
-from pixveil.detect._ocr_engine import TextLineRecognizer  # noqa: E402
+from pixveil.detect.ocr import TextLineRecognizer  # noqa: E402
 from pixveil.detect.plates import PlateDetector  # noqa: E402
 from pixveil.io import read_image  # noqa: E402
 from pixveil.protect.base import region_geometry  # noqa: E402

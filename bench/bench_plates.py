@@ -31,10 +31,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pixveil.types import Box
+from pixveil.types import box_iou as iou
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = (REPO / ".." / "shared" / "data" / "plates").resolve()
-
-Box = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True)
@@ -64,14 +65,6 @@ def load_samples(root: Path) -> list[Sample]:
             text = parts[5] if len(parts) > 5 else ""
             out.append(Sample(region, txt.with_suffix(".jpg"), (x, y, x + w, y + h), text))
     return out
-
-
-def iou(a: Box, b: Box) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def coverage(det: Box, gt: Box) -> float:

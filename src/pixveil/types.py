@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Box", "Detections", "Region"]
+__all__ = ["Box", "Detections", "Region", "box_iou"]
 
 Box = tuple[float, float, float, float]
 
@@ -114,13 +114,8 @@ class Region:
         )
 
     def iou(self, other: Region | Box) -> float:
-        """Intersection over union of the two boxes."""
-        b = other.box if isinstance(other, Region) else other
-        ix = max(0.0, min(self.box[2], b[2]) - max(self.box[0], b[0]))
-        iy = max(0.0, min(self.box[3], b[3]) - max(self.box[1], b[1]))
-        inter = ix * iy
-        union = self.area + (b[2] - b[0]) * (b[3] - b[1]) - inter
-        return inter / union if union > 0 else 0.0
+        """Intersection over union of the two boxes (see :func:`box_iou`)."""
+        return box_iou(self.box, other.box if isinstance(other, Region) else other)
 
     def to_dict(self, *, include_label: bool = False) -> dict[str, Any]:
         """A JSON-ready description (box, kind, score, landmarks).  No pixels, ever."""
@@ -170,3 +165,12 @@ class Detections(Sequence[Region]):
             "height": self.height,
             "regions": [r.to_dict(include_label=include_labels) for r in self.regions],
         }
+
+
+def box_iou(a: Box, b: Box) -> float:
+    """Intersection over union of two ``(x0, y0, x1, y1)`` boxes, in ``[0, 1]``."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pixveil.detect import get_detector
-from pixveil.detect._ocr_engine import TextLine, order_quad
+from pixveil.detect.ocr import TextLine, order_quad
 from pixveil.detect.plates import PlateDetector, _merge_pieces, plate_text_prior
 from pixveil.errors import DetectionError, ModelError
 from pixveil.types import Region

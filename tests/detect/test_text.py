@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from pixveil.detect import available_targets, get_detector
-from pixveil.detect._ocr_engine import TextLine
+from pixveil.detect.ocr import TextLine
 from pixveil.detect.text import TextDetector, TextPiiDetector, _rows, rectify_line
 from pixveil.errors import DetectionError
 from pixveil.types import Region

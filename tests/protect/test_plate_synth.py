@@ -6,13 +6,13 @@ import cv2
 import numpy as np
 import pytest
 
-from pixveil.detect._ocr_engine import TextLineRecognizer
+from pixveil.detect.ocr import TextLineRecognizer
 from pixveil.detect.plates import PlateDetector
 from pixveil.errors import PrivacyParameterError
-from pixveil.privacy.plate_codes import plate_format
+from pixveil.privacy.plate_codes import levenshtein, plate_format
 from pixveil.protect import available_methods, get_method
 from pixveil.protect import plates as plates_module
-from pixveil.protect.plates import PlateSynth, levenshtein
+from pixveil.protect.plates import PlateSynth
 from pixveil.types import Region
 
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"

@@ -4,7 +4,7 @@ No licence-plate detector ships offline, so plates are found as a special kind o
 text.  The pipeline, per image:
 
 1. **Text lines.**  The PP-OCRv4 DB text detector (ONNX, from the
-   ``rapidocr-onnxruntime`` wheel, see :mod:`pixveil.detect._ocr_engine`) runs once on
+   ``rapidocr-onnxruntime`` wheel, see :mod:`pixveil.detect.ocr`) runs once on
    the image resized so its long side is ``max_side`` (1280 by default; a 1280x720
    photo runs at full resolution).  Its probability map gives rotated text-line boxes.
    Neighbouring pieces of one line (plates often have a gap, an emblem or a sticker
@@ -64,12 +64,12 @@ import cv2
 import numpy as np
 
 from pixveil._onnx import LoadedSession, check_device
-from pixveil.detect._ocr_engine import TextLine, TextLineDetector, TextLineRecognizer, order_quad
 from pixveil.detect.base import Detector, check_image, register_detector
+from pixveil.detect.ocr import TextLine, TextLineDetector, TextLineRecognizer, order_quad
 from pixveil.errors import DetectionError, PixveilError
 from pixveil.types import Region
 
-__all__ = ["PlateDetector", "plate_text_prior"]
+__all__ = ["LINE_GROW_DOWN", "LINE_GROW_UP", "LINE_GROW_X", "PlateDetector", "plate_text_prior"]
 
 #: What the recogniser may read on a plate (separators are dropped from the label).
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.:/ "
@@ -84,10 +84,12 @@ _MIN_HEIGHT = 6.0
 _MIN_ASPECT = 1.3
 _MAX_ASPECT = 9.0
 
-# How the text line grows into the plate (fractions of the line's width / height).
-_GROW_X = 0.15
-_GROW_UP = 0.35
-_GROW_DOWN = 0.20
+#: How a detected text line grows into its plate quadrilateral: by this fraction
+#: of the line's width in all (half on each side), and by these fractions of its
+#: height above and below.  plate-synth inverts it to find the line in the quad.
+LINE_GROW_X = 0.15
+LINE_GROW_UP = 0.35
+LINE_GROW_DOWN = 0.20
 
 
 def plate_text_prior(text: str) -> float:
@@ -196,9 +198,9 @@ def _plate_quad(quad: np.ndarray) -> np.ndarray:
     """The plate around a text line: ``(4, 2)`` float32, clockwise from top-left."""
     f = _Frame.of(quad)
     u, v = f.axis, f.normal
-    half = f.width * (1 + _GROW_X) / 2
-    top = -f.height * (0.5 + _GROW_UP)
-    bottom = f.height * (0.5 + _GROW_DOWN)
+    half = f.width * (1 + LINE_GROW_X) / 2
+    top = -f.height * (0.5 + LINE_GROW_UP)
+    bottom = f.height * (0.5 + LINE_GROW_DOWN)
     c = f.centre
     pts = np.array(
         [

@@ -1,6 +1,6 @@
 """Text detectors: ``text`` (every text line) and ``text-pii`` (lines holding personal data).
 
-Both use the PP-OCRv4 models of :mod:`pixveil.detect._ocr_engine` (the same ones as
+Both use the PP-OCRv4 models of :mod:`pixveil.detect.ocr` (the same ones as
 the ``plates`` detector; ONNX, from the ``rapidocr-onnxruntime`` wheel).  Per image:
 
 1. **Text lines.**  The DB text detector runs once on the image shrunk so its long
@@ -43,8 +43,8 @@ import cv2
 import numpy as np
 
 from pixveil._onnx import LoadedSession, check_device
-from pixveil.detect._ocr_engine import TextLine, TextLineDetector, TextLineRecognizer
 from pixveil.detect.base import Detector, check_image, register_detector
+from pixveil.detect.ocr import TextLine, TextLineDetector, TextLineRecognizer
 from pixveil.detect.pii import PiiPattern, find_pii, normalise, resolve_patterns
 from pixveil.errors import DetectionError, PixveilError
 from pixveil.types import Region

@@ -53,7 +53,8 @@ from pixveil.evaluate.reid import (
     same_photo_verification,
     verification_rate,
 )
-from pixveil.types import Box
+from pixveil.privacy.plate_codes import levenshtein
+from pixveil.types import Box, box_iou
 
 __all__ = [
     "DEFAULT_DETECTION_IOU",
@@ -293,15 +294,6 @@ class ReidProtocol:
 # --------------------------------------------------------------------------- #
 # detection after protection
 # --------------------------------------------------------------------------- #
-def box_iou(a: Box, b: Box) -> float:
-    """Intersection over union of two ``(x0, y0, x1, y1)`` boxes, in ``[0, 1]``."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def matches_reference(
     boxes: Iterable[Box], reference: Box, *, min_iou: float = DEFAULT_DETECTION_IOU
 ) -> bool:
@@ -436,37 +428,6 @@ def detection_rate(found: Iterable[bool | None]) -> float | None:
 # --------------------------------------------------------------------------- #
 # plate text
 # --------------------------------------------------------------------------- #
-def levenshtein(a: str, b: str) -> int:
-    """Edit distance: fewest single-character insertions, deletions and substitutions.
-
-    Parameters
-    ----------
-    a, b : str
-
-    Returns
-    -------
-    int
-        In ``[abs(len(a) - len(b)), max(len(a), len(b))]``; 0 iff ``a == b``.
-    """
-    if not isinstance(a, str) or not isinstance(b, str):
-        raise TypeError(f"levenshtein compares two str, got {type(a).__name__}, {type(b).__name__}")
-    if len(a) < len(b):
-        a, b = b, a
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, start=1):
-        current = [i]
-        for j, cb in enumerate(b, start=1):
-            current.append(
-                min(
-                    previous[j] + 1,  # deletion
-                    current[j - 1] + 1,  # insertion
-                    previous[j - 1] + (ca != cb),  # substitution
-                )
-            )
-        previous = current
-    return previous[-1]
-
-
 def normalize_plate_text(text: str | None) -> str:
     """Upper case, with spaces, hyphens, dots and other non-alphanumerics removed.
 

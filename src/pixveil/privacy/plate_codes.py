@@ -110,6 +110,7 @@ __all__ = [
     "cyclic_distance",
     "decode",
     "encode",
+    "levenshtein",
     "perturb_plate",
     "plate_distance",
     "plate_format",
@@ -185,6 +186,37 @@ def _classes(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     offset = np.where(is_letter, len(DIGITS), 0).astype(np.int64)
     size = np.where(is_letter, len(LETTERS), len(DIGITS)).astype(np.int64)
     return offset, size
+
+
+def levenshtein(a: str, b: str) -> int:
+    """Edit distance: fewest single-character insertions, deletions and substitutions.
+
+    Parameters
+    ----------
+    a, b : str
+
+    Returns
+    -------
+    int
+        In ``[abs(len(a) - len(b)), max(len(a), len(b))]``; 0 iff ``a == b``.
+    """
+    if not isinstance(a, str) or not isinstance(b, str):
+        raise TypeError(f"levenshtein compares two str, got {type(a).__name__}, {type(b).__name__}")
+    if len(a) < len(b):
+        a, b = b, a
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i]
+        for j, cb in enumerate(b, start=1):
+            current.append(
+                min(
+                    previous[j] + 1,  # deletion
+                    current[j - 1] + 1,  # insertion
+                    previous[j - 1] + (ca != cb),  # substitution
+                )
+            )
+        previous = current
+    return previous[-1]
 
 
 def plate_format(text: str) -> str:

@@ -72,8 +72,9 @@ from typing import Any, ClassVar
 import cv2
 import numpy as np
 
-from pixveil.detect._ocr_engine import TextLineRecognizer
-from pixveil.privacy.plate_codes import check_plate_epsilon, perturb_plate
+from pixveil.detect.ocr import TextLineRecognizer
+from pixveil.detect.plates import LINE_GROW_DOWN, LINE_GROW_UP, LINE_GROW_X
+from pixveil.privacy.plate_codes import check_plate_epsilon, levenshtein, perturb_plate
 from pixveil.protect.base import MethodParams, ProtectionMethod, Replacement, register_method
 from pixveil.protect.classic import Mask
 from pixveil.protect.dp import DPPix
@@ -89,10 +90,11 @@ FALLBACKS = ("dp-pix", "mask")
 
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 # Where the detector's text line sits inside its plate quadrilateral, as fractions
-# of the quad's width and height (the inverse of the growth in detect.plates:
-# 15 % wider, 35 % of the line height above and 20 % below).
-_LINE_S = (0.075 / 1.15, 1.075 / 1.15)
-_LINE_T = (0.35 / 1.55, 1.35 / 1.55)
+# of the quad's width and height (the inverse of the detector's growth).
+_QUAD_W = 1.0 + LINE_GROW_X
+_QUAD_H = 1.0 + LINE_GROW_UP + LINE_GROW_DOWN
+_LINE_S = (LINE_GROW_X / 2 / _QUAD_W, (1.0 + LINE_GROW_X / 2) / _QUAD_W)
+_LINE_T = (LINE_GROW_UP / _QUAD_H, (1.0 + LINE_GROW_UP) / _QUAD_H)
 # Where the text is assumed to be inside a plain box taken as the plate.
 _BOX_S = (0.03, 0.97)
 _BOX_T = (0.15, 0.85)
@@ -109,48 +111,7 @@ class _Unusable(Exception):
     """Why no synthetic plate could be made (leads to the fallback)."""
 
 
-def levenshtein(a: str, b: str) -> int:
-    """Edit distance (insertions, deletions, substitutions) between two strings."""
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
 # ------------------------------------------------------------------------- reading
-
-
-class _PositionReader(TextLineRecognizer):
-    """The PP-OCR recogniser, also returning where along the strip each character is."""
-
-    def read_positions(self, strip: np.ndarray) -> tuple[str, float, list[float]]:
-        """Read one strip of height 48; returns text, mean confidence, char centres (px)."""
-        x = strip[:, :, ::-1].astype(np.float32) * (2.0 / 255.0) - 1.0
-        w = x.shape[1]
-        if w < 64:
-            x = np.concatenate([x, np.zeros((self.height, 64 - w, 3), np.float32)], axis=1)
-        probs = self._session.run(None, {self._input: x.transpose(2, 0, 1)[None]})[0][0]
-        stride = x.shape[1] / probs.shape[0]
-        p = probs[:, self._keep]
-        best = p.argmax(axis=1)
-        conf = p[np.arange(len(best)), best]
-        text: list[str] = []
-        scores: list[float] = []
-        frames: list[list[int]] = []
-        prev = 0
-        for t, (b, c) in enumerate(zip(best, conf, strict=True)):
-            if b != 0 and b != prev:
-                text.append(self._chars[self._keep[b]])
-                scores.append(float(c))
-                frames.append([t])
-            elif b != 0 and frames:
-                frames[-1].append(t)
-            prev = b
-        centres = [(float(np.mean(f)) + 0.5) * stride for f in frames]
-        return "".join(text), float(np.mean(scores)) if scores else 0.0, centres
 
 
 def _tesseract_read(strip: np.ndarray) -> str:
@@ -556,15 +517,15 @@ class PlateSynth(ProtectionMethod):
 
     def __init__(self, params: MethodParams | None = None, **overrides: Any) -> None:
         super().__init__(params, **overrides)
-        self._reader: _PositionReader | None = None
+        self._reader: TextLineRecognizer | None = None
         self._reader_lock = threading.Lock()
         self._fallback: ProtectionMethod = DPPix() if self.params.fallback == "dp-pix" else Mask()
 
     @property
-    def reader(self) -> _PositionReader:
+    def reader(self) -> TextLineRecognizer:
         with self._reader_lock:
             if self._reader is None:
-                self._reader = _PositionReader(alphabet=_ALPHABET)
+                self._reader = TextLineRecognizer(alphabet=_ALPHABET)
             return self._reader
 
     def replace(

@@ -311,16 +311,54 @@ class TextLineRecognizer:
                 results[i] = self._decode(probs[k])
         return results
 
+    def read_positions(self, strip: np.ndarray) -> tuple[str, float, list[float]]:
+        """Read one line and say where along it each character is.
+
+        Parameters
+        ----------
+        strip : ndarray of shape (48, w, 3), uint8, RGB
+            One rectified line (from :meth:`crop`).
+
+        Returns
+        -------
+        text : str
+        confidence : float
+            Mean probability of the emitted characters, in ``[0, 1]`` (0 when empty).
+        centres : list of float
+            The x position (pixels of ``strip``) of each character's centre.
+        """
+        x = strip[:, :, ::-1].astype(np.float32) * (2.0 / 255.0) - 1.0
+        w = x.shape[1]
+        if w < 64:
+            x = np.concatenate([x, np.zeros((self.height, 64 - w, 3), np.float32)], axis=1)
+        try:
+            probs = self._session.run(None, {self._input: x.transpose(2, 0, 1)[None]})[0][0]
+        except Exception as exc:
+            raise ModelError(f"the text recogniser failed ({exc})") from exc
+        stride = x.shape[1] / probs.shape[0]
+        text, conf, frames = self._decode_frames(probs)
+        centres = [(float(np.mean(f)) + 0.5) * stride for f in frames]
+        return text, conf, centres
+
     def _decode(self, probs: np.ndarray) -> tuple[str, float]:
+        text, conf, _ = self._decode_frames(probs)
+        return text, conf
+
+    def _decode_frames(self, probs: np.ndarray) -> tuple[str, float, list[list[int]]]:
+        """Greedy CTC decoding: text, mean confidence and the frames of each character."""
         p = probs[:, self._keep]
         best = p.argmax(axis=1)
         conf = p[np.arange(len(best)), best]
         text: list[str] = []
         scores: list[float] = []
+        frames: list[list[int]] = []
         prev = 0
-        for b, c in zip(best, conf, strict=True):
+        for t, (b, c) in enumerate(zip(best, conf, strict=True)):
             if b != 0 and b != prev:
                 text.append(self._chars[self._keep[b]])
                 scores.append(float(c))
+                frames.append([t])
+            elif b != 0 and frames:
+                frames[-1].append(t)
             prev = b
-        return "".join(text), float(np.mean(scores)) if scores else 0.0
+        return "".join(text), float(np.mean(scores)) if scores else 0.0, frames
