@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import math
 import sys
 import time
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from pixveil.detect import get_detector
 from pixveil.evaluate.reid import get_face_encoder, reid_scores
 from pixveil.protect import available_methods, get_method
 from pixveil.types import Box, Region
+from pixveil.validate import parse_value
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_LFW = REPO.parent / "shared" / "data" / "lfw"
@@ -55,20 +55,6 @@ class Pair:
     regions: list[Region]  # what pixveil's detector found in the probe
 
 
-def _parse_value(text: str) -> Any:
-    low = text.strip().lower()
-    if low in {"inf", "+inf", "infinity"}:
-        return math.inf
-    if low in {"none", "null"}:
-        return None
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
 def parse_grid(specs: list[str]) -> list[dict[str, Any]]:
     """``["strength=0.1,0.2", "passes=1,2"]`` -> the cartesian product of settings."""
     names, values = [], []
@@ -77,7 +63,7 @@ def parse_grid(specs: list[str]) -> list[dict[str, Any]]:
             raise SystemExit(f"--param expects name=v1,v2,..., got {spec!r}")
         name, _, rest = spec.partition("=")
         names.append(name.strip())
-        values.append([_parse_value(v) for v in rest.split(",") if v.strip()])
+        values.append([parse_value(v) for v in rest.split(",") if v.strip()])
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
 
 

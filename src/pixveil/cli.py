@@ -9,7 +9,6 @@ never read as rich markup, and error lines are never wrapped.
 from __future__ import annotations
 
 import dataclasses
-import math
 import shutil
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from pixveil.io import (
     normalize_format,
     output_format_for,
 )
+from pixveil.validate import parse_value
 
 app = typer.Typer(
     add_completion=False,
@@ -52,29 +52,11 @@ EXIT_STRICT = 3
 
 
 def parse_param(text: str) -> tuple[str, Any]:
-    """``"block_size=16"`` -> ``("block_size", 16)``; values become int, float, bool or str."""
+    """``"block_size=16"`` -> ``("block_size", 16)`` (values: :func:`pixveil.validate.parse_value`)."""
     if "=" not in text:
         raise ValueError(f"--param expects KEY=VALUE, got {text!r}")
     key, raw = text.split("=", 1)
-    key = key.strip().replace("-", "_")
-    raw = raw.strip()
-    value: Any
-    low = raw.lower()
-    if low in ("true", "yes", "on"):
-        value = True
-    elif low in ("false", "no", "off"):
-        value = False
-    elif low in ("inf", "infinity"):
-        value = math.inf
-    else:
-        try:
-            value = int(raw)
-        except ValueError:
-            try:
-                value = float(raw)
-            except ValueError:
-                value = raw
-    return key, value
+    return key.strip().replace("-", "_"), parse_value(raw)
 
 
 def _fail_usage(message: str) -> typer.Exit:
@@ -167,7 +149,7 @@ def build_config(
     """Turn CLI options into a validated config (raises ValueError with a clear message)."""
     from pixveil._onnx import check_device
     from pixveil.detect import available_targets
-    from pixveil.protect import METHODS, available_methods
+    from pixveil.protect import available_methods, method_class, validate_params
 
     if method not in available_methods():
         raise ValueError(f"unknown method {method!r}; known: {', '.join(available_methods())}")
@@ -182,8 +164,7 @@ def build_config(
             method_params[key] = value
     if image is not None:
         method_params["image"] = str(image)
-    params_cls = METHODS.get(method).Params
-    allowed = [f.name for f in dataclasses.fields(params_cls)]
+    allowed = [f.name for f in dataclasses.fields(method_class(method).Params)]
     unknown = sorted(set(method_params) - set(allowed))
     if unknown:
         flags = {
@@ -196,7 +177,7 @@ def build_config(
         raise ValueError(
             f"method {method!r} has no parameter {named}; its parameters are: {', '.join(allowed)}"
         )
-    params_cls(**method_params)  # validate now, before any file is touched
+    validate_params(method, method_params)  # before any file is touched; loads no model
     if output_format is not None:
         from pixveil.io import OUTPUT_FORMATS
 

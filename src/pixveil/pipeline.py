@@ -38,6 +38,7 @@ from pixveil.io import (
 )
 from pixveil.protect.base import ProtectionMethod, RegionOutcome
 from pixveil.types import Detections, Region
+from pixveil.validate import check_image
 
 __all__ = [
     "RUN_FILE",
@@ -263,9 +264,7 @@ class ProtectedImage:
 
 
 def _check_pixel_limit(pixels: np.ndarray, max_pixels: int) -> None:
-    if not isinstance(pixels, np.ndarray) or pixels.ndim != 3 or pixels.shape[2] != 3:
-        got = getattr(pixels, "shape", type(pixels).__name__)
-        raise InputError(f"pixels must be an (H, W, 3) uint8 array, got {got}")
+    check_image(pixels, name="pixels")
     n = int(pixels.shape[0]) * int(pixels.shape[1])
     if n > max_pixels:
         raise InputError(

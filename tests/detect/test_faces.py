@@ -14,7 +14,7 @@ from pixveil import _onnx
 from pixveil.detect import faces
 from pixveil.detect.base import DETECTORS
 from pixveil.detect.faces import MODEL_MIN_FACE, FaceDetector
-from pixveil.errors import DetectionError, ModelError
+from pixveil.errors import DetectionError, InputError, ModelError
 from pixveil.types import Region
 
 # The astronaut's face in skimage.data.astronaut() (512 x 512), found by eye.
@@ -313,7 +313,7 @@ class TestValidation:
             detector.detect(image)
 
     def test_not_an_array(self, detector):
-        with pytest.raises(TypeError):
+        with pytest.raises(InputError, match="must be an \\(H, W, 3\\) uint8 array, got list"):
             detector.detect([[0, 0, 0]])  # type: ignore[arg-type]
 
 

@@ -318,11 +318,15 @@ class TestValidation:
     def test_bad_inputs(self):
         good = np.zeros((8, 8, 3), np.uint8)
         bad_cases = [
-            (good.astype(np.float32), good, "dtype uint8"),
-            (good[:, :, 0], good[:, :, 0], r"shape \(H, W, 3\)"),
+            (good.astype(np.float32), good, r"uint8 array, got float32 array"),
+            (
+                good[:, :, 0],
+                good[:, :, 0],
+                r"\(H, W, 3\) uint8 array, got uint8 array of shape \(8, 8\)",
+            ),
             (good, np.zeros((8, 9, 3), np.uint8), "same shape"),
-            (good.tolist(), good, "numpy array"),
-            (np.zeros((0, 8, 3), np.uint8), np.zeros((0, 8, 3), np.uint8), "empty"),
+            (good.tolist(), good, "uint8 array, got list"),
+            (np.zeros((0, 8, 3), np.uint8), np.zeros((0, 8, 3), np.uint8), r"shape \(0, 8, 3\)"),
         ]
         for a, b, message in bad_cases:
             with pytest.raises(InputError, match=message):

@@ -16,6 +16,7 @@ import numpy as np
 
 from pixveil.registry import Registry
 from pixveil.types import Region
+from pixveil.validate import check_image
 
 __all__ = ["DETECTORS", "Detector", "check_image", "get_detector", "register_detector"]
 
@@ -70,16 +71,3 @@ def get_detector(name: str, **options: Any) -> Detector:
             det = DETECTORS.get(name)(**options)
             _cache[key] = det
     return det
-
-
-def check_image(image: np.ndarray) -> np.ndarray:
-    """Validate a detector input: (H, W, 3) uint8, non-empty."""
-    if not isinstance(image, np.ndarray):
-        raise TypeError(f"image must be a numpy array, got {type(image).__name__}")
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"image must have shape (H, W, 3), got {image.shape}")
-    if image.dtype != np.uint8:
-        raise ValueError(f"image must be uint8, got {image.dtype}")
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError(f"image must not be empty, got shape {image.shape}")
-    return image

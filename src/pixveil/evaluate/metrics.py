@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from pixveil.errors import InputError, MissingDependencyError
+from pixveil.validate import check_image
 
 __all__ = [
     "MS_SSIM_MIN_SIDE",
@@ -74,23 +75,11 @@ _ALD_ORDERS = (0.0, 1.0, 2.0, math.inf)
 # --------------------------------------------------------------------------- #
 # validation helpers
 # --------------------------------------------------------------------------- #
-def _check_image(image: Any, name: str) -> np.ndarray:
-    if not isinstance(image, np.ndarray):
-        raise InputError(f"{name} must be a numpy array, got {type(image).__name__}")
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise InputError(f"{name} must have shape (H, W, 3), got {image.shape}")
-    if image.dtype != np.uint8:
-        raise InputError(f"{name} must have dtype uint8, got {image.dtype}")
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise InputError(f"{name} is empty: shape {image.shape}")
-    return image
-
-
 def _check_inputs(
     original: Any, protected: Any, mask: Any
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    original = _check_image(original, "original")
-    protected = _check_image(protected, "protected")
+    original = check_image(original, name="original")
+    protected = check_image(protected, name="protected")
     if original.shape != protected.shape:
         raise InputError(
             f"original and protected must have the same shape, got {original.shape} "

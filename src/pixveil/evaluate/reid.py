@@ -41,6 +41,7 @@ import numpy as np
 
 from pixveil.errors import InputError, MissingDependencyError
 from pixveil.types import Box
+from pixveil.validate import check_image
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -60,14 +61,6 @@ __all__ = [
 DEFAULT_THRESHOLD = 0.6
 #: Length of a dlib face embedding.
 EMBEDDING_SIZE = 128
-
-
-def _check_image(image: np.ndarray) -> np.ndarray:
-    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
-        raise InputError(f"image must be an (H, W, 3) array, got {getattr(image, 'shape', image)}")
-    if image.dtype != np.uint8:
-        raise InputError(f"image must be uint8, got {image.dtype}")
-    return np.ascontiguousarray(image)
 
 
 class FaceEncoder:
@@ -125,7 +118,7 @@ class FaceEncoder:
             Pixel boxes (pixveil's convention: ``x1``, ``y1`` exclusive); they
             may extend slightly past the image.  Ordered as dlib returns them.
         """
-        img = _check_image(image)
+        img = check_image(image)
         with self._lock:
             rects = self._detector(img, self.upsample)
         return [
@@ -161,7 +154,7 @@ class FaceEncoder:
         ndarray of shape (128,), float64
             Unit-scale embedding; distances below 0.6 mean "same person".
         """
-        img = _check_image(image)
+        img = check_image(image)
         x0, y0, x1, y1 = (round(float(v)) for v in box)
         if x1 - x0 < 2 or y1 - y0 < 2:
             raise InputError(f"face box too small to encode: {box}")

@@ -30,6 +30,7 @@ import numpy as np
 
 from pixveil.evaluate.reid import DEFAULT_THRESHOLD
 from pixveil.io import DEFAULT_MAX_PIXELS
+from pixveil.validate import parse_value
 
 __all__ = [
     "ATTACKS",
@@ -63,26 +64,6 @@ ATTACKS: tuple[str, ...] = ("cnn", "reconstruction")
 # --------------------------------------------------------------------------- #
 # parsing helpers (shared with the command line)
 # --------------------------------------------------------------------------- #
-def parse_value(text: str) -> Any:
-    """``"8"`` -> 8, ``"0.5"`` -> 0.5, ``"inf"`` -> inf, ``"true"`` -> True, else the string."""
-    raw = text.strip()
-    low = raw.lower()
-    if low in ("true", "yes", "on"):
-        return True
-    if low in ("false", "no", "off"):
-        return False
-    if low in ("inf", "+inf", "infinity"):
-        return math.inf
-    if low in ("none", "null"):
-        return None
-    for cast in (int, float):
-        try:
-            return cast(raw)
-        except ValueError:
-            pass
-    return raw
-
-
 def parse_list(text: str) -> list[str]:
     """``"a, b,,c"`` -> ``["a", "b", "c"]``."""
     return [part.strip() for part in text.split(",") if part.strip()]
@@ -325,7 +306,7 @@ class EvaluationConfig:
             For an unknown method or parameter, or a value its method refuses
             (:class:`~pixveil.errors.PrivacyParameterError` for privacy parameters).
         """
-        from pixveil.protect import METHODS, available_methods, get_method
+        from pixveil.protect import available_methods, method_class, validate_params
 
         known = available_methods()
         out = [Setting(BASELINE)]
@@ -335,7 +316,7 @@ class EvaluationConfig:
         for method in self.methods:
             if method not in known:
                 raise ValueError(f"unknown method {method!r}; known: {', '.join(known)}")
-            fields = [f.name for f in dataclasses.fields(METHODS.get(method).Params)]
+            fields = [f.name for f in dataclasses.fields(method_class(method).Params)]
             fixed = dict(self.fixed.get(method, {}))
             for key in fixed:
                 if key not in fields:
@@ -357,12 +338,12 @@ class EvaluationConfig:
                     f"its parameters are: {', '.join(fields)}"
                 )
             if not parameter or not values:
-                get_method(method, **fixed)
+                validate_params(method, fixed)
                 out.append(Setting(method, fixed))
                 continue
             for value in values:
                 params = {**fixed, parameter: value}
-                get_method(method, **params)  # raises on a bad value
+                validate_params(method, params)  # raises on a bad value
                 out.append(Setting(method, params, parameter, value))
         return out
 

@@ -29,6 +29,7 @@ from pixveil.errors import InputError, OutputError
 from pixveil.io.files import as_path, atomic_write
 from pixveil.io.jpeg import JpegTables
 from pixveil.io.paths import FORMAT_EXTENSIONS, normalize_format
+from pixveil.validate import check_image
 
 __all__ = ["DEFAULT_QUALITY", "ProtectedPaths", "write_image"]
 
@@ -168,7 +169,7 @@ def write_image(
     """
     target = as_path(path)
     fmt = normalize_format(format) if format is not None else _format_from_suffix(target)
-    rgb = _check_pixels(pixels)
+    rgb = check_image(pixels, name="pixels")
     a = _check_alpha(alpha, rgb.shape[:2])
     _check_quality(quality)
     if jpeg_tables is not None and not isinstance(jpeg_tables, JpegTables):
@@ -207,24 +208,6 @@ def _format_from_suffix(target: Path) -> str:
         "pass format= (png, jpg, bmp or webp)",
         path=target,
     )
-
-
-def _check_pixels(pixels: object) -> np.ndarray:
-    if not (
-        isinstance(pixels, np.ndarray)
-        and pixels.dtype == np.uint8
-        and pixels.ndim == 3
-        and pixels.shape[2] == 3
-        and pixels.shape[0] > 0
-        and pixels.shape[1] > 0
-    ):
-        got = (
-            f"{pixels.dtype} array of shape {pixels.shape}"
-            if isinstance(pixels, np.ndarray)
-            else type(pixels).__name__
-        )
-        raise InputError(f"pixels must be an (H, W, 3) uint8 array, got {got}")
-    return np.ascontiguousarray(pixels)
 
 
 def _check_alpha(alpha: object, shape: tuple[int, ...]) -> np.ndarray | None:

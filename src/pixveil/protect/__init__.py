@@ -8,8 +8,9 @@ guarantees in one line (:attr:`ProtectionMethod.summary`,
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,7 @@ __all__ = [
     "method_class",
     "protect_regions",
     "register_method",
+    "validate_params",
 ]
 
 _BUILTIN = (
@@ -68,6 +70,41 @@ def method_class(name: str) -> type[ProtectionMethod]:
     """The class registered as ``name`` (its ``Params``, ``summary``, ``guarantee``), unbuilt."""
     _load_builtin()
     return METHODS.get(name)
+
+
+def validate_params(name: str, params: Mapping[str, Any] | None = None) -> MethodParams:
+    """Check a method name and its parameters without building the method.
+
+    Only the method's ``Params`` dataclass is built: no model is loaded and no
+    file is read, so this is cheap enough for a command line or a config check.
+
+    Returns
+    -------
+    MethodParams
+        The validated parameters.
+
+    Raises
+    ------
+    ValueError
+        For an unknown method, a parameter the method does not have (the message
+        lists those it has), or a value its ``Params`` refuse
+        (:class:`~pixveil.errors.PrivacyParameterError` for privacy parameters).
+    """
+    if name not in available_methods():
+        raise ValueError(f"unknown method {name!r}; known: {', '.join(available_methods())}")
+    cls = method_class(name).Params
+    given = dict(params or {})
+    allowed = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"method {name!r} has no parameter {', '.join(map(repr, unknown))}; "
+            f"its parameters are: {', '.join(allowed)}"
+        )
+    try:
+        return cls(**given)
+    except TypeError as exc:  # a required parameter is missing
+        raise ValueError(f"method {name!r}: {exc}") from None
 
 
 def available_methods() -> list[str]:
