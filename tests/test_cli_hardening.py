@@ -183,6 +183,9 @@ class TestUsage:
             (["--quality", "101"], "--quality must be"),
             (["--device", "quantum"], "--device"),
             (["--max-size", "10"], "--max-size"),
+            (["--shape", "bad"], "shape must be one of auto, ellipse, box"),
+            (["--method", "image"], "--method image needs --image FILE"),
+            (["--method", "plate-synth", "-p", "fallback=x"], "one of dp-pix, mask"),
         ],
     )
     def test_errors_name_the_flag(

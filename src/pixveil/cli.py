@@ -177,6 +177,8 @@ def build_config(
         raise ValueError(
             f"method {method!r} has no parameter {named}; its parameters are: {', '.join(allowed)}"
         )
+    if method == "image" and "image" not in method_params:
+        raise ValueError("--method image needs --image FILE (the replacement picture)")
     validate_params(method, method_params)  # before any file is touched; loads no model
     if output_format is not None:
         from pixveil.io import OUTPUT_FORMATS

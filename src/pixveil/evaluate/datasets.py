@@ -231,7 +231,7 @@ def load_dataset(
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     root = Path(root)
     if not root.is_dir():
         raise InputError("not a folder (expected <identity>/<images> or a flat folder)", path=root)

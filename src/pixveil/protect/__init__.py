@@ -101,10 +101,16 @@ def validate_params(name: str, params: Mapping[str, Any] | None = None) -> Metho
             f"method {name!r} has no parameter {', '.join(map(repr, unknown))}; "
             f"its parameters are: {', '.join(allowed)}"
         )
-    try:
-        return cls(**given)
-    except TypeError as exc:  # a required parameter is missing
-        raise ValueError(f"method {name!r}: {exc}") from None
+    required = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+        and f.name not in given
+    ]
+    if required:
+        raise ValueError(f"method {name!r} needs the parameter {', '.join(required)}")
+    return cls(**given)
 
 
 def available_methods() -> list[str]:

@@ -56,7 +56,7 @@ class MethodParams:
 
     def __post_init__(self) -> None:
         if self.shape not in SHAPES:
-            raise ValueError(f"shape must be one of {SHAPES}, got {self.shape!r}")
+            raise ValueError(f"shape must be one of {', '.join(SHAPES)}, got {self.shape!r}")
         if not (isinstance(self.margin, (int, float)) and 1.0 <= self.margin <= 4.0):
             raise ValueError(f"margin must be a number in [1.0, 4.0], got {self.margin!r}")
 

@@ -509,7 +509,9 @@ class PlateSynth(ProtectionMethod):
             super().__post_init__()
             check_plate_epsilon(self.epsilon)
             if self.fallback not in FALLBACKS:
-                raise ValueError(f"fallback must be one of {FALLBACKS}, got {self.fallback!r}")
+                raise ValueError(
+                    f"fallback must be one of {', '.join(FALLBACKS)}, got {self.fallback!r}"
+                )
             if not isinstance(self.verify, bool):
                 raise ValueError(f"verify must be a bool, got {self.verify!r}")
 

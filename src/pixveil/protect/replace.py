@@ -101,7 +101,7 @@ class ReplaceImage(ProtectionMethod):
                 )
             object.__setattr__(self, "image", image)
             if self.fit not in FITS:
-                raise ValueError(f"fit must be one of {FITS}, got {self.fit!r}")
+                raise ValueError(f"fit must be one of {', '.join(FITS)}, got {self.fit!r}")
             object.__setattr__(self, "color", parse_color(self.color))
 
     params: Params
