@@ -697,7 +697,7 @@ def _motion_kernel(length: int, angle: float) -> np.ndarray:
 def _clutter(image: np.ndarray, rng: np.random.Generator, min_w: float, max_w: float) -> None:
     """One plate-like distractor (sign, shop text, badge, tail-light, vehicle number)."""
     H, W = image.shape[:2]
-    kind = ("sign", "shop", "badge", "light", "number", "stripes")[rng.integers(6)]
+    kind = ("sign", "shop", "badge", "light", "number", "stripes", "stamp")[rng.integers(7)]
     w = float(np.exp(rng.uniform(math.log(min_w), math.log(max(min_w + 1, max_w)))))
     cx, cy = rng.uniform(0, W), rng.uniform(0, H)
     font = _FONTS[rng.integers(len(_FONTS))]
@@ -730,6 +730,9 @@ def _clutter(image: np.ndarray, rng: np.random.Generator, min_w: float, max_w: f
                 tex[k : k + period // 2] = dark
         quad = _plate_quad(cx, cy, w, h, rng, 15)
         _paste(image, tex, np.ones((tex_h, tex_w), np.float32), quad)
+        return
+    if kind == "stamp":  # camera date/time overlays: a common false positive
+        _stamp(image, rng)
         return
     if kind == "badge":
         text = _BADGES[rng.integers(len(_BADGES))]
@@ -795,6 +798,46 @@ def _clutter(image: np.ndarray, rng: np.random.Generator, min_w: float, max_w: f
     tex[:] = ink
     quad = _plate_quad(cx, cy, tex_w, tex_h, rng, 12)
     _paste(image, tex, alpha, quad)
+
+
+def _stamp(image: np.ndarray, rng: np.random.Generator) -> None:
+    """A camera's date/time overlay (one or two lines), near an edge of the image."""
+    H, W = image.shape[:2]
+    y, mo, d = int(rng.integers(2005, 2030)), int(rng.integers(1, 13)), int(rng.integers(1, 29))
+    hh, mm, ss = int(rng.integers(0, 24)), int(rng.integers(0, 60)), int(rng.integers(0, 60))
+    date = (f"{y}-{mo:02d}-{d:02d}", f"{mo:02d}/{d:02d}/{y}", f"{d:02d}.{mo:02d}.{y}")[
+        rng.integers(3)
+    ]
+    time_ = f"{hh:02d}:{mm:02d}:{ss:02d}"
+    lines = [f"{date} {time_}"] if rng.random() < 0.6 else [date, time_]
+    if rng.random() < 0.3:
+        lines.append(f"CAM {int(rng.integers(1, 20)):02d}")
+    h = float(rng.uniform(8, max(9.0, min(34.0, H / 12))))
+    font = ("simplex", "duplex", "pil")[rng.integers(3)]
+    ink = [_rgb(250, 250, 250), _rgb(250, 240, 90), _rgb(230, 230, 230)][rng.integers(3)]
+    x0 = (
+        float(rng.uniform(2, W * 0.15))
+        if rng.random() < 0.5
+        else float(rng.uniform(W * 0.4, W * 0.7))
+    )
+    y0 = (
+        float(rng.uniform(2, H * 0.1))
+        if rng.random() < 0.5
+        else float(rng.uniform(H * 0.75, H * 0.92))
+    )
+    if rng.random() < 0.4:  # a dark box behind the text
+        width = h * 0.62 * max(len(t) for t in lines)
+        cv2.rectangle(
+            image,
+            (int(x0 - 2), int(y0 - 2)),
+            (int(x0 + width + 2), int(y0 + len(lines) * h * 1.3 + 2)),
+            (10, 10, 10),
+            -1,
+        )
+    for k, text in enumerate(lines):
+        top = y0 + k * h * 1.3
+        width = h * 0.62 * len(text)
+        _draw_text(image, text, (x0, top, x0 + width, top + h), ink, font=font, weight=0.2)
 
 
 def _procedural_background(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
