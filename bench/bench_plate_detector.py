@@ -16,8 +16,10 @@ finds no annotated plate is a false positive):
   (:func:`pixveil.detect.plate_net.fuse_regions`: network plates plus the OCR plates
   that no network plate explains).
 
-Time is the median wall clock of ``detect`` per image (images decoded outside the
-timer), on the photos that are exactly 1280x720, one ONNX Runtime thread each.
+Each detector runs once per image (images decoded outside the timer); the threshold
+curve and the fusion are computed from those runs.  Time is the median wall clock of
+``detect`` on the photos that are exactly 1280x720 (the synthetic scenes all are),
+one ONNX Runtime thread each; the fused time is the sum of the two.
 
 Run from the repository root::
 
@@ -47,34 +49,20 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = (REPO / ".." / "shared" / "data").resolve()
 
 
-class Union:
-    """The fusion of :func:`pixveil.detect.plate_net.fuse_regions`: the network's plates
-    plus the OCR plates no network plate explains."""
-
-    def __init__(self, net: Any, ocr: Any) -> None:
-        self.net, self.ocr = net, ocr
-
-    def detect(self, image: np.ndarray) -> list[Any]:
-        from pixveil.detect.plate_net import fuse_regions
-
-        return fuse_regions(self.net.detect(image), self.ocr.detect(image))
+def run_all(detectors: dict[str, Any], images: list[np.ndarray]) -> dict[str, list[Any]]:
+    """Each detector once per image: its regions and its wall-clock seconds."""
+    out: dict[str, list[Any]] = {name: [] for name in detectors}
+    for img in images:
+        for name, det in detectors.items():
+            t = time.perf_counter()
+            regions = det.detect(img)
+            out[name].append((list(regions), time.perf_counter() - t, img.shape[:2]))
+    return out
 
 
-def timed_1280(detector: Any, photos: list[Any], limit: int = 40) -> float:
-    """Median ms of ``detect`` on up to ``limit`` photos of exactly 1280x720."""
-    from pixveil.platedet.evaluate import read_rgb
-
-    times = []
-    for p in photos:
-        img = read_rgb(p.path)
-        if img.shape[:2] != (720, 1280):
-            continue
-        t = time.perf_counter()
-        detector.detect(img)
-        times.append(time.perf_counter() - t)
-        if len(times) >= limit:
-            break
-    return 1000 * float(np.median(times)) if times else float("nan")
+def median_ms(runs: list[Any], *, only_1280: bool) -> float:
+    ts = [t for _, t, shape in runs if not only_1280 or tuple(shape) == (720, 1280)]
+    return 1000 * float(np.median(ts)) if ts else float("nan")
 
 
 def held_out_synth(test_region: str, n: int) -> Any:
@@ -117,21 +105,20 @@ def main(argv: list[str] | None = None) -> int:
     if not (DATA / "plates").is_dir():
         print(f"no plate data at {DATA / 'plates'}; nothing to measure", file=sys.stderr)
         return 2
-    from pixveil.detect.plate_net import DEFAULT_THRESHOLD, PlateNetDetector
+    from pixveil.detect.plate_net import DEFAULT_THRESHOLD, PlateNetDetector, fuse_regions
     from pixveil.platedet.data import load_photos
-    from pixveil.platedet.evaluate import evaluate_photos, evaluate_synthetic
+    from pixveil.platedet.evaluate import read_rgb, score
+    from pixveil.platedet.synth import quad_boxes
 
     th = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
-    curve = [float(v) for v in args.curve.split(",") if v.strip()]
-    curve = [c for c in curve if c >= th] or [th]
+    curve = sorted({float(v) for v in args.curve.split(",") if v.strip()} | {th})
     # (test folder, model path, what the model was trained on)
     plans: list[tuple[str, Path | None, str]] = []
-    if args.eu_model or args.us_model:
-        if args.eu_model:
-            plans.append(("us", args.eu_model, "eu"))
-        if args.us_model:
-            plans.append(("eu", args.us_model, "us"))
-    else:
+    if args.eu_model:
+        plans.append(("us", args.eu_model, "eu"))
+    if args.us_model:
+        plans.append(("eu", args.us_model, "us"))
+    if not plans:
         plans = [("us", None, "shipped"), ("eu", None, "shipped")]
 
     ocr = None
@@ -141,114 +128,121 @@ def main(argv: list[str] | None = None) -> int:
         ocr = PlateDetector(threads=1)
     rows: list[list[str]] = []
     results: dict[str, Any] = {}
+    ocr_cache: dict[str, Any] = {}
     for test, model, trained in plans:
         photos = load_photos(DATA / "plates", test)
         if args.limit > 0:
             photos = photos[: args.limit]
-        net = PlateNetDetector(
-            threshold=min([*curve, th]), model=str(model) if model else None, threads=1
-        )
-        name = f"test {test} (trained on {trained})"
-        r = evaluate_photos(net, photos, thresholds=curve)
-        r_th = next(
-            c for c in r["curve"] if c["threshold"] == min(curve, key=lambda c: abs(c - th))
-        )
-        ms = timed_1280(net, photos)
-        results[f"{name} / plates-net"] = {**r, "ms_1280x720": ms}
-        rows.append(
-            [
-                name,
-                "plates-net",
-                f"{len(photos)}",
-                pct(r_th["recall"]),
-                f"{r_th['fp_per_image']:.3f}",
-                f"{ms:.0f}",
-            ]
-        )
-        if args.list_misses:
-            print(f"{name}: plates-net misses at {min(curve)}: {' '.join(r['misses'])}")
+        net = PlateNetDetector(threshold=min(curve), model=str(model) if model else None, threads=1)
+        images = [read_rgb(p.path) for p in photos]
+        truths = [np.array([p.box], np.float64) for p in photos]
+        mpix = sum(i.shape[0] * i.shape[1] for i in images) / 1e6
+        dets: dict[str, Any] = {"net": net}
+        if ocr is not None and test not in ocr_cache:
+            dets["ocr"] = ocr
+        runs = run_all(dets, images)
         if ocr is not None:
-            ro = evaluate_photos(ocr, photos)
-            mo = timed_1280(ocr, photos)
-            results[f"{name} / plates (OCR)"] = {**ro, "ms_1280x720": mo}
-            rows.append(
-                [
-                    name,
-                    "plates (OCR)",
-                    f"{len(photos)}",
-                    pct(ro["recall"]),
-                    f"{ro['fp_per_image']:.3f}",
-                    f"{mo:.0f}",
-                ]
+            ocr_cache.setdefault(test, runs.get("ocr"))
+            runs["ocr"] = ocr_cache[test]
+        name = f"{test} photos (model trained on {trained})"
+        net_regions = [r for r, _, _ in runs["net"]]
+        res_curve = [
+            {"threshold": c, **score(net_regions, truths, threshold=c, megapixels=mpix)}
+            for c in curve
+        ]
+        r_net = next(c for c in res_curve if c["threshold"] == th)
+        ms_net = median_ms(runs["net"], only_1280=True)
+        results[name] = {"plates-net": r_net, "curve": res_curve, "ms_1280x720": ms_net}
+        rows.append(row(name, "plates-net", r_net, ms_net))
+        if args.list_misses:
+            print(
+                f"{name}: plates-net misses: "
+                + " ".join(photos[i].path.name for i in r_net["missed"])
             )
-            net_th = PlateNetDetector(threshold=th, model=str(model) if model else None, threads=1)
-            ru = evaluate_photos(Union(net_th, ocr), photos)
-            results[f"{name} / union"] = ru
-            rows.append(
-                [
-                    name,
-                    "net + OCR (fused)",
-                    f"{len(photos)}",
-                    pct(ru["recall"]),
-                    f"{ru['fp_per_image']:.3f}",
-                    "sum",
-                ]
-            )
-        results[f"{name} / curve"] = r["curve"]
+        if ocr is not None:
+            ocr_regions = [r for r, _, _ in runs["ocr"]]
+            r_ocr = score(ocr_regions, truths, megapixels=mpix)
+            ms_ocr = median_ms(runs["ocr"], only_1280=True)
+            fused = [
+                fuse_regions([r for r in n if r.score >= th], o)
+                for n, o in zip(net_regions, ocr_regions, strict=True)
+            ]
+            r_fused = score(fused, truths, megapixels=mpix)
+            results[name].update({"ocr": r_ocr, "fused": r_fused, "ocr_ms_1280x720": ms_ocr})
+            rows.append(row(name, "plates (OCR)", r_ocr, ms_ocr))
+            rows.append(row(name, "net + OCR (fused)", r_fused, ms_net + ms_ocr))
         if args.synthetic > 0:
             synth = held_out_synth(test, args.synthetic)
-            net_th = PlateNetDetector(threshold=th, model=str(model) if model else None, threads=1)
-            rs = evaluate_synthetic(net_th, synth, args.synthetic)
-            results[f"{name} / synthetic"] = rs
-            rows.append(
-                [
-                    f"synthetic on {test} photos",
-                    "plates-net",
-                    f"{rs['images']} ({rs['plates']} plates)",
-                    pct(rs["recall"]),
-                    f"{rs['fp_per_image']:.3f}",
-                    f"{rs['ms_per_image']:.0f}",
-                ]
-            )
+            samples = [synth.sample(i) for i in range(args.synthetic)]
+            s_images = [s.image for s in samples]
+            s_truths = [quad_boxes(s.quads) for s in samples]
+            s_runs = run_all(dets if ocr is None else {"net": net, "ocr": ocr}, s_images)
+            s_net = [[r for r in regs if r.score >= th] for regs, _, _ in s_runs["net"]]
+            sname = f"synthetic held-out on {test} photos"
+            r_s = score(s_net, s_truths)
+            r_s["per_format"] = per_format(samples, s_net)
+            results[name]["synthetic"] = r_s
+            rows.append(row(sname, "plates-net", r_s, median_ms(s_runs["net"], only_1280=False)))
             if ocr is not None:
-                ro = evaluate_synthetic(ocr, synth, args.synthetic)
-                results[f"{name} / synthetic / OCR"] = ro
+                s_ocr = [regs for regs, _, _ in s_runs["ocr"]]
+                r_so = score(s_ocr, s_truths)
+                r_so["per_format"] = per_format(samples, s_ocr)
+                results[name]["synthetic_ocr"] = r_so
                 rows.append(
-                    [
-                        f"synthetic on {test} photos",
-                        "plates (OCR)",
-                        f"{ro['images']} ({ro['plates']} plates)",
-                        pct(ro["recall"]),
-                        f"{ro['fp_per_image']:.3f}",
-                        f"{ro['ms_per_image']:.0f}",
-                    ]
+                    row(sname, "plates (OCR)", r_so, median_ms(s_runs["ocr"], only_1280=False))
                 )
 
     print(f"\nplates-net threshold {th}; {platform.processor() or platform.machine()}, 1 thread\n")
-    header = ["test set", "detector", "images", "recall", "FP / image", "ms / image"]
+    header = ["test set", "detector", "images", "recall", "FP / image", "FP / MP", "ms / image"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
-    for key, val in results.items():
-        if key.endswith("/ curve"):
-            print(
-                f"\n{key}: "
-                + ", ".join(
-                    f"{c['threshold']:.2f}: {pct(c['recall'])} / {c['fp_per_image']:.3f} FP"
-                    for c in val
-                )
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+    for name, val in results.items():
+        print(
+            f"\n{name}, plates-net threshold curve (recall / FP per image): "
+            + ", ".join(
+                f"{c['threshold']:.2f}: {pct(c['recall'])} / {c['fp_per_image']:.3f}"
+                for c in val["curve"]
             )
-        if key.endswith("/ synthetic"):
-            print(
-                f"\n{key} per format: "
-                + ", ".join(
-                    f"{k} {pct(v['recall'])} of {v['plates']}" for k, v in val["per_format"].items()
+        )
+        for key in ("synthetic", "synthetic_ocr"):
+            if key in val:
+                print(
+                    f"{name}, {key} per format: "
+                    + ", ".join(
+                        f"{k} {pct(v['recall'])} of {v['plates']}"
+                        for k, v in val[key]["per_format"].items()
+                    )
                 )
-            )
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str) + "\n")
     return 0
+
+
+def row(name: str, detector: str, r: dict[str, Any], ms: float) -> list[str]:
+    return [
+        name,
+        detector,
+        f"{r['images']} ({r['plates']} plates)",
+        f"{pct(r['recall'])} ({r['found']}/{r['plates']})",
+        f"{r['fp_per_image']:.3f}",
+        f"{r['fp_per_megapixel']:.3f}" if "fp_per_megapixel" in r else "",
+        f"{ms:.0f}",
+    ]
+
+
+def per_format(samples: list[Any], regions: list[list[Any]]) -> dict[str, Any]:
+    from pixveil.platedet.evaluate import match
+    from pixveil.platedet.synth import quad_boxes
+
+    tally: dict[str, list[bool]] = {}
+    for s, regs in zip(samples, regions, strict=True):
+        boxes = np.array([r.box for r in regs], np.float64).reshape(-1, 4)
+        hit, _ = match(boxes, quad_boxes(s.quads))
+        for fmt, h in zip(s.formats, hit, strict=True):
+            tally.setdefault(fmt, []).append(bool(h))
+    return {k: {"plates": len(v), "recall": sum(v) / len(v)} for k, v in sorted(tally.items())}
 
 
 def pct(v: float) -> str:

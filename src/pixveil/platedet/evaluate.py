@@ -18,7 +18,7 @@ from pixveil.platedet.data import LabelledPhoto
 from pixveil.platedet.decode import box_iou
 from pixveil.platedet.synth import SceneSynth
 
-__all__ = ["evaluate_photos", "evaluate_synthetic", "match", "read_rgb"]
+__all__ = ["evaluate_photos", "evaluate_synthetic", "match", "read_rgb", "score"]
 
 
 def match(det: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, int]:
@@ -66,6 +66,58 @@ def read_rgb(path: Any) -> np.ndarray:
 
 def _boxes(regions: Sequence[Any]) -> np.ndarray:
     return np.array([r.box for r in regions], np.float64).reshape(-1, 4)
+
+
+def score(
+    detections: Sequence[Sequence[Any]],
+    truths: Sequence[np.ndarray],
+    *,
+    threshold: float = 0.0,
+    megapixels: float | None = None,
+) -> dict[str, Any]:
+    """Recall and false positives of regions already found, at a score threshold.
+
+    Parameters
+    ----------
+    detections : sequence of lists of Region
+        Per image, the regions found (any score).
+    truths : sequence of ndarray of shape (M, 4)
+        Per image, the annotated plate boxes.
+    threshold : float
+        Regions scoring below it are ignored.
+    megapixels : float, optional
+        Total image area, for ``fp_per_megapixel``.
+
+    Returns
+    -------
+    dict
+        ``images``, ``plates``, ``found``, ``recall``, ``false_positives``,
+        ``fp_per_image`` and (with ``megapixels``) ``fp_per_megapixel``; ``missed``
+        lists the indices of images with a plate not found.
+    """
+    found = plates = fps = 0
+    missed: list[int] = []
+    for i, (regions, gt) in enumerate(zip(detections, truths, strict=True)):
+        keep = [r for r in regions if r.score >= threshold]
+        hit, fp = match(_boxes(keep), gt)
+        found += int(hit.sum())
+        plates += len(gt)
+        fps += fp
+        if not hit.all():
+            missed.append(i)
+    n = max(1, len(truths))
+    out: dict[str, Any] = {
+        "images": len(truths),
+        "plates": plates,
+        "found": found,
+        "recall": found / max(1, plates),
+        "false_positives": fps,
+        "fp_per_image": fps / n,
+        "missed": missed,
+    }
+    if megapixels:
+        out["fp_per_megapixel"] = fps / megapixels
+    return out
 
 
 def evaluate_photos(
