@@ -68,3 +68,24 @@ class TestMatch:
         assert found.tolist() == [False] and fps == 0
         found, fps = match(np.array([[0, 0, 1, 1]]), np.zeros((0, 4)))
         assert found.size == 0 and fps == 1
+
+
+class TestScore:
+    def test_threshold_and_counts(self) -> None:
+        from pixveil.platedet.evaluate import score
+        from pixveil.types import Region
+
+        gt = [np.array([[0, 0, 100, 20]], float), np.array([[0, 0, 50, 10]], float)]
+        dets = [
+            [
+                Region((0, 0, 100, 20), kind="plate", score=0.9),
+                Region((200, 0, 260, 20), kind="plate", score=0.2),
+            ],
+            [Region((0, 0, 50, 10), kind="plate", score=0.4)],
+        ]
+        low = score(dets, gt, threshold=0.1, megapixels=2.0)
+        assert (
+            low["recall"] == 1.0 and low["false_positives"] == 1 and low["fp_per_megapixel"] == 0.5
+        )
+        high = score(dets, gt, threshold=0.5)
+        assert high["found"] == 1 and high["missed"] == [1] and high["fp_per_image"] == 0.0
