@@ -94,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eu-model", type=Path, help="model trained on EU photos (scored on US)")
     ap.add_argument("--us-model", type=Path, help="model trained on US photos (scored on EU)")
     ap.add_argument("--threshold", type=float, default=None, help="plates-net threshold")
-    ap.add_argument("--curve", default="0.1,0.2,0.3,0.4,0.5,0.6", help="thresholds for the curve")
+    ap.add_argument(
+        "--curve", default="0.2,0.3,0.4,0.5,0.6,0.7,0.8", help="thresholds for the curve"
+    )
     ap.add_argument("--synthetic", type=int, default=60, help="held-out synthetic images per model")
     ap.add_argument("--limit", type=int, default=0, help="at most this many photos per folder")
     ap.add_argument("--no-ocr", action="store_true", help="skip the OCR path")
@@ -169,6 +171,20 @@ def main(argv: list[str] | None = None) -> int:
             ]
             r_fused = score(fused, truths, megapixels=mpix)
             results[name].update({"ocr": r_ocr, "fused": r_fused, "ocr_ms_1280x720": ms_ocr})
+            results[name]["fused_curve"] = [
+                {
+                    "threshold": c,
+                    **score(
+                        [
+                            fuse_regions([r for r in n if r.score >= c], o)
+                            for n, o in zip(net_regions, ocr_regions, strict=True)
+                        ],
+                        truths,
+                        megapixels=mpix,
+                    ),
+                }
+                for c in curve
+            ]
             rows.append(row(name, "plates (OCR)", r_ocr, ms_ocr))
             rows.append(row(name, "net + OCR (fused)", r_fused, ms_net + ms_ocr))
         if args.synthetic > 0:
@@ -206,6 +222,14 @@ def main(argv: list[str] | None = None) -> int:
                 for c in val["curve"]
             )
         )
+        if "fused_curve" in val:
+            print(
+                f"{name}, fused (net + OCR) curve: "
+                + ", ".join(
+                    f"{c['threshold']:.2f}: {pct(c['recall'])} / {c['fp_per_image']:.3f}"
+                    for c in val["fused_curve"]
+                )
+            )
         for key in ("synthetic", "synthetic_ocr"):
             if key in val:
                 print(
