@@ -24,7 +24,6 @@ import html
 import io
 import json
 import math
-import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,6 +34,7 @@ import numpy as np
 from pixveil.errors import OutputError
 from pixveil.evaluate.plots import privacy_utility_figure
 from pixveil.evaluate.results import EvaluationResult, SettingResult
+from pixveil.io import atomic_write_bytes
 
 __all__ = [
     "REPORT_FILES",
@@ -491,18 +491,6 @@ def render_html(result: EvaluationResult, *, plot_png: bytes | None) -> str:
 # --------------------------------------------------------------------------- #
 # files
 # --------------------------------------------------------------------------- #
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise OutputError(f"cannot write: {exc.strerror or exc}", path=path) from exc
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def _csv_bytes(rows: Sequence[Mapping[str, Any]]) -> bytes:
     buf = io.StringIO()
     fieldnames = list(rows[0]) if rows else []
@@ -521,7 +509,8 @@ def write_report(result: EvaluationResult, out_dir: str | Path) -> dict[str, Pat
     result : EvaluationResult
     out_dir : path
         Output folder.  Existing report files in it are replaced (each write is
-        atomic); nothing else in it is touched.
+        atomic, see :func:`pixveil.io.atomic_write_bytes`); nothing else in it is
+        touched.
 
     Returns
     -------
@@ -532,7 +521,8 @@ def write_report(result: EvaluationResult, out_dir: str | Path) -> dict[str, Pat
     Raises
     ------
     OutputError
-        If the folder or a file cannot be written.
+        If the folder or a file cannot be written (or a report file is a
+        symbolic link).
     MissingDependencyError
         If matplotlib is missing (``pip install 'pixveil[eval]'``).
     """
@@ -544,30 +534,27 @@ def write_report(result: EvaluationResult, out_dir: str | Path) -> dict[str, Pat
             f"cannot create the report folder: {exc.strerror or exc}", path=out
         ) from exc
     written: dict[str, Path] = {}
+
+    def write(key: str, name: str, data: bytes) -> None:
+        written[key] = atomic_write_bytes(out / name, data, root=out)
+
     rows = result.rows()
-    _atomic_write(out / "results.csv", _csv_bytes(rows))
-    written["csv"] = out / "results.csv"
+    write("csv", "results.csv", _csv_bytes(rows))
     payload = result.to_dict()
     payload["rows"] = rows
-    _atomic_write(
-        out / "results.json",
-        (json.dumps(json_ready(payload), indent=2, allow_nan=False) + "\n").encode("utf-8"),
-    )
-    written["json"] = out / "results.json"
+    write("json", "results.json", _json_bytes(payload))
     config = {
         "config": result.config.to_dict(),
         "dataset": result.dataset.to_dict(),
         "environment": result.environment,
     }
-    _atomic_write(
-        out / "config.json",
-        (json.dumps(json_ready(config), indent=2, allow_nan=False) + "\n").encode("utf-8"),
-    )
-    written["config"] = out / "config.json"
+    write("config", "config.json", _json_bytes(config))
     plot = privacy_utility_figure(result)
     if plot is not None:
-        _atomic_write(out / "privacy_utility.png", plot)
-        written["plot"] = out / "privacy_utility.png"
-    _atomic_write(out / "index.html", render_html(result, plot_png=plot).encode("utf-8"))
-    written["html"] = out / "index.html"
+        write("plot", "privacy_utility.png", plot)
+    write("html", "index.html", render_html(result, plot_png=plot).encode("utf-8"))
     return written
+
+
+def _json_bytes(value: Any) -> bytes:
+    return (json.dumps(json_ready(value), indent=2, allow_nan=False) + "\n").encode("utf-8")

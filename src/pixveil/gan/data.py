@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from pixveil.io import atomic_write
+
 __all__ = ["CROP_BOX_LFW", "crop_face", "is_held_out", "load_crops", "training_files"]
 
 # LFW (deep-funneled) faces sit at the centre of the 250x250 image.  This box
@@ -68,8 +70,5 @@ def load_crops(files: Iterable[Path], size: int, cache: Path | None = None) -> n
         with Image.open(f) as im:
             out[i] = crop_face(im, size)
     if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npy")
-        np.save(tmp, out)
-        tmp.replace(cache)
+        atomic_write(cache, lambda fh: np.save(fh, out), what="crop cache")
     return out

@@ -10,13 +10,16 @@ Writes three graphs and a JSON card next to them:
 
 Weights are stored as float16 to halve the package size; the runtime converts
 them back to float32 when it loads the graph (see ``pixveil.protect.gan``).
+Every file is written atomically (:mod:`pixveil.io.files`): a graph is exported
+to a private temporary folder and converted in memory, so no half-written model
+is ever left in ``to``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -27,9 +30,11 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
+from pixveil.io import atomic_write_bytes, atomic_write_text
+
 from .models import Discriminator, Encoder, Generator, recalibrate_bn
 
-__all__ = ["CANONICAL_LANDMARKS_64", "export"]
+__all__ = ["CANONICAL_LANDMARKS_64", "export", "export_onnx", "file_sha256"]
 
 # Mean CenterFace landmarks (left eye, right eye, nose, left and right mouth
 # corner) of 479 training faces, in the coordinates of the 64x64 training crop,
@@ -49,8 +54,9 @@ class _Features(nn.Module):
         return self.d.features(x)
 
 
-def _fp16_weights(path: Path) -> None:
-    model = onnx.load(str(path))
+def _fp16_storage(graph: bytes) -> bytes:
+    """The serialised ONNX ``graph`` with its float32 initialisers stored as float16."""
+    model = onnx.load_from_string(graph)
     for init in model.graph.initializer:
         arr = numpy_helper.to_array(init)
         if arr.dtype == np.float32:
@@ -58,40 +64,77 @@ def _fp16_weights(path: Path) -> None:
     # float16 initialisers feeding float32 ops: record the intent for the loader
     meta = model.metadata_props.add()
     meta.key, meta.value = "pixveil.weights", "float16-storage"
-    onnx.save(model, str(path))
+    return bytes(model.SerializeToString())
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def _onnx_graph(module: nn.Module, example: torch.Tensor, in_name: str, out_name: str) -> bytes:
+    """``module`` exported to ONNX (opset 17, batch axis dynamic), serialised.
+
+    The exporter writes a file (its documented target), in a private temporary
+    folder that is removed afterwards.
+    """
+    with tempfile.TemporaryDirectory(prefix="pixveil-export-") as folder:
+        graph = Path(folder) / "graph.onnx"
+        torch.onnx.export(
+            module,
+            (example,),
+            str(graph),
+            input_names=[in_name],
+            output_names=[out_name],
+            dynamic_axes={in_name: {0: "N"}, out_name: {0: "N"}},
+            opset_version=17,
+            dynamo=False,
+        )
+        return graph.read_bytes()
 
 
-def _export(
-    module: nn.Module, example: torch.Tensor, path: Path, in_name: str, out_name: str
-) -> None:
+def export_onnx(
+    module: nn.Module, example: torch.Tensor, path: Path | str, in_name: str, out_name: str
+) -> Path:
+    """Export ``module`` (in eval mode) to the ONNX file ``path``, weights stored as float16.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        A plain convolutional network taking one tensor and returning one.
+    example : Tensor
+        An input of the right shape; its first axis is exported as dynamic (``"N"``).
+    path : path
+        The ``.onnx`` file, written atomically.
+    in_name, out_name : str
+        Names of the graph's input and output.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     module.eval()
-    tmp = path.with_suffix(".tmp.onnx")
     # The TorchScript exporter handles these plain conv nets exactly and needs no
     # extra package (the dynamo exporter needs onnxscript); silence its deprecation note.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        _torch_export(module, example, tmp, in_name, out_name)
-    _fp16_weights(tmp)
-    os.replace(tmp, path)
+        graph = _onnx_graph(module, example, in_name, out_name)
+    return atomic_write_bytes(path, _fp16_storage(graph))
 
 
+def file_sha256(path: Path | str) -> str:
+    """The SHA-256 of the file at ``path``, as 64 hex digits (as the model cards record it)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+# Earlier names, still used by bench/bench_gan_face.py: the first two work on files.
 def _torch_export(
     module: nn.Module, example: torch.Tensor, tmp: Path, in_name: str, out_name: str
 ) -> None:
-    torch.onnx.export(
-        module,
-        (example,),
-        str(tmp),
-        input_names=[in_name],
-        output_names=[out_name],
-        dynamic_axes={in_name: {0: "N"}, out_name: {0: "N"}},
-        opset_version=17,
-        dynamo=False,
-    )
+    atomic_write_bytes(tmp, _onnx_graph(module, example, in_name, out_name))
+
+
+def _fp16_weights(path: Path) -> None:
+    atomic_write_bytes(path, _fp16_storage(Path(path).read_bytes()))
+
+
+_sha256 = file_sha256
 
 
 def export(run: Path | str, to: Path | str, *, summary: dict[str, Any] | None = None) -> Path:
@@ -121,9 +164,9 @@ def export(run: Path | str, to: Path | str, *, summary: dict[str, Any] | None = 
         "critic": to / f"{stem}_critic.onnx",
     }
     img = torch.zeros(1, 3, size, size)
-    _export(G, torch.zeros(1, nz), files["generator"], "z", "image")
-    _export(E, img, files["encoder"], "image", "z")
-    _export(_Features(D), img, files["critic"], "image", "features")
+    export_onnx(G, torch.zeros(1, nz), files["generator"], "z", "image")
+    export_onnx(E, img, files["encoder"], "image", "z")
+    export_onnx(_Features(D), img, files["critic"], "image", "features")
     scale = size / 64.0
     card = {
         "size": size,
@@ -139,8 +182,6 @@ def export(run: Path | str, to: Path | str, *, summary: dict[str, Any] | None = 
             "averaged_generator": averaged,
             **(summary or {}),
         },
-        "files": {k: {"name": p.name, "sha256": _sha256(p)} for k, p in files.items()},
+        "files": {k: {"name": p.name, "sha256": file_sha256(p)} for k, p in files.items()},
     }
-    out = to / f"{stem}.json"
-    out.write_text(json.dumps(card, indent=1) + "\n")
-    return out
+    return atomic_write_text(to / f"{stem}.json", json.dumps(card, indent=1) + "\n")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pixveil.io.files import (
     TEMP_NAME_PATTERN,
+    atomic_write,
     atomic_write_bytes,
     atomic_write_text,
     clean_stale_temps,
@@ -41,6 +42,7 @@ __all__ = [
     "JpegTables",
     "LoadedImage",
     "ProtectedPaths",
+    "atomic_write",
     "atomic_write_bytes",
     "atomic_write_text",
     "clean_stale_temps",

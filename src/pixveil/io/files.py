@@ -37,6 +37,7 @@ from pixveil.errors import InputError, OutputError
 
 __all__ = [
     "TEMP_NAME_PATTERN",
+    "atomic_write",
     "atomic_write_bytes",
     "atomic_write_text",
     "clean_stale_temps",
@@ -158,11 +159,13 @@ def atomic_write(
     root: str | os.PathLike[str] | None = None,
     what: str = "file",
 ) -> Path:
-    """Create ``path`` atomically with ``write(fh)``; the engine of the public writers.
+    """Create ``path`` atomically with ``write(fh)``; the engine of the other writers.
 
     ``write`` receives a binary file open on a hidden temporary file in the
-    destination folder.  An OSError it raises becomes "cannot write the <what>";
+    destination folder, and may stream into it (``np.save``, ``torch.save``,
+    an image encoder).  An OSError it raises becomes "cannot write the <what>";
     a ValueError, TypeError or KeyError (an encoder's) "cannot encode the <what>".
+    ``root`` and the refusals are those of :func:`atomic_write_bytes`.
     """
     target = as_path(path)
     root_path = None if root is None else as_path(root, "a folder path")
