@@ -1,21 +1,36 @@
 """``pixveil gan``: train, export and sample the face GAN behind ``gan-face``.
 
 Training and export need the ``[gan]`` extra (torch); ``sample`` runs on the
-exported ONNX model only.  Exit codes: 0 done; 1 the job failed; 2 bad usage or
-a missing optional dependency.
+exported ONNX model only.  Training reports its progress through a callback
+(:mod:`pixveil.progress`), shown here as one bar per epoch and one for the
+encoder.  Exit codes: 0 done; 1 the job failed; 2 bad usage or a missing
+optional dependency.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from pixveil.errors import MissingDependencyError, PixveilError
+from pixveil.progress import ProgressCallback, ProgressEvent
 
 __all__ = ["app"]
 
@@ -24,16 +39,46 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Train (resumable), export to ONNX and sample the face GAN used by gan-face.",
 )
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+
+def _error(message: object) -> None:
+    """One error line; the message (paths, user data) is never read as markup."""
+    err.print(f"[red]error:[/red] {escape(str(message))}", soft_wrap=True)
 
 
 def _need_torch() -> None:
     try:
         import torch  # noqa: F401
-        import tqdm  # noqa: F401
     except ImportError as exc:
         raise MissingDependencyError("torch", "gan") from exc
+
+
+@contextmanager
+def _training_display(quiet: bool) -> Iterator[ProgressCallback]:
+    """A progress callback drawing one bar per GAN epoch and one for the encoder."""
+    bars = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[losses]}"),
+        console=err,
+        disable=quiet,
+    )
+    tasks: dict[str, TaskID] = {}
+
+    def on_event(event: ProgressEvent) -> None:
+        key = f"{event.stage}:{event.message}"  # a new epoch is a new bar
+        if key not in tasks:
+            tasks[key] = bars.add_task(event.message, total=event.total, losses="")
+        losses = " ".join(f"{k}={v:.3f}" for k, v in event.metrics.items())
+        bars.update(tasks[key], completed=event.done, total=event.total, losses=losses)
+
+    with bars:
+        yield on_event
 
 
 @app.command()
@@ -77,14 +122,15 @@ def train(
             device=device,
             seed=seed,
         )
-        ckpt = run_train(cfg, progress=not quiet)
+        with _training_display(quiet) as on_event:
+            ckpt = run_train(cfg, progress=on_event)
     except MissingDependencyError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        _error(exc)
         raise typer.Exit(2) from exc
     except FileNotFoundError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        _error(exc)
         raise typer.Exit(2) from exc
-    out.print(f"checkpoint: {ckpt}; samples in {out_dir / 'samples'}")
+    out.print(f"checkpoint: {ckpt}; samples in {out_dir / 'samples'}", markup=False)
 
 
 @app.command()
@@ -96,16 +142,16 @@ def export(
     try:
         _need_torch()
         if not (run / "ckpt.pt").is_file():
-            err.print(f"[red]error:[/red] {run}: no ckpt.pt (train first)")
+            _error(f"{run}: no ckpt.pt (train first)")
             raise typer.Exit(2)
         from pixveil.gan.export import export as run_export
 
         card = run_export(run, to)
     except MissingDependencyError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        _error(exc)
         raise typer.Exit(2) from exc
     total = sum(p.stat().st_size for p in to.glob("gan_face_*"))
-    out.print(f"wrote {card} ({total / 1e6:.1f} MB in all)")
+    out.print(f"wrote {card} ({total / 1e6:.1f} MB in all)", markup=False)
 
 
 @app.command()
@@ -123,12 +169,12 @@ def sample(
     from pixveil.gan.runtime import load_face_gan
 
     if not 1 <= n <= 1024:
-        err.print("[red]error:[/red] -n must be in [1, 1024]")
+        _error("-n must be in [1, 1024]")
         raise typer.Exit(2)
     try:
         gan = load_face_gan(str(model) if model else None)
     except PixveilError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        _error(exc)
         raise typer.Exit(2) from exc
     z = np.random.default_rng(seed).standard_normal((n, gan.nz)).astype(np.float32)
     faces = gan.generate(z)
@@ -141,4 +187,4 @@ def sample(
         grid[2 + r * (s + 2) : 2 + r * (s + 2) + s, 2 + c * (s + 2) : 2 + c * (s + 2) + s] = f
     output.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(grid).save(output)
-    out.print(f"wrote {output}")
+    out.print(f"wrote {output}", markup=False)

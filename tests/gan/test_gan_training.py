@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from pixveil.cli import app
 from pixveil.gan.data import CROP_BOX_LFW, crop_face, is_held_out, training_files
+from pixveil.progress import ProgressEvent
 
 torch = pytest.importorskip("torch")
 
@@ -134,7 +135,7 @@ def test_train_needs_a_data_folder(tmp_path: Path) -> None:
 
 
 def test_without_averaging_the_grids_and_the_export_use_the_trained_generator(
-    faces_dir: Path, tmp_path: Path
+    faces_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from pixveil.gan.export import export
     from pixveil.gan.train import TrainConfig, train
@@ -144,7 +145,14 @@ def test_without_averaging_the_grids_and_the_export_use_the_trained_generator(
         data=str(faces_dir), out=str(run), epochs=1, encoder_steps=1, batch=8, threads=1,
         ema_decay=0.0,
     )  # fmt: skip
-    train(cfg, progress=False)
+    events: list[ProgressEvent] = []
+    train(cfg, progress=events.append)
+    # the library prints nothing; progress goes to the callback
+    assert capsys.readouterr() == ("", "")
+    gan = [(e.done, e.total) for e in events if e.stage == "gan"]
+    assert gan == [(0, 3), (1, 3), (2, 3), (3, 3)]  # 24 training faces, batches of 8
+    assert set(events[1].metrics) == {"d", "g"}
+    assert [(e.done, e.total) for e in events if e.stage == "encoder"] == [(0, 1), (1, 1)]
     ck = torch.load(run / "ckpt.pt", weights_only=False)
     # the average is never updated (no per-step copy) ...
     assert not torch.equal(ck["G"]["net.0.weight"], ck["G_ema"]["net.0.weight"])

@@ -13,7 +13,7 @@ identity's last ~20 % of images are held out to test them
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,7 @@ from pixveil.evaluate.datasets import FaceDataset
 from pixveil.evaluate.results import SettingResult
 from pixveil.evaluate.spec import EvaluationConfig
 from pixveil.evaluate.worker import CROP_SCALE, Original, present, resize_square
+from pixveil.progress import ProgressCallback, ProgressEvent
 
 __all__ = ["attack_split", "attacks_available", "run_attacks"]
 
@@ -90,7 +91,7 @@ def run_attacks(
     results: Sequence[SettingResult],
     notes: list[str],
     reconstructions: dict[str, tuple[np.ndarray, np.ndarray]],
-    progress: Callable[[int, int, str], None],
+    progress: ProgressCallback,
 ) -> None:
     """Run ``config.attacks`` on the crops of every setting; fill in ``results``.
 
@@ -111,8 +112,11 @@ def run_attacks(
     reconstructions : dict
         Filled with a few protected test crops and their reconstructions per
         setting label (the originals under ``"original"``).
-    progress : callable ``(done, total, message)``
-        Called as attack runs start, advance and end.
+    progress : callable taking a ProgressEvent
+        Called as attack runs start, advance (once per epoch) and end: stage
+        ``"attack"``, ``done`` attack runs of ``total``, the message naming the
+        setting and the epoch, ``item`` the setting's label, ``metrics`` the
+        attack's latest figures.
     """
     available = attacks_available()
     labels = dataset.labels
@@ -155,10 +159,19 @@ def run_attacks(
         train_prot = np.stack([source[i] for i in train])
         test_prot = np.stack([source[i] for i in test])
 
-        def report(message: str, n_done: int = n_done, label: str = label) -> None:
-            progress(n_done, len(runs), f"{label}: {message}")
+        def report(event: ProgressEvent, n_done: int = n_done, label: str = label) -> None:
+            progress(
+                ProgressEvent(
+                    "attack",
+                    n_done,
+                    len(runs),
+                    f"{label}: {event.message}",
+                    item=label,
+                    metrics=event.metrics,
+                )
+            )
 
-        report(f"{attack} attack")
+        report(ProgressEvent(attack, 0, message=f"{attack} attack"))
         if attack == "cnn":
             from pixveil.evaluate.attacks.cnn_reid import cnn_reid_attack
 
@@ -200,7 +213,7 @@ def run_attacks(
             reconstructions.setdefault(
                 "original", (_resize_all(test_orig[:_SHOWN_RECONSTRUCTIONS], size),) * 2
             )
-    progress(len(runs), len(runs), "attacks done")
+    progress(ProgressEvent("attack", len(runs), len(runs), "attacks done"))
 
 
 def _resize_all(images: np.ndarray, size: int) -> np.ndarray:

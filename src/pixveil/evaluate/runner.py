@@ -34,7 +34,6 @@ import os
 import platform
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -62,6 +61,7 @@ from pixveil.evaluate.worker import (
     WorkerPool,
     present,
 )
+from pixveil.progress import ProgressCallback, ProgressEvent, notify
 
 __all__ = ["ProgressCallback", "ProgressEvent", "run_evaluation"]
 
@@ -78,31 +78,6 @@ _IDENTICAL: dict[str, float] = {
     "ald_inf": 0.0,
     "dhash": 0.0,
 }
-
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    """A progress report.
-
-    Attributes
-    ----------
-    stage : str
-        ``"run"`` (a new seed starts; only with several ``seeds``), ``"load"``,
-        ``"originals"``, ``"protect"``, ``"scores"`` or ``"attack"``.
-    done, total : int
-        Units done and expected in this stage (runs, images, or attack runs).
-    message : str
-        A one-line status (for attacks: the current setting and epoch; for
-        runs: ``"seed N"``).
-    """
-
-    stage: str
-    done: int
-    total: int
-    message: str = ""
-
-
-ProgressCallback = Callable[[ProgressEvent], None]
 
 
 def run_evaluation(
@@ -122,7 +97,12 @@ def run_evaluation(
         :func:`~pixveil.evaluate.results.pool_results`; a single seed gives that
         run as it is.  None (the default): one run with ``config.seed``.
     progress : callable taking a ProgressEvent, optional, keyword-only
-        Called as the work advances (never required; the library prints nothing).
+        Called as the work advances (:mod:`pixveil.progress`; the library prints
+        nothing).  Stages: ``"run"`` (a new seed starts; only with ``seeds``:
+        ``done`` runs of ``total``, message ``"seed N"``), ``"load"``,
+        ``"originals"`` and ``"protect"`` (images; ``item`` and ``message`` the
+        image's name), ``"scores"``, and ``"attack"`` (attack runs; the message
+        names the setting and the epoch).
 
     Returns
     -------
@@ -142,10 +122,7 @@ def run_evaluation(
         If a detector or a protection method fails (a bug: nothing is hidden).
     """
 
-    def emit(event: ProgressEvent) -> None:
-        if progress is not None:
-            progress(event)
-
+    emit = notify(progress)
     if seeds is None:
         return _run_once(config, emit)
     seed_list = list(seeds)
@@ -214,7 +191,8 @@ def _run_once(config: EvaluationConfig, emit: ProgressCallback) -> EvaluationRes
 
             def on_done(i: int) -> None:
                 done[0] += 1
-                emit(ProgressEvent(stage, done[0], total, dataset[i].name))
+                name = dataset[i].name
+                emit(ProgressEvent(stage, done[0], total, name, item=name))
 
             return on_done
 
@@ -288,12 +266,8 @@ def _run_once(config: EvaluationConfig, emit: ProgressCallback) -> EvaluationRes
     reconstructions: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if config.attacks:
         t0 = time.perf_counter()
-
-        def attack_progress(done: int, total: int, message: str) -> None:
-            emit(ProgressEvent("attack", done, total, message))
-
         attack_runs.run_attacks(
-            config, dataset, valid, infos, crops, results, notes, reconstructions, attack_progress
+            config, dataset, valid, infos, crops, results, notes, reconstructions, emit
         )
         timings["attacks"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - t_start

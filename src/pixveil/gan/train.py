@@ -13,22 +13,24 @@ perceptual loss between the face and its reconstruction ``G(E(x))``.
 
 Everything lives in the run folder:
 
-``ckpt.pt``            models, optimisers, RNG state, step counters (atomic writes)
+``ckpt.pt``            models, optimisers, RNG state, step counters (written atomically)
 ``log.csv``            one row per logged step (phase, epoch, step, losses, seconds)
 ``samples/*.png``      a sample grid from a fixed latent batch after every epoch
 ``crops_<size>.npy``   the cached training crops
 ``config.json``        the training configuration
 
-Running the same command again resumes from ``ckpt.pt``.
+Running the same command again resumes from ``ckpt.pt``.  The library prints
+nothing: progress goes to an optional callback (:mod:`pixveil.progress`), which
+``pixveil gan train`` turns into progress bars.
 """
 
 from __future__ import annotations
 
 import copy
 import csv
+import io
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,7 +40,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from tqdm import tqdm
+
+from pixveil.io import atomic_write, atomic_write_bytes, atomic_write_text
+from pixveil.progress import ProgressCallback, ProgressEvent, check_progress
 
 from .data import load_crops, training_files
 from .models import Discriminator, Encoder, Generator, init_weights, recalibrate_bn
@@ -66,12 +70,6 @@ class TrainConfig:
     ema_decay: float = 0.999  # 0 = no averaged generator
 
 
-def _save_atomic(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def sample_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> None:
     """Save a (N, 3, H, W) batch in [-1, 1] as one PNG grid."""
     t = ((images.detach().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
@@ -82,8 +80,9 @@ def sample_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> None:
     for i in range(n):
         r, c = divmod(i, nrow)
         grid[2 + r * (h + 2) : 2 + r * (h + 2) + h, 2 + c * (w + 2) : 2 + c * (w + 2) + w] = x[i]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(grid).save(path)
+    buf = io.BytesIO()
+    Image.fromarray(grid).save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _batches(n: int, batch: int, gen: torch.Generator) -> list[torch.Tensor]:
@@ -106,14 +105,35 @@ def _ema_update(avg: torch.nn.Module, model: torch.nn.Module, decay: float) -> N
         pa.lerp_(p, 1.0 - decay)
 
 
-def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
-    """Run (or resume) both phases; returns the checkpoint path."""
+def train(cfg: TrainConfig, *, progress: ProgressCallback | None = None) -> Path:
+    """Run (or resume) both phases; returns the checkpoint path.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+    progress : callable taking a ProgressEvent, optional, keyword-only
+        Called as training advances (:mod:`pixveil.progress`): stage ``"gan"``
+        once when an epoch starts (or resumes) and after each of its steps
+        (``done`` steps of the epoch's ``total``, message ``"GAN epoch E/N"``,
+        ``metrics`` the discriminator and generator losses ``d`` and ``g``), then
+        stage ``"encoder"`` likewise (``done`` encoder steps of
+        ``cfg.encoder_steps``, ``metrics`` the latent and pixel losses ``z`` and
+        ``x``).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``cfg.data`` holds no training image.
+    OutputError
+        If a checkpoint, sample grid or the configuration cannot be written.
+    """
+    emit = check_progress(progress)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     dev = cfg.device
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    atomic_write_text(out / "config.json", json.dumps(asdict(cfg), indent=2))
 
     files = training_files(cfg.data, held_out=False)
     if not files:
@@ -152,22 +172,20 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
         state = ck["state"]
 
     def save() -> None:
-        _save_atomic(
-            {
-                "G": G.state_dict(),
-                "G_ema": G_avg.state_dict(),
-                "D": D.state_dict(),
-                "E": E.state_dict(),
-                "optG": optG.state_dict(),
-                "optD": optD.state_dict(),
-                "optE": optE.state_dict(),
-                "gen": gen.get_state(),
-                "torch_rng": torch.get_rng_state(),
-                "state": state,
-                "config": asdict(cfg),
-            },
-            ckpt_path,
-        )
+        checkpoint = {
+            "G": G.state_dict(),
+            "G_ema": G_avg.state_dict(),
+            "D": D.state_dict(),
+            "E": E.state_dict(),
+            "optG": optG.state_dict(),
+            "optD": optD.state_dict(),
+            "optE": optE.state_dict(),
+            "gen": gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "state": state,
+            "config": asdict(cfg),
+        }
+        atomic_write(ckpt_path, lambda fh: torch.save(checkpoint, fh), what="checkpoint")
 
     log_path = out / "log.csv"
     new_log = not log_path.exists()
@@ -188,13 +206,9 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
             perm_gen = torch.Generator().manual_seed(cfg.seed * 100003 + ep)
             batches = _batches(n, cfg.batch, perm_gen)
             flips = torch.rand(n, generator=perm_gen) < 0.5
-            bar = tqdm(
-                total=steps_per_epoch,
-                initial=state["step_in_epoch"],
-                desc=f"GAN epoch {ep + 1}/{cfg.epochs}",
-                disable=not progress,
-                dynamic_ncols=True,
-            )
+            title = f"GAN epoch {ep + 1}/{cfg.epochs}"
+            if emit is not None:
+                emit(ProgressEvent("gan", state["step_in_epoch"], steps_per_epoch, title))
             G.train()
             D.train()
             for bi in range(state["step_in_epoch"], len(batches)):
@@ -220,8 +234,16 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
                     _ema_update(G_avg, G, cfg.ema_decay)
                 state["step_in_epoch"] = bi + 1
                 state["gan_steps"] += 1
-                bar.update(1)
-                bar.set_postfix(d=f"{loss_d.item():.3f}", g=f"{loss_g.item():.3f}")
+                if emit is not None:
+                    emit(
+                        ProgressEvent(
+                            "gan",
+                            bi + 1,
+                            steps_per_epoch,
+                            title,
+                            metrics={"d": loss_d.item(), "g": loss_g.item()},
+                        )
+                    )
                 if state["gan_steps"] % 10 == 0:
                     log.writerow(
                         [
@@ -238,7 +260,6 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
                     lf.flush()
                 if state["gan_steps"] % cfg.ckpt_every == 0:
                     save()
-            bar.close()
             with torch.no_grad():
                 G.eval()
                 raw = G(fixed_z.to(dev))
@@ -264,13 +285,8 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
         D.eval()
         for p in list(Gf.parameters()) + list(D.parameters()):
             p.requires_grad_(False)
-        bar = tqdm(
-            total=cfg.encoder_steps,
-            initial=state["enc_steps"],
-            desc="encoder",
-            disable=not progress,
-            dynamic_ncols=True,
-        )
+        if emit is not None:
+            emit(ProgressEvent("encoder", state["enc_steps"], cfg.encoder_steps, "encoder"))
         E.train()
         while state["enc_steps"] < cfg.encoder_steps:
             s = state["enc_steps"]
@@ -287,8 +303,16 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
             loss.backward()
             optE.step()
             state["enc_steps"] = s + 1
-            bar.update(1)
-            bar.set_postfix(z=f"{loss_z.item():.3f}", x=f"{loss_x.item():.3f}")
+            if emit is not None:
+                emit(
+                    ProgressEvent(
+                        "encoder",
+                        s + 1,
+                        cfg.encoder_steps,
+                        "encoder",
+                        metrics={"z": loss_z.item(), "x": loss_x.item()},
+                    )
+                )
             if state["enc_steps"] % 10 == 0:
                 log.writerow(
                     [
@@ -312,6 +336,5 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> Path:
                 sample_grid(
                     grid, out / "samples" / f"encoder_{state['enc_steps']:05d}.png", nrow=16
                 )
-        bar.close()
     save()
     return ckpt_path

@@ -11,6 +11,7 @@ import pytest
 
 from pixveil.errors import InputError, MissingDependencyError
 from pixveil.evaluate.attacks import ReidAttackResult, cnn_reid_attack
+from pixveil.progress import ProgressEvent
 
 torch = pytest.importorskip("torch")
 
@@ -120,7 +121,7 @@ class TestTraining:
         # Labels are not 0..n-1 on purpose: any sortable labels work.
         x, y = pattern_set(6, 6)
         tx, ty = pattern_set(6, 4, seed=1)
-        messages: list[str] = []
+        events: list[ProgressEvent] = []
         r = cnn_reid_attack(
             x,
             y * 10 + 7,
@@ -130,7 +131,7 @@ class TestTraining:
             image_size=16,
             batch_size=12,
             width=8,
-            progress=messages.append,
+            progress=events.append,
         )
         assert isinstance(r, ReidAttackResult)
         assert (r.n_classes, r.n_train, r.n_test, r.epochs) == (6, 36, 24, 12)
@@ -139,8 +140,11 @@ class TestTraining:
         assert r.top1 == 1.0
         assert r.top5 == 1.0
         assert r.train_seconds > 0
-        assert len(messages) == 12
-        assert messages[-1].startswith("cnn re-identification: epoch 12/12")
+        assert [(e.stage, e.done, e.total) for e in events] == [
+            ("cnn", k, 12) for k in range(1, 13)
+        ]
+        assert events[-1].message.startswith("cnn re-identification: epoch 12/12")
+        assert set(events[-1].metrics) == {"loss", "accuracy"}
 
     def test_solid_mask_leaves_chance(self) -> None:
         # Every protected image is the same black square: one guess for all of them.

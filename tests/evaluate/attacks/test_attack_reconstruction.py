@@ -12,6 +12,7 @@ import pytest
 from pixveil.errors import InputError, MissingDependencyError
 from pixveil.evaluate.attacks import ReconstructionResult, reconstruction_attack
 from pixveil.evaluate.metrics import ssim
+from pixveil.progress import ProgressEvent
 
 torch = pytest.importorskip("torch")
 
@@ -97,11 +98,11 @@ class TestTraining:
         orig = crops(12, size=24)
         prot = blur(orig, 1.5)
         before = torch.random.get_rng_state()
-        messages: list[str] = []
+        events: list[ProgressEvent] = []
         kwargs = {"epochs": 2, "image_size": 16, "batch_size": 4, "width": 4}
         a = reconstruction_attack(orig[:8], prot[:8], orig[8:], prot[8:], seed=5, **kwargs)
         b = reconstruction_attack(
-            orig[:8], prot[:8], orig[8:], prot[8:], seed=5, progress=messages.append, **kwargs
+            orig[:8], prot[:8], orig[8:], prot[8:], seed=5, progress=events.append, **kwargs
         )
         assert torch.equal(torch.random.get_rng_state(), before)
         assert isinstance(a, ReconstructionResult)
@@ -110,8 +111,11 @@ class TestTraining:
         np.testing.assert_array_equal(a.reconstructions, b.reconstructions)
         assert a.ssim_reconstructed == b.ssim_reconstructed
         assert a.epochs == 2
-        assert len(messages) == 2
-        assert all(m.startswith("reconstruction: epoch ") for m in messages)
+        assert [(e.stage, e.done, e.total) for e in events] == [
+            ("reconstruction", 1, 2),
+            ("reconstruction", 2, 2),
+        ]
+        assert all(e.message.startswith("reconstruction: epoch ") for e in events)
 
         # The protected scores are the metrics module's, at the attack's resolution.
         def small(img: np.ndarray) -> np.ndarray:

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 
 from pixveil.errors import InputError, MissingDependencyError
+from pixveil.validate import check_number
 
 __all__ = [
     "MAX_IMAGE_SIZE",
-    "Progress",
+    "TrainingOptions",
     "check_batch",
     "check_image_size",
     "check_positive_int",
-    "check_progress",
+    "check_training_options",
     "import_torch",
     "resize_batch",
     "to_tensor",
@@ -25,8 +26,6 @@ __all__ = [
 
 #: Largest side the attacks accept for their internal resolution.
 MAX_IMAGE_SIZE = 256
-
-Progress = Callable[[str], None]
 
 
 def import_torch() -> Any:
@@ -55,10 +54,45 @@ def check_image_size(value: object, *, multiple: int) -> int:
     return size
 
 
-def check_progress(progress: object) -> Progress | None:
-    if progress is not None and not callable(progress):
-        raise TypeError(f"progress must be a callable taking a str, or None, got {progress!r}")
-    return progress
+@dataclass(frozen=True)
+class TrainingOptions:
+    """The training options both attacks take, checked (see :func:`check_training_options`)."""
+
+    epochs: int
+    image_size: int
+    batch_size: int
+    width: int
+    seed: int
+    learning_rate: float
+
+
+def check_training_options(
+    *,
+    epochs: object,
+    image_size: object,
+    multiple: int,
+    batch_size: object,
+    width: object,
+    max_width: int,
+    seed: object,
+    learning_rate: object,
+) -> TrainingOptions:
+    """Check the options of an attack's training; ``ValueError`` naming the first bad one.
+
+    ``epochs`` and ``batch_size`` are integers ``>= 1``; ``image_size`` see
+    :func:`check_image_size`; ``width`` an integer in ``[4, max_width]``; ``seed``
+    an integer in ``[0, 2**63 - 1]``; ``learning_rate`` a number in ``(0, 1]``.
+    """
+    return TrainingOptions(
+        epochs=check_positive_int("epochs", epochs),
+        image_size=check_image_size(image_size, multiple=multiple),
+        batch_size=check_positive_int("batch_size", batch_size),
+        width=check_positive_int("width", width, lo=4, hi=max_width),
+        seed=check_positive_int("seed", seed, lo=0, hi=2**63 - 1),
+        learning_rate=check_number(
+            learning_rate, name="learning_rate", low=0, high=1, low_open=True, error=ValueError
+        ),
+    )
 
 
 def check_batch(name: str, images: object) -> np.ndarray:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["ReidNet", "UNet", "augment", "channels_last", "cosine_lr", "ssim_loss"]
+from pixveil.progress import ProgressCallback, ProgressEvent
+
+__all__ = ["ReidNet", "UNet", "augment", "channels_last", "cosine_lr", "fit", "seeded", "ssim_loss"]
 
 _M = TypeVar("_M", bound=nn.Module)
 
@@ -166,3 +170,81 @@ def cosine_lr(step: int, total: int, *, warmup: int) -> float:
         return (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
     return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[torch.Generator]:
+    """Seed torch for the block and yield a generator seeded alike; restore the global state after.
+
+    The caller's global (CPU) random state is the same after the block as before it.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield torch.Generator().manual_seed(seed)
+
+
+#: ``batch indices -> (loss, figures)``: the loss of one batch, and figures summed
+#: over its examples (``{"correct": 12.0}``) that :func:`fit` averages per epoch.
+BatchLoss = Callable[[Tensor], tuple[Tensor, dict[str, float]]]
+
+
+def fit(
+    model: nn.Module,
+    batch_loss: BatchLoss,
+    n: int,
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    weight_decay: float,
+    warmup_epochs: int,
+    generator: torch.Generator,
+    stage: str,
+    title: str,
+    describe: Callable[[dict[str, float]], str],
+    progress: ProgressCallback | None,
+) -> None:
+    """Train ``model`` with AdamW and a warm-up + cosine schedule (both attacks' loop).
+
+    Each epoch visits the ``n`` training examples once in an order drawn from
+    ``generator``, ``batch_size`` at a time; ``batch_loss`` computes a batch's
+    loss (and figures to average).  The warm-up lasts ``warmup_epochs`` epochs, at
+    most a tenth of the steps.  After each epoch ``progress`` (if any) gets a
+    :class:`~pixveil.progress.ProgressEvent` of ``stage``: ``done`` epochs of
+    ``epochs``, ``metrics`` the mean loss (``"loss"``) and figures, and the message
+    ``"<title>: epoch E/N, <describe(metrics)>"``.
+    """
+    steps_per_epoch = math.ceil(n / batch_size)
+    total = epochs * steps_per_epoch
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: cosine_lr(
+            step, total, warmup=min(total // 10, warmup_epochs * steps_per_epoch)
+        ),
+    )
+    model.train()
+    for epoch in range(epochs):
+        order = torch.randperm(n, generator=generator)
+        sums: dict[str, float] = {"loss": 0.0}
+        for first in range(0, n, batch_size):
+            idx = order[first : first + batch_size]
+            loss, figures = batch_loss(idx)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            sums["loss"] += float(loss.detach()) * idx.shape[0]
+            for key, value in figures.items():
+                sums[key] = sums.get(key, 0.0) + value
+        if progress is not None:
+            metrics = {key: value / n for key, value in sums.items()}
+            progress(
+                ProgressEvent(
+                    stage,
+                    epoch + 1,
+                    epochs,
+                    f"{title}: epoch {epoch + 1}/{epochs}, {describe(metrics)}",
+                    metrics=metrics,
+                )
+            )

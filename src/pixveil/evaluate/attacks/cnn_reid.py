@@ -31,7 +31,6 @@ not defeat is certainly not safe against re-identification.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -40,15 +39,13 @@ import numpy as np
 
 from pixveil.errors import InputError
 from pixveil.evaluate.attacks._common import (
-    Progress,
     check_batch,
-    check_image_size,
-    check_positive_int,
-    check_progress,
+    check_training_options,
     import_torch,
     resize_batch,
     to_tensor,
 )
+from pixveil.progress import ProgressCallback, check_progress
 
 __all__ = ["DEFAULT_REID_EPOCHS", "ReidAttackResult", "cnn_reid_attack"]
 
@@ -137,7 +134,7 @@ def cnn_reid_attack(
     batch_size: int = 32,
     learning_rate: float = 3e-3,
     width: int = 24,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
 ) -> ReidAttackResult:
     """Train a CNN on labelled protected faces and measure how often it names new ones.
 
@@ -168,8 +165,10 @@ def cnn_reid_attack(
         Peak AdamW learning rate, in ``(0, 1]``.
     width : int
         Channels of the first block (doubled at each of the four blocks), ``>= 4``.
-    progress : callable taking a str, optional
-        Called once per epoch with a one-line status.
+    progress : callable taking a ProgressEvent, optional
+        Called once per epoch (:mod:`pixveil.progress`): stage ``"cnn"``,
+        ``done`` epochs of ``epochs``, ``metrics`` the mean ``loss`` and the
+        training ``accuracy``, and a one-line message.
 
     Returns
     -------
@@ -190,44 +189,55 @@ def cnn_reid_attack(
     test_images = check_batch("test_images", test_images)
     train_labels = _check_labels("train_labels", train_labels, train_images.shape[0])
     test_labels = _check_labels("test_labels", test_labels, test_images.shape[0])
-    epochs = check_positive_int("epochs", epochs)
-    size = check_image_size(image_size, multiple=16)
-    batch_size = check_positive_int("batch_size", batch_size)
-    width = check_positive_int("width", width, lo=4, hi=512)
-    seed = check_positive_int("seed", seed, lo=0, hi=2**63 - 1)
-    if isinstance(learning_rate, bool) or not (
-        isinstance(learning_rate, (int, float)) and 0 < learning_rate <= 1
-    ):
-        raise ValueError(f"learning_rate must be a number in (0, 1], got {learning_rate!r}")
+    options = check_training_options(
+        epochs=epochs,
+        image_size=image_size,
+        multiple=16,
+        batch_size=batch_size,
+        width=width,
+        max_width=512,
+        seed=seed,
+        learning_rate=learning_rate,
+    )
     progress = check_progress(progress)
     classes, y_train, y_test = _encode_labels(train_labels, test_labels)
 
     torch = import_torch()
     from pixveil.evaluate.attacks import _nets
 
+    size = options.image_size
     x_train = to_tensor(torch, resize_batch(train_images, size))
     x_test = to_tensor(torch, resize_batch(test_images, size))
     mean = x_train.mean(dim=(0, 2, 3), keepdim=True)
     std = x_train.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-3)
     n_classes = int(classes.shape[0])
+    y = torch.from_numpy(y_train)
+    pad = max(1, size // 16)
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        generator = torch.Generator().manual_seed(seed)
-        model = _nets.channels_last(_nets.ReidNet(n_classes, width=width))
+    with _nets.seeded(options.seed) as generator:
+        model = _nets.channels_last(_nets.ReidNet(n_classes, width=options.width))
+        loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=_LABEL_SMOOTHING)
+
+        def batch_loss(idx: Any) -> tuple[Any, dict[str, float]]:
+            xb = _nets.augment(x_train[idx], generator, pad=pad, jitter=_JITTER)
+            logits = model(((xb - mean) / std).contiguous(memory_format=torch.channels_last))
+            correct = float((logits.argmax(dim=1) == y[idx]).sum())
+            return loss_fn(logits, y[idx]), {"accuracy": correct}
+
         start = time.perf_counter()
-        _train(
-            torch,
-            _nets,
+        _nets.fit(
             model,
-            x_train,
-            torch.from_numpy(y_train),
-            mean=mean,
-            std=std,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=float(learning_rate),
+            batch_loss,
+            x_train.shape[0],
+            epochs=options.epochs,
+            batch_size=options.batch_size,
+            learning_rate=options.learning_rate,
+            weight_decay=_WEIGHT_DECAY,
+            warmup_epochs=3,
             generator=generator,
+            stage="cnn",
+            title="cnn re-identification",
+            describe=lambda m: f"loss {m['loss']:.3f}, training accuracy {m['accuracy']:.1%}",
             progress=progress,
         )
         train_seconds = time.perf_counter() - start
@@ -242,56 +252,9 @@ def cnn_reid_attack(
         n_classes=n_classes,
         n_train=int(train_images.shape[0]),
         n_test=int(test_images.shape[0]),
-        epochs=epochs,
+        epochs=options.epochs,
         train_seconds=train_seconds,
     )
-
-
-def _train(
-    torch: Any,
-    nets: Any,
-    model: Any,
-    x: Any,
-    y: Any,
-    *,
-    mean: Any,
-    std: Any,
-    epochs: int,
-    batch_size: int,
-    learning_rate: float,
-    generator: Any,
-    progress: Progress | None,
-) -> None:
-    n = x.shape[0]
-    steps_per_epoch = math.ceil(n / batch_size)
-    total = epochs * steps_per_epoch
-    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=_WEIGHT_DECAY)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: nets.cosine_lr(step, total, warmup=min(total // 10, 3 * steps_per_epoch)),
-    )
-    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=_LABEL_SMOOTHING)
-    pad = max(1, x.shape[-1] // 16)
-    model.train()
-    for epoch in range(epochs):
-        order = torch.randperm(n, generator=generator)
-        loss_sum, correct = 0.0, 0
-        for first in range(0, n, batch_size):
-            idx = order[first : first + batch_size]
-            xb = nets.augment(x[idx], generator, pad=pad, jitter=_JITTER)
-            logits = model(((xb - mean) / std).contiguous(memory_format=torch.channels_last))
-            loss = loss_fn(logits, y[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            loss_sum += float(loss.detach()) * idx.shape[0]
-            correct += int((logits.argmax(dim=1) == y[idx]).sum())
-        if progress is not None:
-            progress(
-                f"cnn re-identification: epoch {epoch + 1}/{epochs}, "
-                f"loss {loss_sum / n:.3f}, training accuracy {correct / n:.1%}"
-            )
 
 
 def _evaluate(torch: Any, model: Any, x: Any, y: Any, mean: Any, std: Any) -> tuple[float, float]:

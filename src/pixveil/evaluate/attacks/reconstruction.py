@@ -39,15 +39,14 @@ import numpy as np
 
 from pixveil.errors import InputError
 from pixveil.evaluate.attacks._common import (
-    Progress,
     check_batch,
-    check_image_size,
-    check_positive_int,
-    check_progress,
+    check_training_options,
     import_torch,
     resize_batch,
     to_tensor,
 )
+from pixveil.progress import ProgressCallback, check_progress
+from pixveil.validate import check_number
 
 __all__ = ["DEFAULT_RECONSTRUCTION_EPOCHS", "ReconstructionResult", "reconstruction_attack"]
 
@@ -109,7 +108,7 @@ def reconstruction_attack(
     learning_rate: float = 2e-3,
     ssim_weight: float = 0.5,
     width: int = 12,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
 ) -> ReconstructionResult:
     """Train a U-Net to map protected faces to originals and score it on held-out faces.
 
@@ -138,8 +137,10 @@ def reconstruction_attack(
     width : int
         Channels of the first U-Net level (doubled at each of the three levels
         down), ``>= 4``.
-    progress : callable taking a str, optional
-        Called once per epoch with a one-line status.
+    progress : callable taking a ProgressEvent, optional
+        Called once per epoch (:mod:`pixveil.progress`): stage
+        ``"reconstruction"``, ``done`` epochs of ``epochs``, ``metrics`` the mean
+        ``loss``, and a one-line message.
 
     Returns
     -------
@@ -161,46 +162,56 @@ def reconstruction_attack(
     test_original, test_protected = _check_pair(
         "test_original", test_original, "test_protected", test_protected
     )
-    epochs = check_positive_int("epochs", epochs)
-    size = check_image_size(image_size, multiple=8)
-    batch_size = check_positive_int("batch_size", batch_size)
-    width = check_positive_int("width", width, lo=4, hi=256)
-    seed = check_positive_int("seed", seed, lo=0, hi=2**63 - 1)
-    if isinstance(learning_rate, bool) or not (
-        isinstance(learning_rate, (int, float)) and 0 < learning_rate <= 1
-    ):
-        raise ValueError(f"learning_rate must be a number in (0, 1], got {learning_rate!r}")
-    if isinstance(ssim_weight, bool) or not (
-        isinstance(ssim_weight, (int, float)) and 0 <= ssim_weight <= 10
-    ):
-        raise ValueError(f"ssim_weight must be a number in [0, 10], got {ssim_weight!r}")
+    options = check_training_options(
+        epochs=epochs,
+        image_size=image_size,
+        multiple=8,
+        batch_size=batch_size,
+        width=width,
+        max_width=256,
+        seed=seed,
+        learning_rate=learning_rate,
+    )
+    weight = check_number(ssim_weight, name="ssim_weight", low=0, high=10, error=ValueError)
     progress = check_progress(progress)
 
     torch = import_torch()
     from pixveil.evaluate.attacks import _nets
 
+    size = options.image_size
     originals_small = resize_batch(test_original, size)
     protected_small = resize_batch(test_protected, size)
     x_train = to_tensor(torch, resize_batch(train_protected, size))
     y_train = to_tensor(torch, resize_batch(train_original, size))
     x_test = to_tensor(torch, protected_small)
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        generator = torch.Generator().manual_seed(seed)
-        model = _nets.channels_last(_nets.UNet(width=width))
+    with _nets.seeded(options.seed) as generator:
+        model = _nets.channels_last(_nets.UNet(width=options.width))
+
+        def batch_loss(idx: Any) -> tuple[Any, dict[str, float]]:
+            flip = (torch.rand(idx.shape[0], generator=generator) < 0.5)[:, None, None, None]
+            xb = torch.where(flip, x_train[idx].flip(-1), x_train[idx])
+            yb = torch.where(flip, y_train[idx].flip(-1), y_train[idx])
+            out = model(xb.contiguous(memory_format=torch.channels_last))
+            loss = (out - yb).abs().mean()
+            if weight > 0:
+                loss = loss + weight * _nets.ssim_loss(out, yb)
+            return loss, {}
+
         start = time.perf_counter()
-        _train(
-            torch,
-            _nets,
+        _nets.fit(
             model,
-            x_train,
-            y_train,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=float(learning_rate),
-            ssim_weight=float(ssim_weight),
+            batch_loss,
+            x_train.shape[0],
+            epochs=options.epochs,
+            batch_size=options.batch_size,
+            learning_rate=options.learning_rate,
+            weight_decay=_WEIGHT_DECAY,
+            warmup_epochs=2,
             generator=generator,
+            stage="reconstruction",
+            title="reconstruction",
+            describe=lambda m: f"loss {m['loss']:.4f}",
             progress=progress,
         )
         train_seconds = time.perf_counter() - start
@@ -218,57 +229,13 @@ def reconstruction_attack(
         psnr_protected=_mean_psnr(psnr_p),
         psnr_reconstructed=_mean_psnr(psnr_r),
         reconstructions=reconstructions,
-        epochs=epochs,
+        epochs=options.epochs,
         train_seconds=train_seconds,
     )
 
 
 def _mean_psnr(values: list[float]) -> float:
     return math.inf if any(math.isinf(v) for v in values) else float(np.mean(values))
-
-
-def _train(
-    torch: Any,
-    nets: Any,
-    model: Any,
-    x: Any,
-    y: Any,
-    *,
-    epochs: int,
-    batch_size: int,
-    learning_rate: float,
-    ssim_weight: float,
-    generator: Any,
-    progress: Progress | None,
-) -> None:
-    n = x.shape[0]
-    steps_per_epoch = math.ceil(n / batch_size)
-    total = epochs * steps_per_epoch
-    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=_WEIGHT_DECAY)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: nets.cosine_lr(step, total, warmup=min(total // 10, 2 * steps_per_epoch)),
-    )
-    model.train()
-    for epoch in range(epochs):
-        order = torch.randperm(n, generator=generator)
-        loss_sum = 0.0
-        for first in range(0, n, batch_size):
-            idx = order[first : first + batch_size]
-            flip = (torch.rand(idx.shape[0], generator=generator) < 0.5)[:, None, None, None]
-            xb = torch.where(flip, x[idx].flip(-1), x[idx])
-            yb = torch.where(flip, y[idx].flip(-1), y[idx])
-            out = model(xb.contiguous(memory_format=torch.channels_last))
-            loss = (out - yb).abs().mean()
-            if ssim_weight > 0:
-                loss = loss + ssim_weight * nets.ssim_loss(out, yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            loss_sum += float(loss.detach()) * idx.shape[0]
-        if progress is not None:
-            progress(f"reconstruction: epoch {epoch + 1}/{epochs}, loss {loss_sum / n:.4f}")
 
 
 def _predict(torch: Any, model: Any, x: Any) -> np.ndarray:
