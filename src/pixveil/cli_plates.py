@@ -36,9 +36,15 @@ def _need_torch() -> None:
         raise MissingDependencyError("torch", "gan") from exc
 
 
-def _split(value: str, option: str) -> tuple[str, ...]:
-    parts = tuple(p.strip() for p in value.split(",") if p.strip())
-    return parts
+def _shown(value: object) -> str:
+    """Safe terminal text (control characters and markup escaped), as in ``pixveil.cli``."""
+    from pixveil.cli import shown  # at call time: pixveil.cli imports this module
+
+    return shown(value)
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in value.split(",") if p.strip())
 
 
 @app.command()
@@ -84,9 +90,9 @@ def train(
         cfg = TrainConfig(
             out=str(out_dir),
             plates_root=str(plates) if plates else None,
-            train_regions=_split(regions, "--regions"),
+            train_regions=_split(regions),
             faces_root=str(faces) if faces else None,
-            holdout_formats=_split(holdout, "--holdout-formats"),
+            holdout_formats=_split(holdout),
             steps=steps,
             batch=batch,
             size=size,
@@ -100,16 +106,16 @@ def train(
 
         def progress(step: int, total: int, metrics: dict[str, float]) -> None:
             shown = " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
-            out.print(f"step {step}/{total} {escape(shown)}", soft_wrap=True)
+            out.print(f"step {step}/{total} {escape(shown)}", soft_wrap=True, highlight=False)
 
         ckpt = run_train(cfg, resume=resume, progress=progress)
     except MissingDependencyError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        err.print(f"[red]error:[/red] {_shown(exc)}", soft_wrap=True)
         raise typer.Exit(2) from exc
     except ValueError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        err.print(f"[red]error:[/red] {_shown(exc)}", soft_wrap=True)
         raise typer.Exit(2) from exc
-    out.print(f"checkpoint: {escape(str(ckpt))}", soft_wrap=True)
+    out.print(f"checkpoint: {_shown(ckpt)}", soft_wrap=True)
 
 
 @app.command()
@@ -126,18 +132,19 @@ def export(
         _need_torch()
         ckpt = run / "ckpt.pt" if run.is_dir() else run
         if not ckpt.is_file():
-            err.print(f"[red]error:[/red] {escape(str(ckpt))}: no checkpoint (train first)")
+            err.print(
+                f"[red]error:[/red] {_shown(ckpt)}: no checkpoint (train first)",
+                soft_wrap=True,
+            )
             raise typer.Exit(2)
         from pixveil.platedet.train import export_onnx
 
         files = export_onnx(ckpt, to, card={"note": note} if note else None)
     except MissingDependencyError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        err.print(f"[red]error:[/red] {_shown(exc)}", soft_wrap=True)
         raise typer.Exit(2) from exc
     for kind, path in files.items():
-        out.print(
-            f"{kind}: {escape(str(path))} ({path.stat().st_size / 1e6:.1f} MB)", soft_wrap=True
-        )
+        out.print(f"{kind}: {_shown(path)} ({path.stat().st_size / 1e6:.1f} MB)", soft_wrap=True)
 
 
 @app.command("eval")
@@ -164,7 +171,7 @@ def evaluate(
         for col in ("folder", "photos", "recall", "FP / photo", "ms / photo"):
             table.add_column(col)
         results = {}
-        for region in _split(regions, "--regions"):
+        for region in _split(regions):
             photos = load_photos(plates, region)
             if limit > 0:
                 photos = photos[:limit]
@@ -178,7 +185,7 @@ def evaluate(
                 f"{r['ms_per_image']:.0f}",
             )
     except (PixveilError, ValueError, FileNotFoundError) as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        err.print(f"[red]error:[/red] {_shown(exc)}", soft_wrap=True)
         raise typer.Exit(2) from exc
     out.print(table)
     if json_out is not None:
