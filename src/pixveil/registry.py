@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import importlib
+from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -17,11 +18,25 @@ class Registry(Generic[T]):
     ----------
     what : str
         What is registered ("protection method", "detector"), used in messages.
+    builtin : iterable of str, keyword-only
+        Modules that register the built-in implementations when imported.  They
+        are imported on the first lookup (:meth:`get`, :meth:`names`, ``in``,
+        iteration, ``len``), not before: importing the registry stays cheap.
     """
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, *, builtin: Iterable[str] = ()) -> None:
         self._what = what
         self._items: dict[str, T] = {}
+        self._builtin = tuple(builtin)
+        self._builtin_loaded = not self._builtin
+
+    def load_builtin(self) -> None:
+        """Import the built-in modules (once; again after a failed import)."""
+        if self._builtin_loaded:
+            return
+        for module in self._builtin:
+            importlib.import_module(module)
+        self._builtin_loaded = True
 
     def register(self, name: str, item: T, *, force: bool = False) -> T:
         if not name or name != name.strip().lower():
@@ -46,6 +61,7 @@ class Registry(Generic[T]):
         return deco
 
     def get(self, name: str) -> T:
+        self.load_builtin()
         try:
             return self._items[name]
         except KeyError:
@@ -53,13 +69,16 @@ class Registry(Generic[T]):
             raise ValueError(f"unknown {self._what} {name!r}; known: {known}") from None
 
     def names(self) -> list[str]:
+        self.load_builtin()
         return sorted(self._items)
 
     def __contains__(self, name: object) -> bool:
+        self.load_builtin()
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self._items))
+        return iter(self.names())
 
     def __len__(self) -> int:
+        self.load_builtin()
         return len(self._items)

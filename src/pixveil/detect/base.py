@@ -10,15 +10,25 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import numpy as np
 
+from pixveil.errors import DetectionError, PixveilError
 from pixveil.registry import Registry
 from pixveil.types import Region
 from pixveil.validate import check_image
 
-__all__ = ["DETECTORS", "Detector", "check_image", "get_detector", "register_detector"]
+__all__ = [
+    "DETECTORS",
+    "Detector",
+    "check_image",
+    "detection_failures",
+    "get_detector",
+    "register_detector",
+]
 
 
 class Detector(ABC):
@@ -26,7 +36,9 @@ class Detector(ABC):
 
     Subclasses set :attr:`kind` (the ``Region.kind`` they emit) and implement
     :meth:`detect`.  Constructor options are keyword-only and validated on
-    construction (``ValueError`` naming the parameter).
+    construction (``ValueError`` naming the parameter).  What a detector puts in
+    ``Region.landmarks`` and ``Region.label`` is written in its class notes; its
+    :meth:`detect` inherits the docstring below.
     """
 
     kind: ClassVar[str]
@@ -43,11 +55,41 @@ class Detector(ABC):
         Returns
         -------
         list of Region
-            Boxes in pixel coordinates of ``image``, clipped to it, best score first.
+            ``kind`` the detector's :attr:`kind`; boxes in pixel coordinates of
+            ``image``, clipped to it; best score first.
+
+        Raises
+        ------
+        InputError
+            If ``image`` is not an ``(H, W, 3)`` uint8 array.
+        ModelError
+            If a model cannot be loaded or fails to run.
+        DetectionError
+            When anything else goes wrong (the image must then not be released).
         """
 
 
-DETECTORS: Registry[type[Detector]] = Registry("detector")
+@contextmanager
+def detection_failures(what: str, image: np.ndarray) -> Iterator[None]:
+    """Report an unexpected failure inside the block as a :class:`DetectionError`.
+
+    pixveil's own errors (a :class:`~pixveil.errors.ModelError`...) pass through;
+    anything else becomes ``DetectionError("<what> detection failed on a WxH image:
+    <cause>")``, chained to its cause, so that the caller fails closed.
+    """
+    try:
+        yield
+    except PixveilError:
+        raise
+    except Exception as exc:
+        h, w = image.shape[:2]
+        raise DetectionError(f"{what} detection failed on a {w}x{h} image: {exc}") from exc
+
+
+DETECTORS: Registry[type[Detector]] = Registry(
+    "detector",
+    builtin=("pixveil.detect.faces", "pixveil.detect.plates", "pixveil.detect.text"),
+)
 
 
 def register_detector(name: str, *, force: bool = False) -> Any:
@@ -61,9 +103,6 @@ _cache_lock = threading.Lock()
 
 def get_detector(name: str, **options: Any) -> Detector:
     """The shared detector instance for ``name`` with these options (built once)."""
-    from pixveil.detect import _load_builtin  # registers the built-in detectors
-
-    _load_builtin()
     key = (name, tuple(sorted(options.items())))
     with _cache_lock:
         det = _cache.get(key)

@@ -9,7 +9,6 @@ guarantees in one line (:attr:`ProtectionMethod.summary`,
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -41,34 +40,13 @@ __all__ = [
     "validate_params",
 ]
 
-_BUILTIN = (
-    "pixveil.protect.classic",
-    "pixveil.protect.replace",
-    "pixveil.protect.dp",
-    "pixveil.protect.gan",
-    "pixveil.protect.plates",
-)
-_loaded = False
-
-
-def _load_builtin() -> None:
-    global _loaded
-    if _loaded:
-        return
-    for mod in _BUILTIN:
-        importlib.import_module(mod)
-    _loaded = True
-
-
 def get_method(name: str, **params: Any) -> ProtectionMethod:
     """Build the method registered as ``name`` with these parameters (validated)."""
-    _load_builtin()
     return METHODS.get(name)(**params)
 
 
 def method_class(name: str) -> type[ProtectionMethod]:
     """The class registered as ``name`` (its ``Params``, ``summary``, ``guarantee``), unbuilt."""
-    _load_builtin()
     return METHODS.get(name)
 
 
@@ -114,7 +92,7 @@ def validate_params(name: str, params: Mapping[str, Any] | None = None) -> Metho
 
 
 def available_methods() -> list[str]:
-    _load_builtin()
+    """Names of the registered methods (the built-in ones are registered on first use)."""
     return METHODS.names()
 
 

@@ -63,10 +63,6 @@ class MethodParams:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls)]
-
 
 def box_mask(
     box: tuple[float, float, float, float], size: tuple[int, int], shape: str
@@ -338,7 +334,16 @@ class ProtectionMethod(ABC):
         return {"method": self.name, **self.params.to_dict()}
 
 
-METHODS: Registry[type[ProtectionMethod]] = Registry("protection method")
+METHODS: Registry[type[ProtectionMethod]] = Registry(
+    "protection method",
+    builtin=(
+        "pixveil.protect.classic",
+        "pixveil.protect.replace",
+        "pixveil.protect.dp",
+        "pixveil.protect.gan",
+        "pixveil.protect.plates",
+    ),
+)
 
 
 def register_method(name: str, *, force: bool = False) -> Any:
