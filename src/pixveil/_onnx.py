@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from pixveil.errors import ModelError
+from pixveil.validate import check_number
 
 __all__ = [
     "DEVICES",
@@ -48,6 +49,7 @@ __all__ = [
     "ProviderChoice",
     "available_devices",
     "check_device",
+    "check_threads",
     "load_session",
     "resolve_providers",
     "session_options",
@@ -85,6 +87,19 @@ def check_device(device: object) -> str:
     if not isinstance(device, str) or device not in DEVICES:
         raise ValueError(f"device must be one of {', '.join(DEVICES)}; got {device!r}")
     return device
+
+
+def check_threads(threads: object) -> int | None:
+    """Validate a ``threads`` option (ONNX Runtime intra-op threads) and return it.
+
+    Raises
+    ------
+    InputError (a ValueError)
+        When ``threads`` is neither None nor an integer ``>= 1``.
+    """
+    if threads is None:
+        return None
+    return int(check_number(threads, name="threads", low=1, integer=True))
 
 
 @dataclass(frozen=True)

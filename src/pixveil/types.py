@@ -70,6 +70,55 @@ class Region:
             lm.setflags(write=False)
             object.__setattr__(self, "landmarks", lm)
 
+    @classmethod
+    def from_quad(
+        cls,
+        quad: np.ndarray,
+        width: int,
+        height: int,
+        *,
+        kind: str,
+        score: float,
+        label: str | None = None,
+        min_side: float = 0.0,
+    ) -> Region | None:
+        """The region of a quadrilateral (a text line, a plate) clipped to the image.
+
+        Parameters
+        ----------
+        quad : ndarray of shape (4, 2)
+            Corners in image pixels, clockwise from top-left; not modified.
+        width, height : int
+            The image size: the corners are clipped to it.
+        kind, label : str
+            As for the constructor.
+        score : float
+            Clamped to ``[0, 1]``.
+        min_side : float, keyword-only
+            Quadrilaterals whose clipped box is narrower or lower than this (or
+            empty) give None.
+
+        Returns
+        -------
+        Region or None
+            ``box`` the clipped corners' bounding box, ``landmarks`` the clipped
+            corners (float32); None when too little of it is inside the image.
+        """
+        q = np.array(quad, dtype=np.float32)
+        q[:, 0] = np.clip(q[:, 0], 0, width)
+        q[:, 1] = np.clip(q[:, 1], 0, height)
+        x0, y0 = q.min(axis=0)
+        x1, y1 = q.max(axis=0)
+        if x1 <= x0 or y1 <= y0 or x1 - x0 < min_side or y1 - y0 < min_side:
+            return None
+        return cls(
+            (float(x0), float(y0), float(x1), float(y1)),
+            kind=kind,
+            score=min(max(float(score), 0.0), 1.0),
+            landmarks=q,
+            label=label,
+        )
+
     @property
     def width(self) -> float:
         return self.box[2] - self.box[0]

@@ -60,10 +60,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pixveil._onnx import LoadedSession, check_device, load_session
+from pixveil._onnx import LoadedSession, check_device, check_threads, load_session
 from pixveil.detect.base import Detector, check_image, register_detector
 from pixveil.errors import DetectionError, ModelError
 from pixveil.types import Region
+from pixveil.validate import check_number
 
 __all__ = ["MODEL_MIN_FACE", "FaceDetector"]
 
@@ -238,6 +239,8 @@ class FaceDetector(Detector):
 
     Notes
     -----
+    Regions have ``kind="face"`` and the five landmarks (left eye, right eye, nose,
+    left and right mouth corner; see :meth:`detect_arrays`) as ``landmarks``.
     The ONNX Runtime session is shared by every instance in the process (one per
     ``threads`` value and device) and serves any image size; :meth:`detect` is
     thread-safe.
@@ -255,27 +258,20 @@ class FaceDetector(Detector):
         threads: int | None = None,
         device: str = "cpu",
     ) -> None:
-        if not _is_number(threshold) or not 0.0 < float(threshold) < 1.0:
-            raise ValueError(f"threshold must be a number in (0, 1), got {threshold!r}")
-        if not _is_number(nms_threshold) or not 0.0 < float(nms_threshold) <= 1.0:
-            raise ValueError(f"nms_threshold must be a number in (0, 1], got {nms_threshold!r}")
-        if min_face is not None and (
-            not _is_number(min_face) or not math.isfinite(min_face) or min_face <= 0
-        ):
-            raise ValueError(f"min_face must be a positive number or None, got {min_face!r}")
-        if isinstance(tile, bool) or not isinstance(tile, int) or tile < 256:
-            raise ValueError(f"tile must be an integer >= 256, got {tile!r}")
-        if threads is not None and (
-            isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
-        ):
-            raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
-        check_device(device)
-        self.threshold = float(threshold)
-        self.nms_threshold = float(nms_threshold)
-        self.min_face = None if min_face is None else float(min_face)
-        self.tile = tile
-        self.threads = threads
-        self.device = device
+        self.threshold = check_number(
+            threshold, name="threshold", low=0, high=1, low_open=True, high_open=True
+        )
+        self.nms_threshold = check_number(
+            nms_threshold, name="nms_threshold", low=0, high=1, low_open=True
+        )
+        self.min_face = (
+            None
+            if min_face is None
+            else check_number(min_face, name="min_face", low=0, low_open=True)
+        )
+        self.tile = int(check_number(tile, name="tile", low=256, integer=True))
+        self.threads = check_threads(threads)
+        self.device = check_device(device)
         self.runtime = _session(threads, device)
         self._session = self.runtime.session
 
@@ -376,35 +372,11 @@ class FaceDetector(Detector):
         return boxes[ok], scores[ok], lms[ok]
 
     def detect(self, image: np.ndarray) -> list[Region]:
-        """Find the faces in ``image``.
-
-        Parameters
-        ----------
-        image : ndarray of shape (H, W, 3), uint8, RGB
-            The oriented image.
-
-        Returns
-        -------
-        list of Region
-            ``kind="face"``, boxes in pixels of ``image`` clipped to it, ``landmarks``
-            of shape (5, 2), best score first.
-
-        Raises
-        ------
-        DetectionError
-            If the network fails on this image.
-        ModelError
-            If the model cannot be loaded.
-        """
         boxes, scores, lms = self.detect_arrays(image)
         return [
             Region(box=tuple(float(v) for v in b), kind=self.kind, score=float(s), landmarks=lm)  # type: ignore[arg-type]
             for b, s, lm in zip(boxes, scores, lms, strict=True)
         ]
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _align(size: float) -> int:

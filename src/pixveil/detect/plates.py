@@ -63,11 +63,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pixveil._onnx import LoadedSession, check_device
-from pixveil.detect.base import Detector, check_image, register_detector
+from pixveil._onnx import LoadedSession, check_device, check_threads
+from pixveil.detect.base import Detector, check_image, detection_failures, register_detector
 from pixveil.detect.ocr import TextLine, TextLineDetector, TextLineRecognizer, order_quad
-from pixveil.errors import DetectionError, PixveilError
 from pixveil.types import Region
+from pixveil.validate import check_number
 
 __all__ = ["LINE_GROW_DOWN", "LINE_GROW_UP", "LINE_GROW_X", "PlateDetector", "plate_text_prior"]
 
@@ -284,30 +284,13 @@ class PlateDetector(Detector):
         threads: int | None = None,
         device: str = "cpu",
     ) -> None:
-        if (
-            isinstance(threshold, bool)
-            or not isinstance(threshold, (int, float))
-            or not 0.0 <= float(threshold) <= 1.0
-        ):
-            raise ValueError(f"threshold must be a number in [0, 1], got {threshold!r}")
-        if isinstance(max_side, bool) or not isinstance(max_side, int) or max_side < 320:
-            raise ValueError(f"max_side must be an integer >= 320, got {max_side!r}")
-        if (
-            isinstance(max_candidates, bool)
-            or not isinstance(max_candidates, int)
-            or max_candidates < 1
-        ):
-            raise ValueError(f"max_candidates must be a positive integer, got {max_candidates!r}")
-        if threads is not None and (
-            isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
-        ):
-            raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
-        check_device(device)
-        self.threshold = float(threshold)
-        self.max_side = max_side
-        self.max_candidates = max_candidates
-        self.threads = threads
-        self.device = device
+        self.threshold = check_number(threshold, name="threshold", low=0, high=1)
+        self.max_side = int(check_number(max_side, name="max_side", low=320, integer=True))
+        self.max_candidates = int(
+            check_number(max_candidates, name="max_candidates", low=1, integer=True)
+        )
+        self.threads = check_threads(threads)
+        self.device = check_device(device)
         self._detector = TextLineDetector(threads=threads, device=device)
         self._reader = TextLineRecognizer(threads=threads, alphabet=_ALPHABET, device=device)
 
@@ -323,35 +306,10 @@ class PlateDetector(Detector):
         )
 
     def detect(self, image: np.ndarray) -> list[Region]:
-        """Find the licence plates in ``image``.
-
-        Parameters
-        ----------
-        image : ndarray of shape (H, W, 3), uint8, RGB
-            The oriented image.
-
-        Returns
-        -------
-        list of Region
-            ``kind="plate"``, best score first; ``landmarks`` is the ``(4, 2)`` plate
-            quadrilateral and ``label`` the recognised characters.
-
-        Raises
-        ------
-        ModelError
-            When an ONNX model fails to run.
-        DetectionError
-            When anything else goes wrong (the image must then not be released).
-        """
         image = check_image(image)
-        try:
+        with detection_failures("plate", image):
             prob = self._detector.probability_map(image, max_side=self.max_side)
             return self._from_map(image, prob)
-        except PixveilError:
-            raise
-        except Exception as exc:
-            h, w = image.shape[:2]
-            raise DetectionError(f"plate detection failed on a {w}x{h} image: {exc}") from exc
 
     # -- the steps after the text detector (separate so they can be tested and timed)
 
@@ -389,19 +347,14 @@ class PlateDetector(Detector):
             cx, cy = (float(v) for v in cand.line.quad.mean(axis=0))
             if any(r.box[0] <= cx <= r.box[2] and r.box[1] <= cy <= r.box[3] for r in regions):
                 continue
-            quad = _plate_quad(cand.line.quad)
-            quad[:, 0] = np.clip(quad[:, 0], 0, w)
-            quad[:, 1] = np.clip(quad[:, 1], 0, h)
-            x0, y0 = quad.min(axis=0)
-            x1, y1 = quad.max(axis=0)
-            if x1 <= x0 or y1 <= y0:
-                continue
-            region = Region(
-                (float(x0), float(y0), float(x1), float(y1)),
+            region = Region.from_quad(
+                _plate_quad(cand.line.quad),
+                w,
+                h,
                 kind=self.kind,
                 score=cand.score,
-                landmarks=quad,
                 label=_normalise(cand.raw) or None,
             )
-            regions.append(region)
+            if region is not None:
+                regions.append(region)
         return regions

@@ -38,16 +38,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import cv2
 import numpy as np
 
-from pixveil._onnx import LoadedSession, check_device
-from pixveil.detect.base import Detector, check_image, register_detector
+from pixveil._onnx import LoadedSession, check_device, check_threads
+from pixveil.detect.base import Detector, check_image, detection_failures, register_detector
 from pixveil.detect.ocr import TextLine, TextLineDetector, TextLineRecognizer
 from pixveil.detect.pii import PiiPattern, find_pii, normalise, resolve_patterns
-from pixveil.errors import DetectionError, PixveilError
 from pixveil.types import Region
+from pixveil.validate import check_number
 
 __all__ = ["TextDetector", "TextPiiDetector", "rectify_line"]
 
@@ -104,22 +105,6 @@ def rectify_line(image: np.ndarray, quad: np.ndarray, *, rotate: int = 0) -> np.
     return crop
 
 
-def _check_options(threshold: object, max_side: object, threads: object, device: object) -> None:
-    if (
-        isinstance(threshold, bool)
-        or not isinstance(threshold, (int, float))
-        or not 0.0 < float(threshold) < 1.0
-    ):
-        raise ValueError(f"threshold must be a number in (0, 1), got {threshold!r}")
-    if isinstance(max_side, bool) or not isinstance(max_side, int) or max_side < 320:
-        raise ValueError(f"max_side must be an integer >= 320, got {max_side!r}")
-    if threads is not None and (
-        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
-    ):
-        raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
-    check_device(device)
-
-
 @dataclass(frozen=True)
 class _Reading:
     line: TextLine
@@ -131,15 +116,18 @@ class _OcrTextDetector(Detector):
     """Shared machinery: text lines from the DB detector, read at full length."""
 
     kind = "text"
+    #: The target name, in error messages.
+    target: ClassVar[str]
 
     def __init__(
         self, *, threshold: float, max_side: int, threads: int | None, device: str
     ) -> None:
-        _check_options(threshold, max_side, threads, device)
-        self.threshold = float(threshold)
-        self.max_side = max_side
-        self.threads = threads
-        self.device = device
+        self.threshold = check_number(
+            threshold, name="threshold", low=0, high=1, low_open=True, high_open=True
+        )
+        self.max_side = int(check_number(max_side, name="max_side", low=320, integer=True))
+        self.threads = check_threads(threads)
+        self.device = check_device(device)
         self._detector = TextLineDetector(threads=threads, device=device)
         self._reader: TextLineRecognizer | None = None
 
@@ -178,31 +166,17 @@ class _OcrTextDetector(Detector):
                 best[i] = (text, conf)
         return [_Reading(line, t, max(c, 0.0)) for line, (t, c) in zip(lines, best, strict=True)]
 
-    def _run(self, image: np.ndarray, what: str) -> list[Region]:
+    def detect(self, image: np.ndarray) -> list[Region]:
         image = check_image(image)
-        try:
+        with detection_failures(self.target, image):
             return self._detect(image)
-        except PixveilError:
-            raise
-        except Exception as exc:
-            h, w = image.shape[:2]
-            raise DetectionError(f"{what} detection failed on a {w}x{h} image: {exc}") from exc
 
     def _detect(self, image: np.ndarray) -> list[Region]:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _region(self, line: TextLine, label: str | None, image: np.ndarray) -> Region | None:
         h, w = image.shape[:2]
-        quad = line.quad.copy()
-        quad[:, 0] = np.clip(quad[:, 0], 0, w)
-        quad[:, 1] = np.clip(quad[:, 1], 0, h)
-        x0, y0 = quad.min(axis=0)
-        x1, y1 = quad.max(axis=0)
-        if x1 <= x0 or y1 <= y0:
-            return None
-        box = (float(x0), float(y0), float(x1), float(y1))
-        score = min(max(line.score, 0.0), 1.0)
-        return Region(box, kind=self.kind, score=score, landmarks=quad, label=label)
+        return Region.from_quad(line.quad, w, h, kind=self.kind, score=line.score, label=label)
 
 
 @register_detector("text")
@@ -232,9 +206,11 @@ class TextDetector(_OcrTextDetector):
     Notes
     -----
     Regions have ``kind="text"``, the line's rotated rectangle as ``landmarks``
-    (four corners clockwise from top-left) and its bounding box, clipped to the
-    image, as ``box``.
+    (four corners clockwise from top-left), its bounding box, clipped to the
+    image, as ``box``, and the reading as ``label`` when ``read``.
     """
+
+    target = "text"
 
     def __init__(
         self,
@@ -254,27 +230,6 @@ class TextDetector(_OcrTextDetector):
         return (
             f"TextDetector(threshold={self.threshold}, max_side={self.max_side}, read={self.read})"
         )
-
-    def detect(self, image: np.ndarray) -> list[Region]:
-        """Find the text lines in ``image``.
-
-        Parameters
-        ----------
-        image : ndarray of shape (H, W, 3), uint8, RGB
-
-        Returns
-        -------
-        list of Region
-            ``kind="text"``, best score first; ``label`` is the reading when ``read``.
-
-        Raises
-        ------
-        ModelError
-            When an ONNX model fails to run.
-        DetectionError
-            When anything else goes wrong (the image must then not be released).
-        """
-        return self._run(image, "text")
 
     def _detect(self, image: np.ndarray) -> list[Region]:
         lines = self._lines(image)
@@ -422,6 +377,8 @@ class TextPiiDetector(_OcrTextDetector):
     rectangle.  The whole line is reported, see the module notes.
     """
 
+    target = "text-pii"
+
     def __init__(
         self,
         *,
@@ -440,27 +397,6 @@ class TextPiiDetector(_OcrTextDetector):
     def __repr__(self) -> str:
         names = ",".join(p.name for p in self.patterns)
         return f"TextPiiDetector(threshold={self.threshold}, max_side={self.max_side}, patterns={names})"
-
-    def detect(self, image: np.ndarray) -> list[Region]:
-        """Find the text lines holding personal data in ``image``.
-
-        Parameters
-        ----------
-        image : ndarray of shape (H, W, 3), uint8, RGB
-
-        Returns
-        -------
-        list of Region
-            ``kind="text"``, best score first.
-
-        Raises
-        ------
-        ModelError
-            When an ONNX model fails to run.
-        DetectionError
-            When anything else goes wrong (the image must then not be released).
-        """
-        return self._run(image, "text-pii")
 
     def _detect(self, image: np.ndarray) -> list[Region]:
         lines = self._lines(image)
