@@ -27,7 +27,20 @@ class PixveilError(Exception):
     """Base class of every error pixveil raises on purpose."""
 
 
-class InputError(PixveilError, ValueError):
+class _FileError(PixveilError):
+    """An error about one file (or none): a one-line ``reason`` and the ``path`` it concerns.
+
+    The message is ``"<path>: <reason>"``, or the reason alone without a path.
+    """
+
+    def __init__(self, reason: str, *, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        self.reason = reason
+        msg = f"{self.path}: {reason}" if self.path is not None else reason
+        super().__init__(msg)
+
+
+class InputError(_FileError, ValueError):
     """An input file or array cannot be used (corrupt, truncated, too large, wrong type).
 
     Attributes
@@ -38,21 +51,17 @@ class InputError(PixveilError, ValueError):
         A one-line explanation, without the file name.
     """
 
-    def __init__(self, reason: str, *, path: str | Path | None = None) -> None:
-        self.path = Path(path) if path is not None else None
-        self.reason = reason
-        msg = f"{self.path}: {reason}" if self.path is not None else reason
-        super().__init__(msg)
 
+class OutputError(_FileError, OSError):
+    """An output cannot be written (it would overwrite an input, or the write failed).
 
-class OutputError(PixveilError, OSError):
-    """An output cannot be written (it would overwrite an input, or the write failed)."""
-
-    def __init__(self, reason: str, *, path: str | Path | None = None) -> None:
-        self.path = Path(path) if path is not None else None
-        self.reason = reason
-        msg = f"{self.path}: {reason}" if self.path is not None else reason
-        super().__init__(msg)
+    Attributes
+    ----------
+    path : Path or None
+        The output file or folder.
+    reason : str
+        A one-line explanation, without the file name.
+    """
 
 
 class ModelError(PixveilError, RuntimeError):
