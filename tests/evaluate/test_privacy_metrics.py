@@ -1,84 +1,16 @@
-"""Privacy measurements: the re-identification protocol, detection checks, plate text distance."""
+"""Privacy measurements: the re-identification protocol and detection checks."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from pixveil.evaluate.privacy import (
     ReidProtocol,
     box_iou,
     detection_rate,
-    levenshtein,
     matches_reference,
-    normalize_plate_text,
-    plate_edit_distance,
-    plate_text_scores,
 )
-
-
-class TestLevenshtein:
-    @pytest.mark.parametrize(
-        ("a", "b", "expected"),
-        [
-            ("kitten", "sitting", 3),  # k->s, e->i, +g
-            ("flaw", "lawn", 2),  # -f, +n
-            ("", "abc", 3),
-            ("abc", "", 3),
-            ("abc", "abc", 0),
-            ("AB123", "AB132", 2),  # a transposition costs two substitutions
-            ("AB123", "XB12", 2),  # A->X, -3
-        ],
-    )
-    def test_hand_computed(self, a: str, b: str, expected: int) -> None:
-        assert levenshtein(a, b) == expected
-
-    def test_rejects_non_strings(self) -> None:
-        with pytest.raises(TypeError):
-            levenshtein("abc", None)  # type: ignore[arg-type]
-
-    @settings(max_examples=150, deadline=None)
-    @given(st.text("ABC12", max_size=8), st.text("ABC12", max_size=8), st.text("ABC12", max_size=8))
-    def test_is_a_metric(self, a: str, b: str, c: str) -> None:
-        d = levenshtein(a, b)
-        assert d == levenshtein(b, a)
-        assert (d == 0) == (a == b)
-        assert abs(len(a) - len(b)) <= d <= max(len(a), len(b))
-        assert levenshtein(a, c) <= d + levenshtein(b, c)
-
-
-class TestPlateText:
-    def test_normalisation(self) -> None:
-        assert normalize_plate_text(" ab-12 3.") == "AB123"
-        assert normalize_plate_text(None) == ""
-        assert plate_edit_distance("AB-12 3", "ab123") == 0
-        assert plate_edit_distance("AB-12 3", "ab123", normalize=False) == 4  # A, B case + '-', ' '
-
-    def test_nothing_read_costs_the_whole_plate(self) -> None:
-        assert plate_edit_distance("AB1234", None) == 6
-        assert plate_edit_distance("AB1234", "") == 6
-
-    def test_scores(self) -> None:
-        truth = ["AB1234", "XY99", "KL5555"]
-        read = ["AB1234", "X", None]
-        s = plate_text_scores(truth, read)
-        # distances 0, 3, 6; relative 0, 3/4, 1
-        assert s.mean_distance == pytest.approx(3.0)
-        assert s.mean_relative_distance == pytest.approx((0 + 0.75 + 1) / 3)
-        assert s.protected_rate == pytest.approx(1 / 3)  # only 6 > 3
-        assert s.exact_rate == pytest.approx(1 / 3)
-        assert s.n == 3 and s.threshold == 3
-        assert plate_text_scores(truth, read, threshold=2).protected_rate == pytest.approx(2 / 3)
-
-    def test_score_errors(self) -> None:
-        with pytest.raises(ValueError, match="differ in length"):
-            plate_text_scores(["A"], [])
-        with pytest.raises(ValueError, match="no plate"):
-            plate_text_scores([], [])
-        with pytest.raises(ValueError, match="empty true plate"):
-            plate_text_scores(["--"], ["A"])
 
 
 class TestDetection:

@@ -6,12 +6,15 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pixveil.errors import PrivacyParameterError
 from pixveil.privacy.plate_codes import (
     cyclic_distance,
     decode,
     encode,
+    levenshtein,
     perturb_plate,
     plate_distance,
     plate_format,
@@ -19,6 +22,36 @@ from pixveil.privacy.plate_codes import (
     shift_pmf,
     unchanged_probability,
 )
+
+
+class TestLevenshtein:
+    @pytest.mark.parametrize(
+        ("a", "b", "expected"),
+        [
+            ("kitten", "sitting", 3),  # k->s, e->i, +g
+            ("flaw", "lawn", 2),  # -f, +n
+            ("", "abc", 3),
+            ("abc", "", 3),
+            ("abc", "abc", 0),
+            ("AB123", "AB132", 2),  # a transposition costs two substitutions
+            ("AB123", "XB12", 2),  # A->X, -3
+        ],
+    )
+    def test_hand_computed(self, a: str, b: str, expected: int) -> None:
+        assert levenshtein(a, b) == expected
+
+    def test_rejects_non_strings(self) -> None:
+        with pytest.raises(TypeError):
+            levenshtein("abc", None)  # type: ignore[arg-type]
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.text("ABC12", max_size=8), st.text("ABC12", max_size=8), st.text("ABC12", max_size=8))
+    def test_is_a_metric(self, a: str, b: str, c: str) -> None:
+        d = levenshtein(a, b)
+        assert d == levenshtein(b, a)
+        assert (d == 0) == (a == b)
+        assert abs(len(a) - len(b)) <= d <= max(len(a), len(b))
+        assert levenshtein(a, c) <= d + levenshtein(b, c)
 
 
 class TestCodes:

@@ -1,4 +1,4 @@
-"""Privacy measurements: re-identification, detection after protection, plate text distance.
+"""Privacy measurements: face re-identification and detection after protection.
 
 Face re-identification
 ----------------------
@@ -26,13 +26,6 @@ IoU >= :data:`DEFAULT_DETECTION_IOU`); :func:`detection_rate` averages it.
 A protected face that is still *detected* is not necessarily *recognised*, but
 it matters for synthetic replacements (is there still a face?) and shows what
 a downstream face detector sees.
-
-Plate text
-----------
-:func:`levenshtein` and :func:`plate_text_scores` compare the plate text read
-(by OCR) in protected images with the true text: the IoMT paper (Yu et al.,
-Sensors 2021, section 5.2.1) counts a plate as protected when the edit distance
-is greater than 3.
 """
 
 from __future__ import annotations
@@ -40,7 +33,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -53,29 +46,20 @@ from pixveil.evaluate.reid import (
     same_photo_verification,
     verification_rate,
 )
-from pixveil.privacy.plate_codes import levenshtein
 from pixveil.types import Box, box_iou
 
 __all__ = [
     "DEFAULT_DETECTION_IOU",
-    "DEFAULT_PLATE_THRESHOLD",
     "HogFaceCheck",
-    "PlateTextScores",
     "ReidProtocol",
     "ReidSummary",
     "box_iou",
     "detection_rate",
-    "levenshtein",
     "matches_reference",
-    "normalize_plate_text",
-    "plate_edit_distance",
-    "plate_text_scores",
 ]
 
 #: Smallest IoU with the original face for a detection to count as "the same face".
 DEFAULT_DETECTION_IOU = 0.3
-#: A plate counts as protected when the edit distance is greater than this (Yu et al. 2021).
-DEFAULT_PLATE_THRESHOLD = 3
 
 
 # --------------------------------------------------------------------------- #
@@ -109,16 +93,7 @@ class ReidSummary:
     threshold: float = DEFAULT_THRESHOLD
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "rank1": self.rank1,
-            "verification": self.verification,
-            "false_accept": self.false_accept,
-            "same_photo": self.same_photo,
-            "chance_rank1": self.chance_rank1,
-            "n_probes": self.n_probes,
-            "n_gallery": self.n_gallery,
-            "threshold": self.threshold,
-        }
+        return asdict(self)
 
 
 def _check_threshold(threshold: float) -> float:
@@ -423,122 +398,3 @@ def detection_rate(found: Iterable[bool | None]) -> float | None:
     """Share of True among the non-None values (None when there is none)."""
     values = [bool(f) for f in found if f is not None]
     return float(np.mean(values)) if values else None
-
-
-# --------------------------------------------------------------------------- #
-# plate text
-# --------------------------------------------------------------------------- #
-def normalize_plate_text(text: str | None) -> str:
-    """Upper case, with spaces, hyphens, dots and other non-alphanumerics removed.
-
-    None (OCR read nothing) becomes ``""``.
-    """
-    if text is None:
-        return ""
-    return "".join(ch for ch in text.upper() if ch.isalnum())
-
-
-def plate_edit_distance(original: str, protected: str | None, *, normalize: bool = True) -> int:
-    """Edit distance between a plate's true text and the text read after protection.
-
-    Parameters
-    ----------
-    original : str
-        The plate's true text.
-    protected : str or None
-        What OCR reads in the protected image; None or ``""`` when it reads
-        nothing (the distance is then the length of ``original``).
-    normalize : bool, keyword-only
-        Compare :func:`normalize_plate_text` forms (default), so that ``"AB-12 3"``
-        and ``"AB123"`` are at distance 0.
-
-    Returns
-    -------
-    int
-    """
-    if normalize:
-        return levenshtein(normalize_plate_text(original), normalize_plate_text(protected))
-    return levenshtein(original, protected or "")
-
-
-@dataclass(frozen=True)
-class PlateTextScores:
-    """How far OCR's reading of protected plates is from the truth.
-
-    Attributes
-    ----------
-    mean_distance : float
-        Mean edit distance.
-    mean_relative_distance : float
-        Mean of distance / length of the true text (0 = read exactly, 1 = nothing right).
-    protected_rate : float
-        Share of plates with distance greater than ``threshold``.
-    exact_rate : float
-        Share read exactly (distance 0).
-    n : int
-        Plates compared.
-    threshold : int
-        The threshold used for ``protected_rate``.
-    """
-
-    mean_distance: float
-    mean_relative_distance: float
-    protected_rate: float
-    exact_rate: float
-    n: int
-    threshold: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-def plate_text_scores(
-    originals: Sequence[str],
-    protected: Sequence[str | None],
-    *,
-    threshold: int = DEFAULT_PLATE_THRESHOLD,
-    normalize: bool = True,
-) -> PlateTextScores:
-    """Edit-distance summary over a set of plates.
-
-    Parameters
-    ----------
-    originals : sequence of str
-        True plate texts (non-empty after normalisation).
-    protected : sequence of str or None
-        OCR reading of each protected plate (None when nothing was read).
-    threshold : int, keyword-only
-        A plate counts as protected when its distance is greater than this
-        (default 3, as in Yu et al. 2021).
-    normalize : bool, keyword-only
-        See :func:`plate_edit_distance`.
-
-    Returns
-    -------
-    PlateTextScores
-    """
-    if len(originals) != len(protected):
-        raise ValueError(
-            f"originals ({len(originals)}) and protected ({len(protected)}) differ in length"
-        )
-    if not originals:
-        raise ValueError("no plate to compare")
-    if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 0:
-        raise ValueError(f"threshold must be a non-negative integer, got {threshold!r}")
-    distances, relative = [], []
-    for truth, read in zip(originals, protected, strict=True):
-        ref = normalize_plate_text(truth) if normalize else truth
-        if not ref:
-            raise ValueError(f"empty true plate text: {truth!r}")
-        d = plate_edit_distance(truth, read, normalize=normalize)
-        distances.append(d)
-        relative.append(min(1.0, d / len(ref)))
-    arr = np.asarray(distances, dtype=np.float64)
-    return PlateTextScores(
-        mean_distance=float(arr.mean()),
-        mean_relative_distance=float(np.mean(relative)),
-        protected_rate=float(np.mean(arr > threshold)),
-        exact_rate=float(np.mean(arr == 0)),
-        n=len(distances),
-        threshold=threshold,
-    )
