@@ -11,11 +11,8 @@ annotated plate photos), and writes both tables into one Markdown file.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_faces
 import bench_plates

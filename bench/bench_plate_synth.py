@@ -31,7 +31,6 @@ Methods are run interleaved, image by image, so that timings are comparable.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -39,19 +38,23 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "bench"))
-
-from bench_plate_protection import build, char_accuracy, levenshtein  # noqa: E402
-from bench_plates import DATA, load_samples, matches  # noqa: E402
-from pixveil.detect.ocr import TextLineRecognizer  # noqa: E402
-from pixveil.detect.plates import PlateDetector  # noqa: E402
-from pixveil.io import read_image  # noqa: E402
-from pixveil.protect.base import region_geometry  # noqa: E402
-from pixveil.protect.plates import PlateSynth  # noqa: E402
-from pixveil.types import Region  # noqa: E402
-
-ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+from _common import (
+    PlateReader,
+    add_plate_method_options,
+    char_accuracy,
+    method_from_spec,
+    plate_chars,
+    plate_found,
+    plate_samples,
+    table_head,
+)
+from pixveil.detect.plates import PlateDetector
+from pixveil.evaluate import parse_list
+from pixveil.io import read_image
+from pixveil.privacy.plate_codes import levenshtein
+from pixveil.protect.base import region_geometry
+from pixveil.protect.plates import PlateSynth
+from pixveil.types import Region
 
 
 def crop_ssim(a: np.ndarray, b: np.ndarray, box: tuple[int, int, int, int]) -> float:
@@ -67,10 +70,6 @@ def crop_ssim(a: np.ndarray, b: np.ndarray, box: tuple[int, int, int, int]) -> f
     local = float(structural_similarity(ga, gb, win_size=7, data_range=255))
     n_crop = (x1 - x0) * (y1 - y0)
     return 1.0 - n_crop / (h * w) * (1.0 - local)
-
-
-def clean(text: str) -> str:
-    return "".join(c for c in text.upper() if c in ALPHABET)
 
 
 def tile(images: list[np.ndarray], box: tuple[float, float, float, float], height: int = 96):
@@ -92,22 +91,15 @@ def tile(images: list[np.ndarray], box: tuple[float, float, float, float], heigh
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--limit", type=int, default=0, help="use only the first N photos (0 = all)")
-    ap.add_argument("--methods", default="plate-synth,blur,pixelate,dp-pix")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the noise (benchmark only)")
+    add_plate_method_options(ap, methods="plate-synth,blur,pixelate,dp-pix")
     ap.add_argument("--crops", type=Path, help="write original/plate-synth/blur crops here")
     ap.add_argument("--n-crops", type=int, default=20)
     args = ap.parse_args(argv)
-    if not DATA.is_dir():
-        print(f"no data at {DATA}")
-        return 1
-    samples = load_samples(DATA)
-    if args.limit:
-        samples = samples[: args.limit]
-    specs = [m.strip() for m in args.methods.split(",") if m.strip()]
-    built = {m: build(m) for m in specs}
+    samples = plate_samples(args.limit)
+    specs = parse_list(args.methods)
+    built = {m: method_from_spec(m) for m in specs}
     detector = PlateDetector(threads=1)
-    reader = TextLineRecognizer(alphabet=ALPHABET)
+    read = PlateReader()
     rng = np.random.default_rng(args.seed)
     keys = ("far", "synth_far", "acc", "redet", "redet_found", "ssim", "ms", "fallbacks")
     res: dict[str, dict[str, list[float]]] = {m: {k: [] for k in keys} for m in specs}
@@ -119,12 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     for i, s in enumerate(samples):
         pixels = read_image(s.path).pixels
         h, w = pixels.shape[:2]
-        found = [r for r in detector.detect(pixels) if matches(r.box, s.box)]
+        found = [r for r in detector.detect(pixels) if plate_found(r.box, s.box)]
         detected.append(bool(found))
         region = found[0] if found else Region(s.box, "plate")
-        x0, y0, x1, y1 = s.box
-        quad = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
-        truth = clean(s.text)
+        truth = plate_chars(s.text)
         outs: dict[str, np.ndarray] = {}
         for m in specs:
             method = built[m]
@@ -137,16 +127,15 @@ def main(argv: list[str] | None = None) -> int:
             for o in done.outcomes:
                 if "fallback_reason" in o.details:
                     reasons[m][o.details["fallback_reason"]] += 1
-            ((text, _),) = reader.read([reader.crop(out, quad, pad=0.1)])
-            read = clean(text)
-            res[m]["far"].append(levenshtein(read, truth) >= 3)
+            reading = read(out, s.box)
+            res[m]["far"].append(levenshtein(reading, truth) >= 3)
             texts = done.outcomes[0].details.get("texts") if done.outcomes else None
             if texts is not None:
                 synth = texts[1]
                 res[m]["synth_far"].append(levenshtein(synth, truth) >= 3)
-                res[m]["acc"].append(char_accuracy(read, synth))
+                res[m]["acc"].append(char_accuracy(reading, synth))
             again = detector.detect(out)
-            res[m]["redet"].append(any(matches(r.box, s.box) for r in again))
+            res[m]["redet"].append(any(plate_found(r.box, s.box) for r in again))
             if found:
                 res[m]["redet_found"].append(res[m]["redet"][-1])
             geom = region_geometry(region, w, h, shape="box", margin=method.params.margin)
@@ -163,12 +152,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{n} plates ({sum(detected)} found by the detector on the original), {dt:.0f} s, "
         f"seed {args.seed}\n"
     )
-    print(
-        "| method | read ≥ 3 edits from true | synthetic ≥ 3 edits | read vs synthetic "
-        "(char acc.) | re-detected (all / of found) | SSIM (image) | ms/plate (median) "
-        "| fallbacks |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
+    columns = [
+        "method", "read ≥ 3 edits from true", "synthetic ≥ 3 edits",
+        "read vs synthetic (char acc.)", "re-detected (all / of found)", "SSIM (image)",
+        "ms/plate (median)", "fallbacks",
+    ]  # fmt: skip
+    print("\n".join(table_head(columns)))
     for m in specs:
         r = res[m]
         method = built[m]

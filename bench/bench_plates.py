@@ -28,22 +28,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from pixveil.types import Box
-from pixveil.types import box_iou as iou
-
-REPO = Path(__file__).resolve().parents[1]
-DATA = (REPO / ".." / "shared" / "data" / "plates").resolve()
-
-
-@dataclass(frozen=True)
-class Sample:
-    region: str  # "eu" or "us"
-    path: Path
-    box: Box
-    text: str
+from _common import PLATES, load_plate_samples, plate_found, table_head
+from pixveil.errors import InputError
+from pixveil.io import read_image
 
 
 @dataclass
@@ -55,33 +44,9 @@ class Tally:
     fp_list: list[str] = field(default_factory=list)
 
 
-def load_samples(root: Path) -> list[Sample]:
-    """Every annotated photo under ``root/{eu,us}``, in a fixed order."""
-    out = []
-    for region in ("eu", "us"):
-        for txt in sorted((root / region).glob("*.txt")):
-            parts = txt.read_text().split()
-            x, y, w, h = (float(v) for v in parts[1:5])
-            text = parts[5] if len(parts) > 5 else ""
-            out.append(Sample(region, txt.with_suffix(".jpg"), (x, y, x + w, y + h), text))
-    return out
-
-
-def coverage(det: Box, gt: Box) -> float:
-    """Share of ``gt``'s area inside ``det``."""
-    ix = max(0.0, min(det[2], gt[2]) - max(det[0], gt[0]))
-    iy = max(0.0, min(det[3], gt[3]) - max(det[1], gt[1]))
-    return ix * iy / ((gt[2] - gt[0]) * (gt[3] - gt[1]))
-
-
-def matches(det: Box, gt: Box) -> bool:
-    """The acceptance rule: IoU >= 0.5, or the detection covers >= 90 % of the plate."""
-    return iou(det, gt) >= 0.5 or coverage(det, gt) >= 0.9
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, default=DATA, help="folder with eu/ and us/")
+    ap.add_argument("--data", type=Path, default=PLATES, help="folder with eu/ and us/")
     ap.add_argument("--thresholds", default="0.5", help="comma-separated plate thresholds")
     ap.add_argument("--max-side", type=int, default=1280, help="text detector input size")
     ap.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads (0: default)")
@@ -101,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from pixveil.detect.plates import PlateDetector
 
-    samples = load_samples(args.data)
+    samples = load_plate_samples(args.data)
     if args.limit and args.limit < len(samples):
         step = len(samples) / args.limit
         samples = [samples[int(i * step)] for i in range(args.limit)]
@@ -117,11 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     cpu: list[float] = []
     sizes: dict[tuple[int, int], int] = {}
     for k, s in enumerate(samples):
-        bgr = cv2.imread(str(s.path), cv2.IMREAD_COLOR)
-        if bgr is None:
-            print(f"cannot read {s.path}", file=sys.stderr)
+        try:
+            rgb = read_image(s.path).pixels
+        except InputError as exc:
+            print(exc, file=sys.stderr)
             return 2
-        rgb = np.ascontiguousarray(bgr[:, :, ::-1])
         sizes[rgb.shape[1], rgb.shape[0]] = sizes.get((rgb.shape[1], rgb.shape[0]), 0) + 1
         t0, c0 = time.perf_counter(), time.process_time()
         regions = det.detect(rgb)
@@ -129,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         cpu.append(time.process_time() - c0)
         for t, tally in tallies.items():
             kept = [r for r in regions if r.score >= t]
-            hit = [matches(r.box, s.box) for r in kept]
+            hit = [plate_found(r.box, s.box) for r in kept]
             tally.found[s.region].append(any(hit))
             tally.fps.append(len(hit) - sum(hit))
             for r, h in zip(kept, hit, strict=True):
@@ -151,11 +116,12 @@ def main(argv: list[str] | None = None) -> int:
 
     n = len(samples)
     n_eu = sum(s.region == "eu" for s in samples)
-    header = (
-        "| threshold | images | recall EU | recall US | recall all | FP / image "
-        "| box area / plate (median) | ms / image (wall) | ms / image (CPU) |"
-    )
-    lines = [header, "|" + "---|" * 9]
+    lines = table_head(
+        [
+            "threshold", "images", "recall EU", "recall US", "recall all", "FP / image",
+            "box area / plate (median)", "ms / image (wall)", "ms / image (CPU)",
+        ]
+    )  # fmt: skip
     for t, tally in tallies.items():
         eu, us = tally.found["eu"], tally.found["us"]
         everything = eu + us
