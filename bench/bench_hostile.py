@@ -63,8 +63,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_SHARED = REPO.parent / "shared" / "data"
+from _common import REPO, SHARED_DATA
+
 IMAGE_EXTS = {
     ".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif",
     ".pgm", ".ppm", ".pbm", ".pnm",
@@ -1402,7 +1402,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, help="work folder (default: a temporary one, removed)")
     ap.add_argument("--json", type=Path, help="write the table and every finding as JSON")
-    ap.add_argument("--shared", type=Path, default=DEFAULT_SHARED, help="../shared/data")
+    ap.add_argument("--shared", type=Path, default=SHARED_DATA, help="../shared/data")
     ap.add_argument("--no-real", action="store_true", help="skip the real photos")
     ap.add_argument("--timeout", type=float, default=240.0, help="seconds per command")
     ap.add_argument("--details", type=int, default=60, help="findings to print (0: none)")

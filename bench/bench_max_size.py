@@ -25,27 +25,26 @@ from __future__ import annotations
 import argparse
 import random
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
 
+from _common import LFW, PLATES, rotated, table_head, table_row
 from pixveil.config import AnonymizeConfig
+from pixveil.io import read_image
 from pixveil.pipeline import Anonymizer
 from pixveil.types import Region
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 WIDTH, HEIGHT = 4000, 3000
 BINS = ((24, 48), (48, 96), (96, 192), (192, 321))
 
 
 def _faces(rng: random.Random, n: int) -> list[np.ndarray]:
-    people = sorted(p for p in (DATA / "lfw").iterdir() if p.is_dir())
+    people = sorted(p for p in LFW.iterdir() if p.is_dir())
     crops = []
     for person in rng.sample(people, n):
         files = sorted(person.glob("*.jpg"))
-        im = np.asarray(Image.open(rng.choice(files)).convert("RGB"))
+        im = read_image(rng.choice(files)).pixels
         crops.append(im[50:210, 55:195])  # head and some hair, 140x160
     return crops
 
@@ -55,8 +54,8 @@ def make_scene(
 ) -> tuple[np.ndarray, list[tuple[float, float, float, float]], list[int]]:
     """A 4000x3000 scene, the boxes of the faces pasted into it and their width bins."""
     rng = random.Random(seed)
-    backgrounds = sorted((DATA / "plates").glob("*/*.jpg"))
-    bg = np.asarray(Image.open(rng.choice(backgrounds)).convert("RGB"))
+    backgrounds = sorted(PLATES.glob("*/*.jpg"))
+    bg = read_image(rng.choice(backgrounds)).pixels
     scene = cv2.resize(bg, (WIDTH, HEIGHT), interpolation=cv2.INTER_CUBIC)
     boxes: list[tuple[float, float, float, float]] = []
     bins: list[int] = []
@@ -94,7 +93,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="none,3000,2048,1600,1280,1024")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    if not (DATA / "lfw").is_dir() or not (DATA / "plates").is_dir():
+    if not LFW.is_dir() or not PLATES.is_dir():
         raise SystemExit("needs ../shared/data/lfw and ../shared/data/plates")
     sizes = [None if s == "none" else int(s) for s in args.sizes.split(",")]
     names = ["full" if s is None else str(s) for s in sizes]
@@ -111,8 +110,7 @@ def main() -> None:
         for b in bins:
             total[b] += 1
         detections: dict[str, list[Region]] = {}
-        order = names[k % len(names) :] + names[: k % len(names)]
-        for n in order:
+        for n in rotated(names, k):
             t0 = time.perf_counter()
             detections[n] = list(detectors[n].detect(scene))
             seconds[n] += time.perf_counter() - t0
@@ -136,16 +134,12 @@ def main() -> None:
         "false/img",
         "s/img",
     ]
-    print("\n| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
+    print("\n" + "\n".join(table_head(header)))
     for n in names:
         rec = found[n].sum() / total.sum()
         per = [f"{found[n][i] / total[i]:.1%}" if total[i] else "-" for i in range(len(BINS))]
-        print(
-            f"| {n} | {rec:.1%} | "
-            + " | ".join(per)
-            + f" | {false[n] / args.scenes:.2f} | {seconds[n] / args.scenes:.2f} |"
-        )
+        false_rate, secs = false[n] / args.scenes, seconds[n] / args.scenes
+        print(table_row([n, f"{rec:.1%}", *per, f"{false_rate:.2f}", f"{secs:.2f}"]))
     print(
         f"\n{args.scenes} scenes of {WIDTH}x{HEIGHT}, {int(total.sum())} faces (seed {args.seed})"
     )

@@ -50,8 +50,9 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-REPO = Path(__file__).resolve().parents[1]
-PHOTOS = (REPO / ".." / "shared" / "data" / "plates").resolve()
+from _common import PLATES, table_head
+from pixveil.io import read_image
+
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/truetype/liberation"))
 FONT_FILES = (
     "DejaVuSans.ttf",
@@ -572,16 +573,12 @@ def same_line(region: Box, box: Box) -> bool:
     return iy >= 0.5 * min(region[3] - region[1], box[3] - box[1])
 
 
-def read_at(det: Any, image: np.ndarray, box: Box) -> str:
-    """What the OCR read in the lines overlapping ``box`` (to explain a miss)."""
-    lines = [
-        line
-        for line in det._lines(image)
-        if overlap(tuple(line.quad.min(axis=0)) + tuple(line.quad.max(axis=0)), box) > 0
-    ]
-    if not lines:
+def read_at(reader: Any, image: np.ndarray, box: Box) -> str:
+    """What ``reader`` (a reading ``text`` detector) read in the lines overlapping ``box``."""
+    reads = [r.label for r in reader.detect(image) if overlap(r.box, box) > 0]
+    if not reads:
         return " (no text line found there)"
-    return " (read: " + " | ".join(repr(r.text) for r in det._read(image, lines)) + ")"
+    return " (read: " + " | ".join(repr(text) for text in reads) + ")"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -603,6 +600,10 @@ def main(argv: list[str] | None = None) -> int:
         threshold=args.threshold, max_side=args.max_side, threads=args.threads or None
     )
     text_only = TextDetector(max_side=args.max_side, threads=args.threads or None)
+    # reads the lines where a PII item was missed, to explain the miss
+    reader = TextDetector(
+        threshold=args.threshold, max_side=args.max_side, read=True, threads=args.threads or None
+    )
     det.detect(np.full((64, 256, 3), 255, np.uint8))  # warm-up
     text_only.detect(np.full((64, 256, 3), 255, np.uint8))
     t0 = time.perf_counter()
@@ -629,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
             found[p.kind].append(ok)
             found[s.layout.split("+")[0] + " (layout)"].append(ok)
             if not ok:
-                misses.append(f"{s.name}: {p.kind} {p.text!r}{read_at(det, s.image, p.box)}")
+                misses.append(f"{s.name}: {p.kind} {p.text!r}{read_at(reader, s.image, p.box)}")
         for reg in regions:
             total += 1
             if any(overlap(reg.box, p.box) >= 0.25 for p in s.pii):
@@ -649,7 +650,7 @@ def main(argv: list[str] | None = None) -> int:
             Image.fromarray(out).save(args.save / f"{s.name}.png")
 
     everything = [v for k, v in found.items() if "(layout)" not in k for v in v]
-    lines = ["| pattern / layout | PII items | found | recall |", "|---|---|---|---|"]
+    lines = table_head(["pattern / layout", "PII items", "found", "recall"])
     for k in sorted(found, key=lambda k: ("(layout)" in k, k)):
         v = found[k]
         lines.append(f"| {k} | {len(v)} | {sum(v)} | {100 * np.mean(v):.1f} % |")
@@ -664,11 +665,12 @@ def main(argv: list[str] | None = None) -> int:
         "joined to their value)."
     )
     lines.append("")
-    lines.append(
-        "| layout | size | images | `text-pii` ms / image (mean, median) "
-        "| `text` ms / image (mean, median) |"
-    )
-    lines.append("|---|---|---|---|---|")
+    lines += table_head(
+        [
+            "layout", "size", "images", "`text-pii` ms / image (mean, median)",
+            "`text` ms / image (mean, median)",
+        ]
+    )  # fmt: skip
     for k, v in times.items():
         size = "1280x720" if k in ("chat", "web") else "1240x1754"
         tt = text_times[k]
@@ -690,18 +692,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nregions without PII ({len(fps)}):\n" + "\n".join("  " + m for m in fps))
 
     if args.photos:
-        if not PHOTOS.is_dir():
-            print(f"no street photos at {PHOTOS}", file=sys.stderr)
+        if not PLATES.is_dir():
+            print(f"no street photos at {PLATES}", file=sys.stderr)
             return 2
         text = TextDetector(max_side=args.max_side, threads=args.threads or None, read=True)
         text.detect(np.full((64, 256, 3), 255, np.uint8))
-        paths = sorted(PHOTOS.glob("*/*.jpg"))
+        paths = sorted(PLATES.glob("*/*.jpg"))
         step = max(1, len(paths) // args.photos)
         paths = paths[::step][: args.photos]
         counts, pii_counts, ptimes = [], [], []
         for p in paths:
-            bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
-            rgb = np.ascontiguousarray(bgr[:, :, ::-1])
+            rgb = read_image(p).pixels
             t = time.perf_counter()
             regions = text.detect(rgb)
             ptimes.append(time.perf_counter() - t)
@@ -718,7 +719,7 @@ def main(argv: list[str] | None = None) -> int:
                     out[y0:y1, x0:x1] = 0
                 Image.fromarray(out).save(args.save / f"photo-{p.parent.name}-{p.stem}.jpg")
         print(
-            f"\nStreet photos ({len(paths)} of {PHOTOS.name}/eu,us): `text` finds "
+            f"\nStreet photos ({len(paths)} of {PLATES.name}/eu,us): `text` finds "
             f"{np.mean(counts):.1f} regions per photo (median {np.median(counts):.0f}, "
             f"max {max(counts)}; {sum(c == 0 for c in counts)} photos with none) in "
             f"{1000 * np.mean(ptimes):.0f} ms per photo with reading; `text-pii` flags "

@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from _common import table_head, table_row
+
 ROWS = (
     ("Dhash (bits of 64)", "dhash", 1.0),
     ("SSIM (×10⁻²)", "ssim", 100.0),
@@ -30,13 +32,13 @@ ROWS = (
 
 
 def table(rows: dict[str, dict[str, Any]], columns: dict[str, str], scope: str) -> str:
-    lines = ["| metric | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    lines = table_head(["metric", *columns])
     for label, key, scale in ROWS:
         cells = []
         for setting in columns.values():
             v = rows[setting].get(f"{scope}_{key}")
             cells.append("–" if v is None else f"{float(v) * scale:.2f}")
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines.append(table_row([label, *cells]))
     return "\n".join(lines)
 
 
