@@ -44,22 +44,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-from PIL import Image
 
+from _common import SHARED_DATA, params_label, table_head
+from pixveil.evaluate import Setting
 from pixveil.evaluate.attacks import (
     DEFAULT_RECONSTRUCTION_EPOCHS,
     DEFAULT_REID_EPOCHS,
     cnn_reid_attack,
     reconstruction_attack,
 )
+from pixveil.evaluate.datasets import FaceDataset, load_dataset
 from pixveil.protect import available_methods, get_method
 from pixveil.types import Region
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data"
 LFW_BOX = (65, 65, 185, 185)
 ALL_METHODS = ("none", "blur", "pixelate", "mask", "dp-pix", "dp-blur")
 
@@ -78,6 +77,11 @@ class Split:
 def _split(
     faces: list[list[np.ndarray]], names: list[str], n_train: int, seed: int, what: str
 ) -> Split:
+    """A seeded choice of ``n_train`` training photos per identity; the others are targets.
+
+    (The evaluation harness holds out each identity's last ~20 % instead; this
+    bench keeps its own split so that its figures stay comparable.)
+    """
     rng = np.random.default_rng(seed)
     tr, trl, te, tel = [], [], [], []
     for label, photos in enumerate(faces):
@@ -101,35 +105,32 @@ def _split(
     )
 
 
+def _by_identity(dataset: FaceDataset) -> dict[str, list[int]]:
+    """The item indices of each identity, in the data set's order."""
+    groups: dict[str, list[int]] = {}
+    for i, identity in enumerate(dataset.labels):
+        groups.setdefault(str(identity), []).append(i)
+    return groups
+
+
 def load_att(root: Path, n_train: int, seed: int) -> Split:
-    faces, names = [], []
-    for s in range(1, 41):
-        folder = root / f"s{s}"
-        photos = []
-        for k in range(1, 11):
-            with Image.open(folder / f"{k}.pgm") as im:
-                grey = np.asarray(im.convert("L"))
-            photos.append(np.repeat(grey[:, :, None], 3, axis=2))
-        faces.append(photos)
-        names.append(f"s{s}")
-    return _split(faces, names, n_train, seed, "AT&T, whole 92x112 image as the face")
+    dataset = load_dataset(root, layout="identities")  # s1..s40, photos 1..10
+    groups = _by_identity(dataset)
+    faces = [[dataset.load(i) for i in items] for items in groups.values()]
+    return _split(faces, list(groups), n_train, seed, "AT&T, whole 92x112 image as the face")
 
 
 def load_lfw(root: Path, identities: int, photos: int, n_train: int, seed: int) -> Split:
-    eligible = sorted(
-        d.name for d in root.iterdir() if d.is_dir() and len(list(d.glob("*.jpg"))) >= photos
-    )
+    dataset = load_dataset(root, layout="identities")  # every photo, in file order
+    groups = _by_identity(dataset)
+    eligible = sorted(name for name, items in groups.items() if len(items) >= photos)
     if len(eligible) < identities:
         raise SystemExit(f"only {len(eligible)} LFW identities with >= {photos} photos")
     chosen = sorted(np.random.default_rng(seed).choice(eligible, identities, replace=False))
     x0, y0, x1, y1 = LFW_BOX
-    faces = []
-    for name in chosen:
-        crops = []
-        for path in sorted((root / name).glob("*.jpg"))[:photos]:
-            with Image.open(path) as im:
-                crops.append(np.asarray(im.convert("RGB"))[y0:y1, x0:x1].copy())
-        faces.append(crops)
+    faces = [
+        [dataset.load(i)[y0:y1, x0:x1].copy() for i in groups[name][:photos]] for name in chosen
+    ]
     return _split(
         faces,
         list(chosen),
@@ -140,42 +141,27 @@ def load_lfw(root: Path, identities: int, photos: int, n_train: int, seed: int) 
     )
 
 
-@dataclass
-class Setting:
-    method: str
-    params: dict[str, Any]
-
-    @property
-    def label(self) -> str:
-        return ", ".join(f"{k}={v}" for k, v in self.params.items()) or "defaults"
-
-
 def settings(
     methods: list[str], epsilons: list[float], dp_m: int, dp_block_size: int
 ) -> list[Setting]:
     out: list[Setting] = []
     for name in methods:
-        if name == "none":
-            out.append(Setting("none", {}))
-        elif name == "pixelate":
-            out += [
-                Setting("pixelate", {}),
-                Setting("pixelate", {"block_size": 16}),
-            ]
+        if name == "pixelate":
+            out += [Setting("pixelate"), Setting("pixelate", {"block_size": 16}, "block_size", 16)]
         elif name in ("dp-pix", "dp-blur"):
             out += [
-                Setting(name, {"epsilon": e, "m": dp_m, "block_size": dp_block_size})
+                Setting(name, {"epsilon": e, "m": dp_m, "block_size": dp_block_size}, "epsilon", e)
                 for e in epsilons
             ]
-            out.append(Setting(name, {}))  # pixveil's defaults (epsilon 1, m 16, 8 blocks)
+            out.append(Setting(name))  # pixveil's defaults (epsilon 1, m 16, 8 blocks)
         else:
-            out.append(Setting(name, {}))
+            out.append(Setting(name))
     return out
 
 
 def protector(setting: Setting, seed: int) -> Callable[[np.ndarray], np.ndarray]:
     """A function protecting a batch of crops, each crop entirely (box shape, no margin)."""
-    if setting.method == "none":
+    if setting.is_baseline:
         return lambda batch: batch.copy()
     method = get_method(setting.method, shape="box", margin=1.0, **setting.params)
     rng = np.random.default_rng(seed) if method.randomized else None
@@ -195,7 +181,7 @@ def _fmt_psnr(v: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", choices=("att", "lfw"), default="att")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
+    parser.add_argument("--data", type=Path, default=SHARED_DATA, help="the shared data folder")
     parser.add_argument(
         "--methods",
         default=",".join(ALL_METHODS),
@@ -272,10 +258,14 @@ def main(argv: list[str] | None = None) -> int:
         f"# input {args.image_size}x{args.image_size}, CNN {args.epochs} epochs, "
         f"reconstruction {args.recon_epochs} epochs, torch threads {torch.get_num_threads()}",
         "",
-        "| method | params | CNN top-1 | CNN top-5 | chance top-1 / top-5 | SSIM protected "
-        "| SSIM reconstructed | PSNR protected | PSNR reconstructed | seconds |",
-        "|" + "---|" * 10,
-    ]
+        *table_head(
+            [
+                "method", "params", "CNN top-1", "CNN top-5", "chance top-1 / top-5",
+                "SSIM protected", "SSIM reconstructed", "PSNR protected", "PSNR reconstructed",
+                "seconds",
+            ]
+        ),
+    ]  # fmt: skip
     print("\n".join(lines), flush=True)
     for setting in grid:
         t0 = time.perf_counter()
@@ -308,8 +298,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         else:
             recon = "- | - | - | -"
+        label = params_label(setting.params)
         line = (
-            f"| {setting.method} | {setting.label} | {reid.top1:.1%} | {reid.top5:.1%} | "
+            f"| {setting.method} | {label} | {reid.top1:.1%} | {reid.top5:.1%} | "
             f"{reid.chance_top1:.1%} / {reid.chance_top5:.1%} | {recon} | "
             f"{time.perf_counter() - t0:.0f} |"
         )

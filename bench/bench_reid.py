@@ -30,17 +30,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 from skimage.metrics import structural_similarity
 
+from _common import LFW, lfw_identities, params_label, table_head
 from pixveil.detect import get_detector
 from pixveil.evaluate.reid import get_face_encoder, reid_scores
+from pixveil.io import read_image
 from pixveil.protect import available_methods, get_method
 from pixveil.types import Box, Region
 from pixveil.validate import parse_value
-
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_LFW = REPO.parent / "shared" / "data" / "lfw"
 
 
 @dataclass
@@ -67,15 +65,10 @@ def parse_grid(specs: list[str]) -> list[dict[str, Any]]:
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
 
 
-def _load(path: Path) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
-
-
 def choose_pairs(lfw: Path, n: int, seed: int, detector: Any) -> tuple[list[Pair], int]:
     """N identities (seeded order) whose two first photos both show a dlib-detectable face."""
     encoder = get_face_encoder()
-    names = sorted(d.name for d in lfw.iterdir() if d.is_dir() and len(list(d.glob("*.jpg"))) >= 2)
+    names = lfw_identities(lfw, 2)
     order = np.random.default_rng(seed).permutation(len(names))
     pairs: list[Pair] = []
     skipped = 0
@@ -84,7 +77,7 @@ def choose_pairs(lfw: Path, n: int, seed: int, detector: Any) -> tuple[list[Pair
             break
         name = names[idx]
         files = sorted((lfw / name).glob("*.jpg"))
-        enrol, probe = _load(files[0]), _load(files[1])
+        enrol, probe = read_image(files[0]).pixels, read_image(files[1]).pixels
         enrol_box = encoder.locate_central(enrol)
         probe_box = encoder.locate_central(probe)
         if enrol_box is None or probe_box is None:
@@ -118,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         help="name=v1,v2,... (repeatable: the grid is the cartesian product); "
         "without it, the method's defaults",
     )
-    parser.add_argument("--lfw", type=Path, default=DEFAULT_LFW)
+    parser.add_argument("--lfw", type=Path, default=LFW)
     parser.add_argument("--seed", type=int, default=0, help="identity choice and DP noise")
     parser.add_argument("--threshold", type=float, default=0.6)
     args = parser.parse_args(argv)
@@ -141,12 +134,11 @@ def main(argv: list[str] | None = None) -> int:
         f"# {len(pairs)} LFW identities (seed {args.seed}; {skipped} skipped: no dlib face "
         f"in an original); detector 'faces'; threshold {args.threshold}"
     )
-    header = (
-        "| method | params | rank-1 | verification | false accept | same photo | SSIM | "
-        "face covered |"
-    )
-    print(header)
-    print("|" + "---|" * 8)
+    columns = [
+        "method", "params", "rank-1", "verification", "false accept", "same photo", "SSIM",
+        "face covered",
+    ]  # fmt: skip
+    print("\n".join(table_head(columns)))
     base = reid_scores(gallery, ids, originals, ids, threshold=args.threshold)
     print(
         f"| none | - | {base.rank1:.1%} | {base.verification:.1%} | {base.false_accept:.2%} "
@@ -168,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             probe_originals=originals,
             threshold=args.threshold,
         )
-        shown = ", ".join(f"{k}={v}" for k, v in params.items()) or "defaults"
+        shown = params_label(params)
         print(
             f"| {args.method} | {shown} | {s.rank1:.1%} | {s.verification:.1%} | "
             f"{s.false_accept:.2%} | {s.same_photo:.1%} | {np.mean(ssims):.3f} | "
