@@ -372,15 +372,20 @@ def _write_with_paths(
                 os.unlink(tmp)
 
 
-def _path_check_folder(folder: Path, target: Path) -> None:
+def _lstat(path: Path, what: str, target: Path) -> os.stat_result | None:
+    """``os.lstat(path)``, None when nothing is there; OutputError naming ``what`` otherwise."""
     try:
-        st = os.lstat(folder)
+        return os.lstat(path)
     except FileNotFoundError:
-        return
+        return None
     except OSError as exc:
-        raise OutputError(
-            f"cannot examine the folder {folder} ({_os_reason(exc)})", path=target
-        ) from exc
+        raise OutputError(f"cannot examine {what} ({_os_reason(exc)})", path=target) from exc
+
+
+def _path_check_folder(folder: Path, target: Path) -> None:
+    st = _lstat(folder, f"the folder {folder}", target)
+    if st is None:
+        return
     if stat.S_ISLNK(st.st_mode) or _is_junction(folder):
         raise OutputError(f"refusing to write through the symbolic link {folder}", path=target)
     if not stat.S_ISDIR(st.st_mode):
@@ -388,14 +393,9 @@ def _path_check_folder(folder: Path, target: Path) -> None:
 
 
 def _path_check_destination(dest: Path, target: Path) -> None:
-    try:
-        st = os.lstat(dest)
-    except FileNotFoundError:
+    st = _lstat(dest, "the destination", target)
+    if st is None:
         return
-    except OSError as exc:
-        raise OutputError(
-            f"cannot examine the destination ({_os_reason(exc)})", path=target
-        ) from exc
     if _is_junction(dest):
         raise OutputError(f"refusing to write through the symbolic link {target}", path=target)
     _refuse_mode(st.st_mode, target)

@@ -21,6 +21,13 @@ ones included (what is missing comes out grey), and says what was wrong in
 :attr:`LoadedImage.damage`.
 
 :func:`load_array` wraps an in-memory array the same way.
+
+Why one module of ~630 lines: the size limit, the damage checks (PNG checksums,
+JPEG scan repair, truncation, broken later frames) and the conversion to upright
+RGB all act on one open file in one pass, and each must produce the same one-line
+message naming that file; they are read together whenever a format's rule
+changes.  The format-specific parts that stand alone already live elsewhere
+(:mod:`pixveil.io.jpeg`, :mod:`pixveil.io.paths`).
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 from pixveil.errors import InputError
 from pixveil.io.files import _one_line, _os_reason, as_path
 from pixveil.io.jpeg import JpegCheckUnavailable, JpegTables, jpeg_damage
+from pixveil.validate import check_image
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -117,16 +125,10 @@ class LoadedImage:
 
     def __post_init__(self) -> None:
         px = self.pixels
-        if not (
-            isinstance(px, np.ndarray)
-            and px.dtype == np.uint8
-            and px.ndim == 3
-            and px.shape[2] == 3
-            and px.shape[0] > 0
-            and px.shape[1] > 0
-        ):
-            got = f"{px.dtype} {px.shape}" if isinstance(px, np.ndarray) else type(px).__name__
-            raise InputError(f"pixels must be an (H, W, 3) uint8 array, got {got}", path=self.path)
+        try:
+            check_image(px, name="pixels")
+        except InputError as exc:
+            raise InputError(exc.reason, path=self.path) from None
         if self.alpha is not None and not (
             isinstance(self.alpha, np.ndarray)
             and self.alpha.dtype == np.uint8
