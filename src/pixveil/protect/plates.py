@@ -58,6 +58,13 @@ text but are painted over if they lie in the band; regions the detector missed. 
 rendered pixels are computed from the band's background and text colours, blur and
 noise level, which are not privatised (they carry no characters).  The fallback has
 the guarantee of the fallback method.
+
+Why one module of ~620 lines: the five steps above are one method's private
+pipeline, each step tuned against the next (the band's margin against the
+re-reading check, the analysis against the rendering), and none of the helpers
+serves anything else; the parts that do (the reader, the noise mechanism) live in
+:mod:`pixveil.detect.ocr` and :mod:`pixveil.privacy.plate_codes`.  Split by step,
+every change to the look of a plate would span three files.
 """
 
 from __future__ import annotations
