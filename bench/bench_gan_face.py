@@ -30,7 +30,6 @@ for the baseline column, ``pip install --no-deps gan-face-generate``.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import importlib.util
 import json
@@ -45,26 +44,14 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from _common import held_out_parser, held_out_view, table_head, wilson_interval
 from pixveil.detect import get_detector
-from pixveil.gan.data import crop_face, is_held_out
+from pixveil.gan.data import crop_face
 from pixveil.gan.runtime import FaceGAN, load_face_gan
+from pixveil.io import read_image
 from pixveil.protect import get_method
 from pixveil.protect.base import region_geometry
 from pixveil.protect.gan import DEFAULT_EPSILON
-
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_LFW = REPO.parent / "shared" / "data" / "lfw"
-
-
-def held_out_view(lfw: Path, dest: Path) -> Path:
-    """A folder of symlinks to the held-out identities (those with >= 2 photos)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for ident in sorted(p for p in lfw.iterdir() if p.is_dir()):
-        if is_held_out(ident.name) and len(list(ident.glob("*.jpg"))) >= 2:
-            link = dest / ident.name
-            if not link.exists():
-                link.symlink_to(ident.resolve(), target_is_directory=True)
-    return dest
 
 
 def export_baseline(dest: Path, n_probe: int = 300) -> Path | None:
@@ -79,7 +66,7 @@ def export_baseline(dest: Path, n_probe: int = 300) -> Path | None:
     import torch
     from torch import nn
 
-    from pixveil.gan.export import _fp16_weights, _sha256, _torch_export
+    from pixveil.gan.export import export_onnx, file_sha256
 
     class BaselineG(nn.Module):  # the layer layout of gan_face_generate.models.Generator
         def __init__(self, nz: int = 100, ngf: int = 64) -> None:
@@ -106,12 +93,7 @@ def export_baseline(dest: Path, n_probe: int = 300) -> Path | None:
     g.eval()
     dest.mkdir(parents=True, exist_ok=True)
     path = dest / "gan_face_64_generator.onnx"
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        _torch_export(g, torch.zeros(1, 100), path, "z", "image")
-    _fp16_weights(path)
+    export_onnx(g, torch.zeros(1, 100), path, "z", "image")
     onnx.checker.check_model(str(path))
     # canonical landmarks of the baseline's faces: detect them on its own samples
     with torch.no_grad():
@@ -127,7 +109,7 @@ def export_baseline(dest: Path, n_probe: int = 300) -> Path | None:
         "canonical_landmarks": lms.tolist(),
         "canonical_box": boxes.tolist(),
         "training": {"note": "gan-face-generate 1.1.1 DCGAN (DigiFace1M), baseline only"},
-        "files": {"generator": {"name": path.name, "sha256": _sha256(path)}},
+        "files": {"generator": {"name": path.name, "sha256": file_sha256(path)}},
     }
     (dest / "gan_face_64.json").write_text(json.dumps(card, indent=1))
     return dest
@@ -205,7 +187,7 @@ def latency(lfw_view: Path, n_faces: int, refine: tuple[int, ...]) -> dict[str, 
         :: max(1, len(list(lfw_view.glob("*/*.jpg"))) // n_faces)
     ]
     for f in files[:n_faces]:
-        img = np.asarray(Image.open(f).convert("RGB"))
+        img = read_image(f).pixels
         regions = det.detect(img)
         if not regions:
             continue
@@ -224,12 +206,7 @@ def latency(lfw_view: Path, n_faces: int, refine: tuple[int, ...]) -> dict[str, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--lfw", type=Path, default=DEFAULT_LFW)
-    ap.add_argument("--identities", type=int, default=100)
-    ap.add_argument("--per-identity", type=int, default=4)
+    ap = held_out_parser(__doc__)
     ap.add_argument("--epsilons", default="0,0.25,0.5,1")
     ap.add_argument("--blur", default="0.05,0.1,0.2", help="blur strengths swept")
     ap.add_argument("--pixelate", default="16,12,8", help="pixelate block counts swept")
@@ -269,8 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     real_split = sample_quality_real(real)
     print("## Generators (samples vs held-out real LFW crops, 64x64)\n")
     names = list(cols)
-    print("| metric | " + " | ".join(names) + " | real crops (reference) |")
-    print("|---|" + "---|" * (len(names) + 1))
+    print("\n".join(table_head(["metric", *names, "real crops (reference)"])))
     for key, label in (
         ("is_like", "IS-like (MobileNetV2) ↑"),
         ("fid_like", "FID-like (MobileNetV2) ↓"),
@@ -289,8 +265,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---- 2. privacy / utility with the harness, pooled over seeds ----
     if not args.skip_eval:
-        from pixveil.evaluate import EvaluationConfig, pool_results, run_evaluation
-        from pixveil.evaluate.report import write_report
+        from pixveil.evaluate import EvaluationConfig, pool_results, run_evaluation, write_report
 
         seeds = [int(s) for s in args.seeds.split(",")]
         eps = tuple(float(e) for e in args.epsilons.split(","))
@@ -336,11 +311,12 @@ def main(argv: list[str] | None = None) -> int:
             f"## Privacy and utility ({args.identities} held-out identities x {args.per_identity} "
             f"photos, pooled over seeds {args.seeds}; {time.perf_counter() - t0:.0f} s)\n"
         )
-        print(
-            "| setting | rank-1 (hits / probes) | 95 % interval | rank-1 per seed | verification "
-            "| same photo | whole SSIM | region SSIM | face detected (pixveil) | face detected (dlib HOG) |"
-        )
-        print("|---|---|---|---|---|---|---|---|---|---|")
+        columns = [
+            "setting", "rank-1 (hits / probes)", "95 % interval", "rank-1 per seed",
+            "verification", "same photo", "whole SSIM", "region SSIM",
+            "face detected (pixveil)", "face detected (dlib HOG)",
+        ]  # fmt: skip
+        print("\n".join(table_head(columns)))
 
         def pct(v: Any) -> str:
             return (
@@ -379,8 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     refine = tuple(int(k) for k in args.refine.split(",") if k)
     times = latency(view, args.latency_faces, refine)
     print("## Per-face latency (replace() only, detection excluded)\n")
-    print("| path | median ms | p90 ms | faces |")
-    print("|---|---|---|---|")
+    print("\n".join(table_head(["path", "median ms", "p90 ms", "faces"])))
     for name, ts in times.items():
         ts = sorted(ts)
         print(
@@ -388,17 +363,6 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(f"\nthreads: ORT default; CPU count {os.cpu_count()}")
     return 0
-
-
-def wilson_interval(hits: int, n: int, z: float = 1.96) -> tuple[float | None, float | None]:
-    """95 % Wilson score interval of a rate ``hits / n`` (None, None when n = 0)."""
-    if n <= 0:
-        return None, None
-    p = hits / n
-    den = 1 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return max(0.0, mid - half), min(1.0, mid + half)
 
 
 def sample_quality_real(real: np.ndarray) -> dict[str, float]:

@@ -35,7 +35,6 @@ Needs ``pip install 'pixveil[eval]'`` and LFW at ``../shared/data/lfw``.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import sys
 import time
@@ -47,11 +46,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "bench"))
-from bench_gan_face import DEFAULT_LFW, held_out_view, wilson_interval  # noqa: E402
-from pixveil.protect.base import box_mask  # noqa: E402
-from pixveil.protect.gan import GanFace  # noqa: E402
+from _common import held_out_parser, held_out_view, table_head, wilson_interval
+from pixveil.protect.base import box_mask
+from pixveil.protect.gan import GanFace
 
 REFERENCE = 0.5
 VARIANTS = (
@@ -151,7 +148,7 @@ def protect_probe(args: tuple[int, int, dict[str, Any]]) -> tuple[int, dict[str,
 
     from pixveil.evaluate.reid import get_face_encoder
     from pixveil.io import read_image
-    from pixveil.pipeline import protect_regions
+    from pixveil.protect import protect_regions
 
     cv2.setNumThreads(1)
     seed, index, item = args
@@ -162,7 +159,7 @@ def protect_probe(args: tuple[int, int, dict[str, Any]]) -> tuple[int, dict[str,
         if name not in _METHODS:
             _METHODS[name] = make(name)
         rng = np.random.default_rng(np.random.SeedSequence([seed, 0, index]))
-        prot = protect_regions(_METHODS[name], img, item["regions"], rng=rng)
+        prot = protect_regions(_METHODS[name], img, item["regions"], rng=rng).image
         out[name] = (
             enc.encode(prot, item["box"]),
             structural_similarity(img, prot, channel_axis=2, data_range=255),
@@ -171,12 +168,7 @@ def protect_probe(args: tuple[int, int, dict[str, Any]]) -> tuple[int, dict[str,
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--lfw", type=Path, default=DEFAULT_LFW)
-    ap.add_argument("--identities", type=int, default=100)
-    ap.add_argument("--per-identity", type=int, default=4)
+    ap = held_out_parser(__doc__)
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("/tmp/pixveil-gan-residual"))
@@ -221,11 +213,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.seeds}, {n} probes, chance {100 / args.identities:.1f} %; "
         f"{time.perf_counter() - t0:.0f} s)\n"
     )
-    print(
-        "| variant | rank-1 (hits / probes) | 95 % interval | only this / only reference "
-        f"| same photo | gallery identities hit (of {args.identities}) | whole SSIM |"
-    )
-    print("|---|---|---|---|---|---|---|")
+    columns = [
+        "variant", "rank-1 (hits / probes)", "95 % interval", "only this / only reference",
+        "same photo", f"gallery identities hit (of {args.identities})", "whole SSIM",
+    ]  # fmt: skip
+    print("\n".join(table_head(columns)))
     base = np.array(hit["epsilon=0.5"])
     for name in VARIANTS:
         h = np.array(hit[name])
