@@ -1,0 +1,512 @@
+"""The video iterator API and the file-to-file run built on it."""
+
+from __future__ import annotations
+
+import os
+import time as _time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pixveil.config import AnonymizeConfig
+from pixveil.errors import InputError
+from pixveil.io.video import VideoFrame, VideoInfo, VideoReader, open_video, write_video
+from pixveil.protect.base import Protected, RegionOutcome
+from pixveil.types import Detections, Region
+from pixveil.video.temporal import Representative, TrackFaces, TrackRelease, best_observation
+from pixveil.video.tracking import DetectionTracker, Lookahead, TrackedRegion
+
+__all__ = [
+    "NOISE_MODES",
+    "FrameResult",
+    "VideoOutcome",
+    "anonymize_video",
+    "process_video",
+]
+
+#: How randomised methods other than gan-face and plate-synth draw their noise.
+NOISE_MODES = ("frame", "track")
+
+#: Methods whose one release per track is always used (their per-frame draws
+#: would change identity or text from frame to frame).
+_PER_TRACK_METHODS = ("gan-face", "plate-synth")
+
+
+@dataclass(frozen=True, eq=False)
+class FrameResult:
+    """What :func:`anonymize_video` yields for one frame.
+
+    Attributes
+    ----------
+    frame : VideoFrame
+        The source frame (index, timestamp; ``frame.pixels`` are the original pixels).
+    pixels : ndarray of shape (H, W, 3), uint8
+        The protected frame.  With ``config.dry_run`` the original pixels: do not publish.
+    regions : tuple of TrackedRegion
+        Every region protected in this frame, with its track id and whether it was
+        detected here, interpolated or extended (see :mod:`pixveil.video.tracking`).
+    detections : Detections or None
+        The raw detections of this frame, or None when no detector ran on it
+        (``detect_every > 1``).
+    outcomes : tuple of RegionOutcome
+        The method's outcome for each protected region.
+    """
+
+    frame: VideoFrame
+    pixels: np.ndarray = field(repr=False)
+    regions: tuple[TrackedRegion, ...]
+    detections: Detections | None
+    outcomes: tuple[RegionOutcome, ...] = ()
+
+    @property
+    def index(self) -> int:
+        return self.frame.index
+
+    @property
+    def tracks(self) -> tuple[int, ...]:
+        return tuple(r.track for r in self.regions)
+
+    @property
+    def detected(self) -> bool:
+        return self.detections is not None
+
+
+def _validate(detect_every: int, noise: str) -> None:
+    if isinstance(detect_every, bool) or not isinstance(detect_every, int) or detect_every < 1:
+        raise ValueError(f"detect_every must be an integer >= 1, got {detect_every!r}")
+    if noise not in NOISE_MODES:
+        raise ValueError(f"noise must be one of {', '.join(NOISE_MODES)}, got {noise!r}")
+
+
+def anonymize_video(
+    source: str | os.PathLike[str] | VideoReader | Iterable[np.ndarray | VideoFrame],
+    *,
+    config: AnonymizeConfig | None = None,
+    anonymizer: Any = None,
+    detect_every: int = 1,
+    noise: str = "frame",
+    frame_rate: float | Fraction | None = None,
+    pad: int = 3,
+    max_gap: float = 0.5,
+    smooth: int = 1,
+    tracker: str = "bytetrack-diou",
+    rng: np.random.Generator | None = None,
+) -> Iterator[FrameResult]:
+    """Detect, track and protect every frame of a video; yields one :class:`FrameResult` per frame.
+
+    Frames come out in order, each once the frames up to ``max_gap`` seconds
+    (or ``pad + detect_every - 1`` frames) after it have been detected: that
+    many frames are held in memory.
+
+    Parameters
+    ----------
+    source : path, VideoReader or iterable of arrays / VideoFrame
+        A video file (opened with :func:`pixveil.io.video.open_video`), an open
+        reader, or frames: ``(H, W, 3)`` uint8 RGB arrays (numbered at
+        ``frame_rate``) or :class:`~pixveil.io.video.VideoFrame` objects.
+    config : AnonymizeConfig, optional
+        Targets, method and its parameters, thresholds, ``max_size``, seed...
+        as for images.
+    anonymizer : pixveil.pipeline.Anonymizer, optional
+        A ready one (models loaded once for many videos); overrides ``config``.
+    detect_every : int
+        Run the detectors on one frame in this many (1 = every frame).  The
+        frames between are covered by interpolating each track between its
+        detections.
+    noise : {"frame", "track"}
+        For ``dp-pix``/``dp-blur``: ``"frame"`` draws fresh noise in every frame
+        (``k`` frames of one region compose to ``k·ε``); ``"track"`` protects each
+        track once and shows that one release in all its frames (``ε`` per track;
+        see :mod:`pixveil.video.temporal`).  ``gan-face`` (one latent per track)
+        and ``plate-synth`` (one synthetic text per track) always work per track.
+    frame_rate : float, optional
+        Rate of bare-array sources (default 30).
+    pad : int
+        Frames covered before a track's first and after its last detection
+        (on top of the ``detect_every - 1`` frames between detections).
+    max_gap : float
+        Seconds a track may go undetected and still be interpolated across.
+    smooth : int
+        Neighbouring detections on each side averaged into each detected box.
+    tracker : str
+        One of :data:`pixveil.video.tracking.TRACKERS`; default ByteTrack
+        associating by DIoU, which held every face as one track on the
+        generated clips where plain IoU split fast faces seen one frame in five
+        (``bench/bench_video.py --section trackers``).
+    rng : numpy Generator, optional
+        Privacy noise (default: ``config.seed`` if set, else a secure source).
+
+    Raises
+    ------
+    InputError
+        Damaged or unreadable source (one line naming the file).
+    DetectionError, ProtectionError
+        A detector or the method failed on a frame: the caller must not publish
+        any frame of this video (:func:`process_video` writes nothing then).
+    """
+    _validate(detect_every, noise)
+    if anonymizer is None:
+        from pixveil.pipeline import Anonymizer
+
+        anonymizer = Anonymizer(config)
+    cfg: AnonymizeConfig = anonymizer.config
+    if rng is None:
+        rng = None if cfg.seed is None else np.random.default_rng(cfg.seed)
+    own_reader = None
+    if isinstance(source, (str, os.PathLike)):
+        own_reader = open_video(
+            source, max_pixels=anonymizer.max_pixels, allow_damaged=cfg.allow_damaged
+        )
+        source = own_reader
+    try:
+        if isinstance(source, VideoReader):
+            rate = float(source.info.frame_rate or 30)
+            frames: Iterator[VideoFrame] = iter(source)
+        else:
+            rate = float(frame_rate or 30)
+            frames = _frames_of(source, Fraction(rate).limit_denominator(100_000))
+        yield from _run(
+            frames,
+            anonymizer,
+            rate=rate,
+            detect_every=detect_every,
+            noise=noise,
+            pad=pad,
+            max_gap_frames=max(1, round(max_gap * rate)),
+            smooth=smooth,
+            tracker=tracker,
+            rng=rng,
+        )
+    finally:
+        if own_reader is not None:
+            own_reader.close()
+
+
+def _frames_of(items: Iterable[np.ndarray | VideoFrame], rate: Fraction) -> Iterator[VideoFrame]:
+    tb = 1 / rate if (1 / rate).numerator == 1 else Fraction(1, 90_000)
+    step = round(1 / (rate * tb))
+    for i, item in enumerate(items):
+        if isinstance(item, VideoFrame):
+            yield item
+        elif isinstance(item, np.ndarray):
+            yield VideoFrame(i, item, i * step, tb, step)
+        else:
+            raise InputError(
+                f"frame {i} must be an array or a VideoFrame, got {type(item).__name__}"
+            )
+
+
+def _run(
+    frames: Iterator[VideoFrame],
+    anonymizer: Any,
+    *,
+    rate: float,
+    detect_every: int,
+    noise: str,
+    pad: int,
+    max_gap_frames: int,
+    smooth: int,
+    tracker: str,
+    rng: np.random.Generator | None,
+) -> Iterator[FrameResult]:
+    from pixveil.pipeline import _check_pixel_limit
+    from pixveil.protect import protect_regions
+
+    cfg: AnonymizeConfig = anonymizer.config
+    method = anonymizer.method
+    per_track: TrackFaces | TrackRelease | None = None
+    if method.name == "gan-face":
+        per_track = TrackFaces(method)
+    elif method.randomized and (method.name in _PER_TRACK_METHODS or noise == "track"):
+        per_track = TrackRelease(method)
+    tracks = DetectionTracker(tracker, frame_rate=rate, max_gap_frames=max_gap_frames)
+    look = Lookahead(detect_every=detect_every, pad=pad, max_gap=max_gap_frames, smooth=smooth)
+    buffer: deque[tuple[VideoFrame, Detections | None]] = deque()
+    # detections of frames still in the buffer: track -> [(frame, region)]
+    seen: dict[int, list[tuple[int, Region]]] = {}
+
+    def finish(item: tuple[VideoFrame, Detections | None]) -> FrameResult:
+        frame, dets = item
+        regions = look.regions(frame.index)
+        if cfg.dry_run:
+            return FrameResult(frame, frame.pixels, tuple(regions), dets)
+        mine = [r for r in regions if per_track is not None and per_track.handles(r.region)]
+        others = [r.region for r in regions if r not in mine]
+        pixels = frame.pixels
+        outcomes: list[RegionOutcome] = []
+        if mine:
+            assert per_track is not None
+            for tr in mine:
+                per_track.ensure(tr.track, _representative(tr.track, buffer, seen, tr), rng)
+            done: Protected = per_track.render(pixels, mine)
+            pixels = done.image
+            outcomes.extend(done.outcomes)
+        if others:
+            done = protect_regions(method, pixels, others, rng=rng, companion=anonymizer.companion)
+            pixels = done.image
+            outcomes.extend(done.outcomes)
+        if cfg.boxes and dets is not None:
+            from pixveil.overlay import draw_detections
+
+            pixels = draw_detections(pixels, dets)
+        if pixels is frame.pixels:
+            pixels = pixels.copy()
+        return FrameResult(frame, pixels, tuple(regions), dets, tuple(outcomes))
+
+    for frame in frames:
+        _check_pixel_limit(frame.pixels, anonymizer.max_pixels)
+        i = frame.index
+        dets: Detections | None = None
+        if i % detect_every == 0:
+            dets = anonymizer.detect(frame.pixels)
+            t = frame.time if frame.time is not None else i / rate
+            observed = tracks.update(dets, t)
+            look.add(i, observed)
+            for tid, region in observed:
+                seen.setdefault(tid, []).append((i, region))
+        else:
+            look.seen_until(i)
+        buffer.append((frame, dets))
+        while buffer and look.ready(buffer[0][0].index):
+            yield _next_result(buffer, seen, look, finish)
+    while buffer:
+        yield _next_result(buffer, seen, look, finish)
+
+
+def _next_result(
+    buffer: deque[tuple[VideoFrame, Detections | None]],
+    seen: dict[int, list[tuple[int, Region]]],
+    look: Lookahead,
+    finish: Callable[[tuple[VideoFrame, Detections | None]], FrameResult],
+) -> FrameResult:
+    """Finish the oldest held frame, then forget what no later frame needs."""
+    result = finish(buffer[0])
+    buffer.popleft()
+    index = result.frame.index
+    look.prune(index + 1)
+    for tid in list(seen):
+        kept = [(i, r) for i, r in seen[tid] if i > index]
+        if kept:
+            seen[tid] = kept
+        else:
+            del seen[tid]
+    return result
+
+
+def _representative(
+    track: int,
+    buffer: deque[tuple[VideoFrame, Detections | None]],
+    seen: dict[int, list[tuple[int, Region]]],
+    tr: TrackedRegion,
+) -> Representative:
+    """The track's best-scored detection among the frames still held (else this frame's region)."""
+    held = {f.index: f for f, _ in buffer}
+    cands = [(i, held[i].pixels, r) for i, r in seen.get(track, []) if i in held]
+    if cands:
+        return best_observation(cands)
+    frame = buffer[0][0]
+    return (frame.index, frame.pixels, tr.region)
+
+
+# ----------------------------------------------------------------------------- files
+
+
+@dataclass(frozen=True)
+class VideoOutcome:
+    """What :func:`process_video` did with one video.
+
+    Attributes
+    ----------
+    path, output : Path
+        The source, and the file written (None for a dry run).
+    info : VideoInfo
+        The source as probed.
+    frames : int
+        Frames read and written.
+    detected_frames : int
+        Frames the detectors ran on.
+    tracks : dict of str to int
+        Tracks per region kind (``{"face": 3}``).
+    regions : dict of str to int
+        Protected region-frames per kind (a face covered in 100 frames counts 100).
+    detections : dict of str to int
+        Raw detections per kind, over the detection frames.
+    events : dict of str to int
+        Method events (e.g. ``{"fallback": 1}``).
+    audio_streams : int
+        Audio streams copied.
+    seconds : float
+        Wall time of the whole run.
+    """
+
+    path: Path
+    output: Path | None
+    info: VideoInfo
+    frames: int
+    detected_frames: int
+    tracks: dict[str, int]
+    regions: dict[str, int]
+    detections: dict[str, int]
+    events: dict[str, int] = field(default_factory=dict)
+    audio_streams: int = 0
+    seconds: float = 0.0
+
+    @property
+    def fps(self) -> float:
+        """Frames processed per second of wall time."""
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "input": str(self.path),
+            "output": None if self.output is None else str(self.output),
+            "frames": self.frames,
+            "detected_frames": self.detected_frames,
+            "tracks": dict(self.tracks),
+            "regions": dict(self.regions),
+            "detections": dict(self.detections),
+            "events": dict(self.events),
+            "audio_streams": self.audio_streams,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def process_video(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str] | None,
+    config: AnonymizeConfig | None = None,
+    *,
+    anonymizer: Any = None,
+    detect_every: int = 1,
+    audio: bool = True,
+    noise: str = "frame",
+    crf: int | None = None,
+    root: str | os.PathLike[str] | None = None,
+    protected_paths: Iterable[str | os.PathLike[str]] = (),
+    progress: Callable[[int, int | None], None] | None = None,
+    **options: Any,
+) -> VideoOutcome:
+    """Protect the video ``src`` into ``dst`` (H.264, audio copied, no metadata), fail closed.
+
+    ``dst``'s extension picks the container (``.mp4``, ``.mov``, ``.mkv``; see
+    :func:`pixveil.io.video.video_output_suffix`).  The output is written through a
+    temporary file and appears only once every frame has been detected,
+    protected and encoded: any failure (a damaged frame, a detector or method
+    error, a full disk) raises and leaves no output.  With ``config.dry_run`` (or
+    ``dst=None``) nothing is written.
+
+    Parameters
+    ----------
+    src, dst : path
+    config : AnonymizeConfig, optional
+    anonymizer : pixveil.pipeline.Anonymizer, optional
+        Reuse loaded models across videos (overrides ``config``).
+    detect_every, noise
+        See :func:`anonymize_video`.
+    audio : bool
+        Copy the audio streams untouched (default) or write none.
+    crf : int, optional
+        x264 quality, 0 (lossless) to 51; default
+        :data:`pixveil.io.video.DEFAULT_CRF`.  ``config.quality`` as an int
+        (1..100, higher is better) maps onto it when ``crf`` is None.
+    root : path, optional
+        Output folder that ``dst`` must stay inside, no symbolic link followed.
+    protected_paths : iterable of path
+        Files the output must never replace (the batch's inputs; ``src`` always).
+    progress : callable, optional
+        Called as ``progress(frames_done, total_or_None)`` after each frame.
+    **options
+        Passed to :func:`anonymize_video` (``pad``, ``max_gap``, ``smooth``, ``tracker``).
+
+    Returns
+    -------
+    VideoOutcome
+    """
+    from pixveil.io.video import DEFAULT_CRF
+
+    _validate(detect_every, noise)
+    start = _time.perf_counter()
+    if anonymizer is None:
+        from pixveil.pipeline import Anonymizer
+
+        anonymizer = Anonymizer(config)
+    cfg: AnonymizeConfig = anonymizer.config
+    if crf is None:
+        crf = _crf_from_quality(cfg.quality, DEFAULT_CRF)
+    reader = open_video(src, max_pixels=anonymizer.max_pixels, allow_damaged=cfg.allow_damaged)
+    stats = _Stats()
+    with reader:
+        info = reader.info
+        total = info.n_frames
+        results = anonymize_video(
+            reader, anonymizer=anonymizer, detect_every=detect_every, noise=noise, **options
+        )
+
+        def protected() -> Iterator[VideoFrame]:
+            for r in results:
+                stats.add(r)
+                if progress is not None:
+                    progress(stats.frames, total)
+                yield r.frame.with_pixels(r.pixels)
+
+        written: Path | None = None
+        if cfg.dry_run or dst is None:
+            for _ in protected():
+                pass
+        else:
+            written = write_video(
+                dst,
+                protected(),
+                frame_rate=info.frame_rate,
+                audio_from=src if audio else None,
+                crf=crf,
+                protected_paths=[src, *protected_paths],
+                root=root,
+            )
+    return VideoOutcome(
+        path=Path(src),
+        output=written,
+        info=info,
+        frames=stats.frames,
+        detected_frames=stats.detected,
+        tracks={k: len(v) for k, v in sorted(stats.tracks.items())},
+        regions=dict(sorted(stats.regions.items())),
+        detections=dict(sorted(stats.detections.items())),
+        events=dict(sorted(stats.events.items())),
+        audio_streams=len(info.audio_codecs) if (audio and written is not None) else 0,
+        seconds=_time.perf_counter() - start,
+    )
+
+
+def _crf_from_quality(quality: int | str, default: int) -> int:
+    """Map an image quality (1..100, higher better) onto x264's CRF (51..0); 'keep' = default."""
+    if isinstance(quality, int) and not isinstance(quality, bool):
+        return round(51 - (quality - 1) * 51 / 99)
+    return default
+
+
+class _Stats:
+    def __init__(self) -> None:
+        self.frames = 0
+        self.detected = 0
+        self.tracks: dict[str, set[int]] = {}
+        self.regions: Counter[str] = Counter()
+        self.detections: Counter[str] = Counter()
+        self.events: Counter[str] = Counter()
+
+    def add(self, r: FrameResult) -> None:
+        self.frames += 1
+        if r.detections is not None:
+            self.detected += 1
+            for region in r.detections:
+                self.detections[region.kind] += 1
+        for tr in r.regions:
+            self.tracks.setdefault(tr.region.kind, set()).add(tr.track)
+            self.regions[tr.region.kind] += 1
+        for o in r.outcomes:
+            self.events.update(o.events)

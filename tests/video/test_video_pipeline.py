@@ -1,0 +1,207 @@
+"""pixveil.video: the iterator API and process_video on generated clips with real detections."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pixveil.config import AnonymizeConfig
+from pixveil.errors import DetectionError, InputError
+from pixveil.io.video import open_video, probe_video
+from pixveil.pipeline import Anonymizer
+from pixveil.video import FrameResult, anonymize_video, process_video
+from pixveil.video.metrics import coverage, protected_mask
+
+av = pytest.importorskip("av")
+
+N = 30
+
+
+@pytest.fixture(scope="module")
+def anonymizer() -> Anonymizer:
+    return Anonymizer(AnonymizeConfig(targets=("faces",), device="cpu", seed=0))
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory, kit) -> Path:
+    path = tmp_path_factory.mktemp("pipe") / "two_faces.mp4"
+    return kit.encode_clip(
+        path, kit.frames(n=N), metadata={"creation_time": "2022-01-01T00:00:00Z"}
+    )
+
+
+@pytest.fixture(scope="module")
+def decoded(clip: Path) -> list[np.ndarray]:
+    with open_video(clip) as reader:
+        return [f.pixels for f in reader]
+
+
+@pytest.fixture(scope="module")
+def reference(anonymizer: Anonymizer, decoded: list[np.ndarray]) -> list[list]:
+    """Every-frame detections at full resolution."""
+    return [[r.box for r in anonymizer.detect(img)] for img in decoded]
+
+
+@pytest.fixture(scope="module")
+def runs(anonymizer: Anonymizer, clip: Path) -> dict[int, list[FrameResult]]:
+    return {k: list(anonymize_video(clip, anonymizer=anonymizer, detect_every=k)) for k in (1, 3)}
+
+
+class TestAnonymizeVideo:
+    @pytest.mark.parametrize("k", [1, 3])
+    def test_every_face_frame_is_covered(self, runs, reference, k: int) -> None:
+        assert sum(len(r) for r in reference) >= 2 * N - 4  # the clip shows two faces
+        got = coverage(reference, [[t.region for t in r.regions] for r in runs[k]], (640, 360))
+        assert got.rate >= 0.995, got
+
+    @pytest.mark.parametrize("k", [1, 3])
+    def test_two_faces_two_tracks(self, runs, k: int) -> None:
+        tracks = {t for r in runs[k] for t in r.tracks}
+        assert len(tracks) == 2
+
+    def test_frames_in_order_with_their_detections(self, runs) -> None:
+        res = runs[3]
+        assert [r.index for r in res] == list(range(N))
+        assert [r.detected for r in res] == [i % 3 == 0 for i in range(N)]
+        assert all(r.frame.time == pytest.approx(r.index / 30) for r in res)
+
+    def test_pixels_outside_the_regions_unchanged(self, runs, decoded) -> None:
+        for r, orig in zip(runs[1], decoded, strict=True):
+            mask = protected_mask([t.region for t in r.regions], (640, 360))
+            assert np.array_equal(r.pixels[~mask], orig[~mask])
+            assert not np.array_equal(r.pixels[mask], orig[mask])
+
+    def test_regions_follow_the_track_without_jumps(self, runs) -> None:
+        by_track: dict[int, list[tuple[float, float]]] = {}
+        for r in runs[3]:
+            for t in r.regions:
+                by_track.setdefault(t.track, []).append(t.region.center)
+        for centres in by_track.values():
+            steps = [np.hypot(b[0] - a[0], b[1] - a[1]) for a, b in itertools.pairwise(centres)]
+            assert max(steps) < 25  # the faces move about 13 px per frame
+
+    def test_arrays_in(self, anonymizer, decoded) -> None:
+        res = list(anonymize_video(iter(decoded[:6]), anonymizer=anonymizer, frame_rate=25))
+        assert len(res) == 6 and res[5].frame.time == pytest.approx(0.2)
+        assert all(r.regions for r in res)
+
+    def test_validation(self, anonymizer) -> None:
+        with pytest.raises(ValueError, match="detect_every"):
+            next(anonymize_video([], anonymizer=anonymizer, detect_every=0))
+        with pytest.raises(ValueError, match="noise"):
+            next(anonymize_video([], anonymizer=anonymizer, noise="pixel"))
+
+
+class TestProcessVideo:
+    def test_writes_protected_copy(self, anonymizer, clip: Path, tmp_path: Path, kit) -> None:
+        seen: list[int] = []
+        out = process_video(
+            clip,
+            tmp_path / "o" / "clip.mp4",
+            anonymizer=anonymizer,
+            detect_every=3,
+            root=tmp_path / "o",
+            progress=lambda done, total: seen.append(done),
+        )
+        assert out.output == tmp_path / "o" / "clip.mp4"
+        assert out.frames == N and out.detected_frames == 10 and seen == list(range(1, N + 1))
+        assert out.tracks == {"face": 2} and out.regions["face"] >= 2 * N - 4
+        assert out.audio_streams == 1 and out.fps > 0
+        assert kit.audio_packets(out.output) == kit.audio_packets(clip)
+        info = probe_video(out.output)
+        assert info.n_frames == N and (info.width, info.height) == (640, 360)
+        with av.open(str(out.output)) as c:
+            assert "creation_time" not in c.metadata
+        assert out.to_dict()["tracks"] == {"face": 2}
+
+    def test_no_audio(self, anonymizer, clip: Path, tmp_path: Path) -> None:
+        out = process_video(
+            clip, tmp_path / "a.mkv", anonymizer=anonymizer, detect_every=5, audio=False
+        )
+        assert not probe_video(out.output).has_audio and out.audio_streams == 0
+
+    def test_fails_closed_when_a_frame_fails(self, clip: Path, tmp_path: Path, monkeypatch) -> None:
+        an = Anonymizer(AnonymizeConfig(targets=("faces",), device="cpu"))
+        calls = itertools.count()
+        real = an.detect
+
+        def detect(pixels):
+            if next(calls) == 7:
+                raise DetectionError("the face detector failed")
+            return real(pixels)
+
+        monkeypatch.setattr(an, "detect", detect)
+        with pytest.raises(DetectionError):
+            process_video(clip, tmp_path / "x.mp4", anonymizer=an)
+        assert list(tmp_path.iterdir()) == []
+
+    def test_bad_input_writes_nothing(self, anonymizer, tmp_path: Path) -> None:
+        bad = tmp_path / "bad.mp4"
+        bad.write_bytes(b"\x00" * 1000)
+        with pytest.raises(InputError, match=str(bad)):
+            process_video(bad, tmp_path / "out" / "bad.mp4", anonymizer=anonymizer)
+        assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+    def test_dry_run_writes_nothing(self, clip: Path, tmp_path: Path) -> None:
+        cfg = AnonymizeConfig(targets=("faces",), device="cpu", dry_run=True)
+        out = process_video(clip, tmp_path / "d.mp4", cfg, detect_every=3)
+        assert out.output is None and out.frames == N and out.tracks == {"face": 2}
+        assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def still(kit) -> list[np.ndarray]:
+    """A face that does not move: per-track releases must look the same in every frame."""
+    return kit.frames([kit.Sprite((200, 60), (200, 60), (0.6, 0.6))], n=6)
+
+
+class TestTemporalConsistency:
+    def _face_pixels(self, res: list[FrameResult]) -> list[np.ndarray]:
+        out = []
+        for r in res:
+            (t,) = r.regions
+            x0, y0, x1, y1 = (round(v) for v in t.region.box)
+            out.append(r.pixels[y0:y1, x0:x1].astype(int))
+        return out
+
+    def test_dp_pix_per_track_noise_is_one_release(self, still) -> None:
+        an = Anonymizer(AnonymizeConfig(targets=("faces",), method="dp-pix", device="cpu", seed=3))
+        per_frame = self._face_pixels(list(anonymize_video(iter(still), anonymizer=an, smooth=0)))
+        per_track = self._face_pixels(
+            list(anonymize_video(iter(still), anonymizer=an, noise="track", smooth=0))
+        )
+        assert not all(np.array_equal(per_frame[0], p) for p in per_frame[1:])
+        assert all(np.array_equal(per_track[0], p) for p in per_track[1:])
+
+    def test_gan_face_one_synthetic_person_per_track(self, still, kit, monkeypatch) -> None:
+        from pixveil.video import temporal
+
+        drawn: list[int] = []
+        real = temporal.TrackFaces._draw
+
+        def draw(self, pixels, region, rng):
+            drawn.append(1)
+            return real(self, pixels, region, rng)
+
+        monkeypatch.setattr(temporal.TrackFaces, "_draw", draw)
+        an = Anonymizer(
+            AnonymizeConfig(targets=("faces",), method="gan-face", device="cpu", seed=1)
+        )
+        frames = kit.frames(n=N)[:8]
+        res = list(anonymize_video(iter(frames), anonymizer=an, detect_every=2))
+        tracks = {t for r in res for t in r.tracks}
+        assert len(tracks) == 2 and len(drawn) == 2  # one latent per track, not per frame
+        assert all(o.method == "gan-face" for r in res for o in r.outcomes)
+        faces = self._face_pixels(list(anonymize_video(iter(still), anonymizer=an)))
+        # the same synthetic face in every frame of a still face
+        assert max(np.abs(f - faces[0]).mean() for f in faces) < 2.0
+        assert np.abs(faces[0] - self._face_pixels_orig(still, faces)).mean() > 5.0
+
+    @staticmethod
+    def _face_pixels_orig(still, faces) -> np.ndarray:
+        # the original face under the first frame's protected box
+        h, w = faces[0].shape[:2]
+        return still[0][60 : 60 + h, 200 : 200 + w].astype(int)
