@@ -25,17 +25,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
+from pixveil.cli_progress import ProgressBars
 from pixveil.errors import InputError, MissingDependencyError, PixveilError
 
 __all__ = ["app"]
@@ -148,35 +140,20 @@ def _run(config: Any, *, quiet: bool, seeds: range | None = None) -> Any:
     """Run (once, or once per seed pooled) with a progress display; map errors to exit codes."""
     from pixveil.evaluate import ProgressEvent, run_evaluation
 
-    progress = Progress(
-        TextColumn("[bold]{task.fields[stage]}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.description}"),
-        console=err,
+    bars = ProgressBars(
+        err,
         disable=quiet or not err.is_terminal,
-        transient=False,
+        label=lambda e: _STAGES.get(e.stage, e.stage),
+        detail=lambda e: e.message[:70],
     )
-    tasks: dict[str, TaskID] = {}
     last: list[tuple[str, int]] = [("", -1)]
 
     def on_event(event: ProgressEvent) -> None:
         if event.stage == "run":  # a new seed: the stages start again
             if not quiet:
-                err.print(f"run {event.done + 1} of {event.total} ({event.message})")
+                err.print(f"run {event.done + 1} of {event.total} ({event.message})", markup=False)
             return
-        if event.stage not in tasks:
-            tasks[event.stage] = progress.add_task(
-                "", total=event.total or None, stage=_STAGES.get(event.stage, event.stage)
-            )
-        progress.update(
-            tasks[event.stage],
-            completed=event.done,
-            total=event.total or None,
-            description=event.message[:70],
-        )
+        bars(event)
         if quiet or err.is_terminal:
             return
         # Not a terminal (a log file): a line per stage, per tenth of a stage and
@@ -186,10 +163,12 @@ def _run(config: Any, *, quiet: bool, seeds: range | None = None) -> Any:
         if key != last[0] and (event.stage != "attack" or "epoch" not in event.message):
             last[0] = key
             count = f" {event.done}/{event.total}" if event.total else ""
-            err.print(f"{_STAGES.get(event.stage, event.stage)}{count}: {event.message}")
+            err.print(
+                f"{_STAGES.get(event.stage, event.stage)}{count}: {event.message}", markup=False
+            )
 
     try:
-        with progress:
+        with bars:
             return run_evaluation(config, seeds=seeds, progress=on_event)
     except (InputError, MissingDependencyError) as exc:
         raise _usage(str(exc)) from None

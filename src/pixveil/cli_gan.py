@@ -10,8 +10,6 @@ optional dependency.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -19,18 +17,9 @@ import numpy as np
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
+from pixveil.cli_progress import ProgressBars
 from pixveil.errors import MissingDependencyError, PixveilError
-from pixveil.progress import ProgressCallback, ProgressEvent
 
 __all__ = ["app"]
 
@@ -55,30 +44,15 @@ def _need_torch() -> None:
         raise MissingDependencyError("torch", "gan") from exc
 
 
-@contextmanager
-def _training_display(quiet: bool) -> Iterator[ProgressCallback]:
-    """A progress callback drawing one bar per GAN epoch and one for the encoder."""
-    bars = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[losses]}"),
-        console=err,
+def _training_bars(quiet: bool) -> ProgressBars:
+    """One bar per GAN epoch and one for the encoder, with the latest losses."""
+    return ProgressBars(
+        err,
         disable=quiet,
+        key=lambda e: f"{e.stage}:{e.message}",  # a new epoch is a new bar
+        label=lambda e: e.message,
+        detail=lambda e: " ".join(f"{k}={v:.3f}" for k, v in e.metrics.items()),
     )
-    tasks: dict[str, TaskID] = {}
-
-    def on_event(event: ProgressEvent) -> None:
-        key = f"{event.stage}:{event.message}"  # a new epoch is a new bar
-        if key not in tasks:
-            tasks[key] = bars.add_task(event.message, total=event.total, losses="")
-        losses = " ".join(f"{k}={v:.3f}" for k, v in event.metrics.items())
-        bars.update(tasks[key], completed=event.done, total=event.total, losses=losses)
-
-    with bars:
-        yield on_event
 
 
 @app.command()
@@ -122,8 +96,8 @@ def train(
             device=device,
             seed=seed,
         )
-        with _training_display(quiet) as on_event:
-            ckpt = run_train(cfg, progress=on_event)
+        with _training_bars(quiet) as bars:
+            ckpt = run_train(cfg, progress=bars)
     except MissingDependencyError as exc:
         _error(exc)
         raise typer.Exit(2) from exc
