@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -11,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from pixveil.evaluate.attacks._common import TrainingOptions
 from pixveil.progress import ProgressCallback, ProgressEvent
 
 __all__ = ["ReidNet", "UNet", "augment", "channels_last", "cosine_lr", "fit", "seeded", "ssim_loss"]
@@ -192,10 +194,8 @@ def fit(
     model: nn.Module,
     batch_loss: BatchLoss,
     n: int,
+    options: TrainingOptions,
     *,
-    epochs: int,
-    batch_size: int,
-    learning_rate: float,
     weight_decay: float,
     warmup_epochs: int,
     generator: torch.Generator,
@@ -203,20 +203,25 @@ def fit(
     title: str,
     describe: Callable[[dict[str, float]], str],
     progress: ProgressCallback | None,
-) -> None:
+) -> float:
     """Train ``model`` with AdamW and a warm-up + cosine schedule (both attacks' loop).
 
-    Each epoch visits the ``n`` training examples once in an order drawn from
-    ``generator``, ``batch_size`` at a time; ``batch_loss`` computes a batch's
-    loss (and figures to average).  The warm-up lasts ``warmup_epochs`` epochs, at
+    Returns the training time in seconds.  Each epoch visits the ``n`` training
+    examples once in an order drawn from ``generator``, ``options.batch_size`` at a
+    time, at peak learning rate ``options.learning_rate``; ``batch_loss`` computes a
+    batch's loss (and figures to average).  The warm-up lasts ``warmup_epochs`` epochs, at
     most a tenth of the steps.  After each epoch ``progress`` (if any) gets a
     :class:`~pixveil.progress.ProgressEvent` of ``stage``: ``done`` epochs of
     ``epochs``, ``metrics`` the mean loss (``"loss"``) and figures, and the message
     ``"<title>: epoch E/N, <describe(metrics)>"``.
     """
+    start = time.perf_counter()
+    epochs, batch_size = options.epochs, options.batch_size
     steps_per_epoch = math.ceil(n / batch_size)
     total = epochs * steps_per_epoch
-    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=options.learning_rate, weight_decay=weight_decay
+    )
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
         lambda step: cosine_lr(
@@ -248,3 +253,4 @@ def fit(
                     metrics=metrics,
                 )
             )
+    return time.perf_counter() - start

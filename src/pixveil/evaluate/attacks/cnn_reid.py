@@ -31,7 +31,6 @@ not defeat is certainly not safe against re-identification.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -224,14 +223,11 @@ def cnn_reid_attack(
             correct = float((logits.argmax(dim=1) == y[idx]).sum())
             return loss_fn(logits, y[idx]), {"accuracy": correct}
 
-        start = time.perf_counter()
-        _nets.fit(
+        train_seconds = _nets.fit(
             model,
             batch_loss,
             x_train.shape[0],
-            epochs=options.epochs,
-            batch_size=options.batch_size,
-            learning_rate=options.learning_rate,
+            options,
             weight_decay=_WEIGHT_DECAY,
             warmup_epochs=3,
             generator=generator,
@@ -240,7 +236,6 @@ def cnn_reid_attack(
             describe=lambda m: f"loss {m['loss']:.3f}, training accuracy {m['accuracy']:.1%}",
             progress=progress,
         )
-        train_seconds = time.perf_counter() - start
         top1, top5 = _evaluate(torch, model, x_test, torch.from_numpy(y_test), mean, std)
 
     k5 = min(5, n_classes)

@@ -31,7 +31,6 @@ does): compare methods with each other, and with ``mask`` as the floor.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -198,14 +197,11 @@ def reconstruction_attack(
                 loss = loss + weight * _nets.ssim_loss(out, yb)
             return loss, {}
 
-        start = time.perf_counter()
-        _nets.fit(
+        train_seconds = _nets.fit(
             model,
             batch_loss,
             x_train.shape[0],
-            epochs=options.epochs,
-            batch_size=options.batch_size,
-            learning_rate=options.learning_rate,
+            options,
             weight_decay=_WEIGHT_DECAY,
             warmup_epochs=2,
             generator=generator,
@@ -214,7 +210,6 @@ def reconstruction_attack(
             describe=lambda m: f"loss {m['loss']:.4f}",
             progress=progress,
         )
-        train_seconds = time.perf_counter() - start
         reconstructions = _predict(torch, model, x_test)
 
     from pixveil.evaluate.metrics import psnr, ssim
