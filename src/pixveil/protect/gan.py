@@ -49,7 +49,14 @@ from pixveil.privacy.latent import LatentLaplace
 from pixveil.protect.base import MethodParams, ProtectionMethod, box_mask, register_method
 from pixveil.types import Region
 
-__all__ = ["GanFace", "GanFaceParams", "face_transform", "match_lighting", "swap_face"]
+__all__ = [
+    "GanFace",
+    "GanFaceParams",
+    "face_transform",
+    "match_lighting",
+    "swap_face",
+    "work_transform",
+]
 
 #: Chosen by measurement (docs/BENCHMARKS.md §5): on held-out LFW people dlib's
 #: rank-1 grows with ε (bench/bench_gan_face.py, 1,495 probes: 1.3 % at 0,
@@ -145,6 +152,36 @@ def face_transform(region: Region, gan: FaceGAN, margin: float) -> np.ndarray:
     if not (0.6 * s_box <= s <= 1.6 * s_box):
         return by_box
     return np.asarray(m, np.float64)
+
+
+def work_transform(
+    patch: np.ndarray, region: Region, gan: FaceGAN, margin: float
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """:func:`face_transform` at gan-face's working scale.
+
+    A face whose aligned crop would be wider than :data:`WORK_SIZE` pixels is
+    processed on the patch shrunk by ``k < 1`` (area averaging).
+
+    Returns
+    -------
+    m : ndarray of shape (2, 3), float64
+        Model crop -> ``work`` pixels.
+    work : ndarray of shape (h', w', 3), uint8
+        ``patch``, or its shrunk copy (sides at least 8), C-contiguous.
+    k : float
+        The scale of ``work`` relative to ``patch``, in ``(0, 1]``.
+    """
+    m = face_transform(region, gan, margin)
+    h, w = patch.shape[:2]
+    crop_px = math.hypot(m[0, 0], m[1, 0]) * gan.size
+    k = min(1.0, WORK_SIZE / max(crop_px, 1e-6))
+    work = patch
+    if k < 1.0:
+        ww, wh = max(8, round(w * k)), max(8, round(h * k))
+        work = cv2.resize(patch, (ww, wh), interpolation=cv2.INTER_AREA)
+        sx, sy = ww / w, wh / h
+        m = np.array([[sx, 0, 0], [0, sy, 0]]) @ np.vstack([m, [0, 0, 1]])
+    return m, np.ascontiguousarray(work), k
 
 
 def _scaled_region(region: Region, k: float) -> Region:
@@ -277,16 +314,8 @@ class GanFace(ProtectionMethod):
         p = self.params
         assert isinstance(p, GanFaceParams)
         gan = self.gan
-        m = face_transform(region, gan, p.margin)
         h, w = patch.shape[:2]
-        crop_px = math.hypot(m[0, 0], m[1, 0]) * gan.size
-        k = min(1.0, WORK_SIZE / max(crop_px, 1e-6))
-        work = patch
-        if k < 1.0:
-            ww, wh = max(8, round(w * k)), max(8, round(h * k))
-            work = cv2.resize(patch, (ww, wh), interpolation=cv2.INTER_AREA)
-            sx, sy = ww / w, wh / h
-            m = np.array([[sx, 0, 0], [0, sy, 0]]) @ np.vstack([m, [0, 0, 1]])
+        m, work, k = work_transform(patch, region, gan, p.margin)
         aligned = cv2.warpAffine(
             work,
             m,
@@ -307,7 +336,7 @@ class GanFace(ProtectionMethod):
         mask = box_mask(
             (region if k == 1.0 else _scaled_region(region, k)).box, work.shape[:2], shape
         )
-        out = swap_face(np.ascontiguousarray(work), face, m, mask, blend=p.blend)
+        out = swap_face(work, face, m, mask, blend=p.blend)
         if out.shape[:2] != (h, w):
             out = cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC)
         return out
