@@ -109,7 +109,8 @@ class TextLineDetector:
     threads : int, optional
         ONNX Runtime intra-op threads (default: ONNX Runtime's choice).
     device : str, default "cpu"
-        One of :data:`pixveil._onnx.DEVICES`; :attr:`runtime` says what the session got.
+        One of :data:`pixveil._onnx.DEVICES`; an accelerator this ONNX Runtime
+        lacks falls back to the CPU (:attr:`runtime` says what the session got).
     """
 
     def __init__(self, *, threads: int | None = None, device: str = "cpu") -> None:

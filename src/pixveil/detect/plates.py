@@ -258,12 +258,8 @@ class PlateDetector(Detector):
     max_candidates : int, default 48
         At most this many text lines (the most confident ones) are read per image;
         this bounds the time spent on text-heavy pictures.  At least 1.
-    threads : int, optional
-        ONNX Runtime intra-op threads (default: ONNX Runtime's choice).
-    device : str, default "cpu"
-        Where the OCR networks run: one of :data:`pixveil._onnx.DEVICES`; an
-        accelerator this ONNX Runtime lacks falls back to the CPU
-        (:attr:`runtime` says what the session got).
+    threads, device
+        Of the OCR networks, as for :class:`~pixveil.detect.ocr.TextLineDetector`.
 
     Notes
     -----

@@ -196,12 +196,8 @@ class TextDetector(_OcrTextDetector):
         Also read each line and put the reading in ``Region.label``.  Off by default:
         the protected area does not depend on it, and reading costs one to four
         times the detection time.
-    threads : int, optional
-        ONNX Runtime intra-op threads (default: ONNX Runtime's choice).
-    device : str, default "cpu"
-        Where the OCR networks run: one of :data:`pixveil._onnx.DEVICES`; an
-        accelerator this ONNX Runtime lacks falls back to the CPU
-        (:attr:`runtime` says what the session got).
+    threads, device
+        Of the OCR networks, as for :class:`~pixveil.detect.ocr.TextLineDetector`.
 
     Notes
     -----
@@ -363,12 +359,8 @@ class TextPiiDetector(_OcrTextDetector):
         Patterns added to the built-in ones: ``"NAME=REGEX"`` defines a new one,
         a bare ``"NAME"`` turns on an optional built-in one (``"date"``).  See
         :mod:`pixveil.detect.pii`.
-    threads : int, optional
-        ONNX Runtime intra-op threads (default: ONNX Runtime's choice).
-    device : str, default "cpu"
-        Where the OCR networks run: one of :data:`pixveil._onnx.DEVICES`; an
-        accelerator this ONNX Runtime lacks falls back to the CPU
-        (:attr:`runtime` says what the session got).
+    threads, device
+        Of the OCR networks, as for :class:`~pixveil.detect.ocr.TextLineDetector`.
 
     Notes
     -----
