@@ -457,47 +457,30 @@ def _run_attack(
     attack: str,
     table_spec: _AttackTable,
     *,
-    data: Path,
     method: str,
-    epsilons: str,
-    sweeps: list[str] | None,
-    fixed: list[str] | None,
-    identities: int | None,
-    per_identity: int | None,
-    max_images: int | None,
-    seed: int,
-    threshold: float | None,
     epochs: int | None,
     image_size: int,
     output: Path | None,
-    workers: int,
     quiet: bool,
+    **common: Any,
 ) -> None:
+    """Run ``attack`` alone; ``common`` holds the data and sampling options of :func:`_build_config`."""
     from pixveil.evaluate import attacks_available
 
     reason = attacks_available().get(attack)
     if reason is not None:
         raise _usage(f"the {attack} attack cannot run: {reason}")
     epochs_key = "cnn_epochs" if attack == "cnn" else "reconstruction_epochs"
+    options: dict[str, Any] = {epochs_key: epochs, **common}
     try:
         config = _build_config(
-            data=data,
             methods=method,
-            epsilons=epsilons,
-            sweeps=sweeps,
-            fixed=fixed,
-            identities=identities,
-            per_identity=per_identity,
-            max_images=max_images,
-            seed=seed,
-            threshold=threshold,
-            workers=workers,
             attacks=(attack,),
             attack_image_size=image_size,
             reid=False,
             detection=False,
             examples=0 if output is None else 3,
-            **{epochs_key: epochs},
+            **options,
         )
     except (ValueError, TypeError) as exc:
         raise _usage(str(exc)) from None
