@@ -17,8 +17,8 @@ from PIL import Image
 
 from pixveil.config import AnonymizeConfig
 from pixveil.io import read_image, write_image
-from pixveil.pipeline import Anonymizer, BatchReport, protect_regions, run_batch
-from pixveil.protect import available_methods, get_method
+from pixveil.pipeline import Anonymizer, BatchReport, run_batch
+from pixveil.protect import available_methods, get_method, protect_regions
 
 __all__ = ["DemoResult", "astronaut", "run_demo", "street_scene"]
 
@@ -159,7 +159,7 @@ def run_demo(directory: Path | str = "pixveil-demo", *, method: str = "blur") ->
     detections = Anonymizer(AnonymizeConfig(method=method)).detect(pixels)
     shown = [m for m in GALLERY_METHODS if m in available_methods()]
     for name in shown:
-        protected = protect_regions(get_method(name), pixels, detections)
+        protected = protect_regions(get_method(name), pixels, detections).image
         write_image(gallery / f"street_{name}.png", protected, format="png")
     notes.append(f"gallery: {gallery}/street_<method>.png for {', '.join(shown)}")
     return DemoResult(root / "output", report, notes)

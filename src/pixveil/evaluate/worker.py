@@ -9,7 +9,7 @@ each a list of jobs given to a :class:`WorkerPool` together with the
    the face used for re-identification and the original is encoded by dlib's
    recogniser.  The detections are reused by every setting.
 2. :meth:`Worker.protect` (a :class:`ProtectJob` per image): the image is
-   protected with every setting (:func:`pixveil.pipeline.protect_regions` with
+   protected with every setting (:func:`pixveil.protect.protect_regions` with
    the stored regions; the noise of randomised methods is seeded per setting and
    image, so runs are reproducible and do not depend on the number of
    processes); utility metrics on the whole image and on the protected region
@@ -39,7 +39,7 @@ from pixveil.errors import InputError
 from pixveil.evaluate.privacy import HogFaceCheck, matches_reference
 from pixveil.evaluate.spec import Setting
 from pixveil.io import read_image
-from pixveil.pipeline import protect_regions
+from pixveil.protect import protect_regions
 from pixveil.types import Box, Region
 
 __all__ = [
@@ -353,7 +353,7 @@ class Worker:
                 if method.randomized
                 else None
             )
-            protected = protect_regions(method, image, info.regions, rng=rng)
+            protected = protect_regions(method, image, info.regions, rng=rng).image
             key = (method.params.shape, float(method.params.margin))
             if key not in masks:
                 masks[key] = protected_mask(
