@@ -10,7 +10,7 @@ appear at the top level).  Exit codes: 0 the report was written; 1 the run faile
 (a method, a detector or a write failed); 2 bad usage, configuration or data
 folder, or a missing optional dependency.
 
-Why one module of ~630 lines: a third of it is typer's option declarations, and
+Why one module of ~600 lines: a third of it is typer's option declarations, and
 the rest (progress display, summary and attack tables) serves these commands
 only; split, each command would be spread over two files.
 """
