@@ -20,7 +20,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from pixveil import __version__
@@ -71,12 +70,17 @@ def shown(value: object) -> str:
     byte as ``\n`` / ``\x1b`` (as ``repr`` writes them), so one message stays one line
     and cannot move the cursor or change colours.
     """
+    return escape(plain(value))
+
+
+def plain(value: object) -> str:
+    """``value`` as text with control characters escaped (for places that take no markup)."""
     text = str(value)
     if any(_is_control(ch) for ch in text):
         text = "".join(
             repr(ch)[1:-1] if _is_control(ch) and ch not in ("'", '"') else ch for ch in text
         )
-    return escape(text)
+    return text
 
 
 def _is_control(ch: str) -> bool:
@@ -640,35 +644,35 @@ def _target_kinds(config: AnonymizeConfig) -> dict[str, str]:
 def _run_with_progress(
     run: Any, inputs: list[Path], plan: _Plan, config: AnonymizeConfig, *, quiet: bool
 ) -> Any:
-    progress = Progress(
-        TextColumn("[bold]pixveil"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.description}", markup=False),
-        console=err,
+    from pixveil.cli_progress import ProgressBars
+
+    def item_name(event: Any) -> str:
+        if event.item is None:
+            return ""
+        name = plan.aliases.get(Path(event.item), event.item)
+        return plain(Path(str(name)).name)
+
+    bars = ProgressBars(
+        err,
         disable=quiet or not err.is_terminal,
+        label=lambda _e: "pixveil",
+        detail=item_name,
         transient=True,
     )
-    task = progress.add_task("", total=None)
-
-    def on_start(n: int) -> None:
-        progress.update(task, total=n)
 
     def on_result(o: Any) -> None:
-        name = plan.aliases.get(o.path, o.path)
-        progress.update(task, advance=1, description=shown(Path(str(name)).name))
         if not o.ok:
-            _error(f"{name}: {o.error}", progress.console)
+            name = plan.aliases.get(o.path, o.path)
+            _error(f"{name}: {o.error}", bars.progress.console)
 
     try:
-        with progress:
+        with bars:
             return run(
                 inputs,
                 plan.out_dir,
                 config,
                 on_result=on_result,
-                on_start=on_start,
+                progress=bars,
                 output_file=plan.output_file,
             )
     except (PixveilError, ValueError) as exc:

@@ -36,6 +36,7 @@ from pixveil.io import (
     read_image,
     write_image,
 )
+from pixveil.progress import ProgressCallback, ProgressEvent, check_progress, notify
 from pixveil.protect.base import ProtectionMethod, RegionOutcome
 from pixveil.types import Detections, Region
 from pixveil.validate import check_image
@@ -500,7 +501,7 @@ def run_batch(
     config: AnonymizeConfig | None = None,
     *,
     on_result: Callable[[ImageOutcome], None] | None = None,
-    on_start: Callable[[int], None] | None = None,
+    progress: ProgressCallback | None = None,
     output_file: Path | str | None = None,
 ) -> BatchReport:
     """Protect every image in ``inputs`` (files and folders) into ``out_dir``.
@@ -516,6 +517,11 @@ def run_batch(
     ``output_file`` names the output of a single input file instead (its
     extension gives the format unless ``config.output_format`` is set);
     ``out_dir`` is then ignored.
+
+    ``on_result`` receives each :class:`ImageOutcome` as soon as it is known;
+    ``progress`` receives :class:`~pixveil.progress.ProgressEvent` values of stage
+    ``"images"`` (``done`` of ``total`` inputs, ``item`` the input just handled),
+    the first one with ``done=0`` before any work.
     """
     config = config or AnonymizeConfig()
     anonymizer = Anonymizer(config)
@@ -536,8 +542,8 @@ def run_batch(
     report = BatchReport(
         skipped=skipped, targets=tuple(config.targets), stale_removed=stale, dry_run=config.dry_run
     )
-    if on_start is not None:
-        on_start(len(images))
+    report_progress = notify(check_progress(progress))
+    report_progress(ProgressEvent("images", 0, len(images)))
     all_inputs = ProtectedPaths(p for p, _ in images)
     planned: dict[Path, Path] = {}
     rng = anonymizer._rng()  # one stream for the whole batch when seeded
@@ -590,6 +596,7 @@ def run_batch(
             report.outcomes.append(outcome)
             if on_result is not None:
                 on_result(outcome)
+            report_progress(ProgressEvent("images", i + 1, len(images), item=str(path)))
     return report
 
 
