@@ -123,20 +123,6 @@ def file_sha256(path: Path | str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-# Earlier names, still used by bench/bench_gan_face.py: the first two work on files.
-def _torch_export(
-    module: nn.Module, example: torch.Tensor, tmp: Path, in_name: str, out_name: str
-) -> None:
-    atomic_write_bytes(tmp, _onnx_graph(module, example, in_name, out_name))
-
-
-def _fp16_weights(path: Path) -> None:
-    atomic_write_bytes(path, _fp16_storage(Path(path).read_bytes()))
-
-
-_sha256 = file_sha256
-
-
 def export(run: Path | str, to: Path | str, *, summary: dict[str, Any] | None = None) -> Path:
     """Export the checkpoint of training run ``run`` into folder ``to``; returns the JSON card."""
     run, to = Path(run), Path(to)
