@@ -250,7 +250,9 @@ def main(argv: list[str] | None = None) -> int:
             root, args.identities, args.photos_per_identity, args.train_per_identity, args.seed
         )
 
-    progress = (lambda msg: print(msg, file=sys.stderr, flush=True)) if args.verbose else None
+    progress = (
+        (lambda event: print(event.message, file=sys.stderr, flush=True)) if args.verbose else None
+    )
     t_all = time.perf_counter()
     lines = [
         f"# `python bench/bench_attacks.py {shlex.join(argv if argv is not None else sys.argv[1:])}`",
