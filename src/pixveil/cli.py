@@ -11,29 +11,32 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import sys
-import tempfile
-import unicodedata
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from pixveil import __version__
+from pixveil.cli_console import (
+    EXIT_FAILURES,
+    EXIT_STRICT,
+    EXIT_USAGE,
+    err,
+    error,
+    fail_usage,
+    out,
+    plain,
+    shown,
+    warn,
+)
 from pixveil.cli_evaluate import app as evaluate_app
 from pixveil.cli_gan import app as gan_app
+from pixveil.cli_plan import OutputPlan, plan_outputs, take_stdin
+from pixveil.cli_plates import app as plates_app
 from pixveil.config import AnonymizeConfig, parse_targets
 from pixveil.errors import PixveilError
-from pixveil.io import (
-    FORMAT_EXTENSIONS,
-    IMAGE_EXTENSIONS,
-    OUTPUT_FORMATS,
-    normalize_format,
-    output_format_for,
-)
 from pixveil.validate import parse_value
 
 app = typer.Typer(
@@ -42,12 +45,6 @@ app = typer.Typer(
     help="pixveil: find faces, licence plates and text in images and protect them; "
     "outputs carry no metadata.",
 )
-err = Console(stderr=True, highlight=False, emoji=False)
-out = Console(highlight=False, emoji=False)
-
-EXIT_FAILURES = 1
-EXIT_USAGE = 2
-EXIT_STRICT = 3
 
 
 def parse_param(text: str) -> tuple[str, Any]:
@@ -56,44 +53,6 @@ def parse_param(text: str) -> tuple[str, Any]:
         raise ValueError(f"--param expects KEY=VALUE, got {text!r}")
     key, raw = text.split("=", 1)
     return key.strip().replace("-", "_"), parse_value(raw)
-
-
-def _fail_usage(message: str) -> typer.Exit:
-    _error(message)
-    return typer.Exit(EXIT_USAGE)
-
-
-def shown(value: object) -> str:
-    """``value`` as safe terminal text: control characters escaped, rich markup escaped.
-
-    A file name is data: ``[/x]`` in it is printed as is, a newline or an ESC
-    byte as ``\n`` / ``\x1b`` (as ``repr`` writes them), so one message stays one line
-    and cannot move the cursor or change colours.
-    """
-    return escape(plain(value))
-
-
-def plain(value: object) -> str:
-    """``value`` as text with control characters escaped (for places that take no markup)."""
-    text = str(value)
-    if any(_is_control(ch) for ch in text):
-        text = "".join(
-            repr(ch)[1:-1] if _is_control(ch) and ch not in ("'", '"') else ch for ch in text
-        )
-    return text
-
-
-def _is_control(ch: str) -> bool:
-    return unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") and ch != "\u200d"
-
-
-def _error(message: str, console: Console | None = None) -> None:
-    """Print ``error: <message>`` as one unwrapped line (the message is data, not markup)."""
-    (console or err).print(f"[red]error:[/red] {shown(message)}", soft_wrap=True)
-
-
-def _warn(message: str) -> None:
-    err.print(f"[yellow]warning:[/yellow] {shown(message)}", soft_wrap=True)
 
 
 def _check_options(**flags: Any) -> None:
@@ -239,101 +198,6 @@ def _root(
     ] = None,
 ) -> None:
     """pixveil command line."""
-
-
-_WRITABLE_SUFFIXES = frozenset(ext for exts in FORMAT_EXTENSIONS.values() for ext in exts)
-
-
-@dataclass
-class _Plan:
-    """Where a run writes: a folder, one named file, or standard output."""
-
-    out_dir: Path
-    output_file: Path | None = None
-    to_stdout: bool = False
-    #: A temporary folder holding standard input / the standard-output file.
-    scratch: Path | None = None
-    #: Shown instead of the scratch file's name in messages.
-    aliases: dict[Path, str] = dataclasses.field(default_factory=dict)
-
-
-def _plan_outputs(inputs: list[Path], output: Path, output_format: str | None) -> _Plan:
-    """Check the input paths and choose the output mode (usage errors raise ValueError)."""
-    stdin = [p for p in inputs if str(p) == "-"]
-    if len(stdin) > 1:
-        raise ValueError("standard input ('-') can be given only once")
-    missing = [p for p in inputs if str(p) != "-" and not (p.exists() or p.is_symlink())]
-    if missing:
-        raise ValueError(f"{missing[0]}: no such file or folder")
-    single = len(inputs) == 1 and (str(inputs[0]) == "-" or not inputs[0].is_dir())
-    if str(output) == "-":
-        if not single:
-            raise ValueError("-o - (standard output) needs exactly one input file")
-        return _Plan(out_dir=Path("."), to_stdout=True)
-    if (
-        output.exists()
-        and not output.is_dir()
-        and not (single and output.suffix.lower() in _WRITABLE_SUFFIXES)
-    ):
-        raise ValueError(
-            f"-o {output} is an existing file; give a folder (or one input and an image file name)"
-        )
-    if single and output.suffix.lower() in IMAGE_EXTENSIONS and not output.is_dir():
-        if output.suffix.lower() not in _WRITABLE_SUFFIXES:
-            raise ValueError(
-                f"-o {output}: pixveil writes {', '.join(OUTPUT_FORMATS)} files; "
-                "choose one of those extensions"
-            )
-        fmt = normalize_format(output.suffix)
-        if output_format is not None and normalize_format(output_format) != fmt:
-            raise ValueError(
-                f"--format {output_format} does not match the extension of -o {output.name}"
-            )
-        return _Plan(out_dir=output.parent, output_file=output)
-    return _Plan(out_dir=output)
-
-
-_MAGIC: tuple[tuple[bytes, int, str], ...] = (
-    (b"\xff\xd8\xff", 0, ".jpg"),
-    (b"\x89PNG\r\n\x1a\n", 0, ".png"),
-    (b"GIF8", 0, ".gif"),
-    (b"BM", 0, ".bmp"),
-    (b"WEBP", 8, ".webp"),
-    (b"II*\x00", 0, ".tif"),
-    (b"MM\x00*", 0, ".tif"),
-)
-
-
-def _sniff_suffix(head: bytes) -> str:
-    for magic, offset, suffix in _MAGIC:
-        if head[offset : offset + len(magic)] == magic:
-            return suffix
-    if len(head) >= 2 and head[0:1] == b"P" and head[1:2] in b"123456":
-        return ".pnm"
-    return ".img"
-
-
-def _take_stdin(plan: _Plan, inputs: list[Path], output_format: str | None) -> list[Path]:
-    """Spool standard input into the plan's scratch folder; returns the inputs with it in."""
-    if not any(str(p) == "-" for p in inputs) and not plan.to_stdout:
-        return inputs
-    plan.scratch = Path(tempfile.mkdtemp(prefix="pixveil-"))
-    result: list[Path] = []
-    for p in inputs:
-        if str(p) != "-":
-            result.append(p)
-            continue
-        data = sys.stdin.buffer.read()
-        spooled = plan.scratch / ("stdin" + _sniff_suffix(data[:16]))
-        spooled.write_bytes(data)
-        plan.aliases[spooled] = "<stdin>"
-        result.append(spooled)
-    if plan.to_stdout:
-        src = result[0]
-        fmt = output_format or output_format_for(src, None)
-        plan.output_file = plan.scratch / ("stdout" + FORMAT_EXTENSIONS[normalize_format(fmt)][0])
-        plan.out_dir = plan.scratch
-    return result
 
 
 @app.command()
@@ -584,19 +448,19 @@ def anonymize(
             boxes=boxes,
             image=image,
         )
-        plan = _plan_outputs(list(inputs), output, config.output_format)
+        plan = plan_outputs(list(inputs), output, config.output_format)
     except (ValueError, TypeError) as exc:
-        raise _fail_usage(str(exc)) from None
+        raise fail_usage(str(exc)) from None
     if config.pii_patterns and "text-pii" not in config.targets:
-        _warn("--pii-pattern only applies to the text-pii target")
+        warn("--pii-pattern only applies to the text-pii target")
     if seed is not None:
-        _warn("--seed makes the privacy noise predictable; use it for tests only")
+        warn("--seed makes the privacy noise predictable; use it for tests only")
     note = resolve_providers(config.device).fallback
     if note:
-        _warn(note)
+        warn(note)
     report_console = err if plan.to_stdout else out
     try:
-        files = _take_stdin(plan, list(inputs), config.output_format)
+        files = take_stdin(plan, list(inputs), config.output_format)
         report = _run_with_progress(run_batch, files, plan, config, quiet=quiet or plan.to_stdout)
         if plan.to_stdout and report.n_written == 1 and plan.output_file is not None:
             sys.stdout.buffer.write(plan.output_file.read_bytes())
@@ -621,12 +485,12 @@ def anonymize(
         try:
             write_run_file(plan.out_dir, config, report)
         except PixveilError as exc:
-            _error(str(exc))
+            error(str(exc))
             run_file_failed = True
     if report.failures or run_file_failed:
         raise typer.Exit(EXIT_FAILURES)
     if strict and report.n_incomplete:
-        _error(
+        error(
             f"--strict: {report.n_incomplete} image(s) had nothing of a requested target "
             "(see 'images without' above)"
         )
@@ -642,7 +506,7 @@ def _target_kinds(config: AnonymizeConfig) -> dict[str, str]:
 
 
 def _run_with_progress(
-    run: Any, inputs: list[Path], plan: _Plan, config: AnonymizeConfig, *, quiet: bool
+    run: Any, inputs: list[Path], plan: OutputPlan, config: AnonymizeConfig, *, quiet: bool
 ) -> Any:
     from pixveil.cli_progress import ProgressBars
 
@@ -663,7 +527,7 @@ def _run_with_progress(
     def on_result(o: Any) -> None:
         if not o.ok:
             name = plan.aliases.get(o.path, o.path)
-            _error(f"{name}: {o.error}", bars.progress.console)
+            error(f"{name}: {o.error}", bars.progress.console)
 
     try:
         with bars:
@@ -676,10 +540,10 @@ def _run_with_progress(
                 output_file=plan.output_file,
             )
     except (PixveilError, ValueError) as exc:
-        raise _fail_usage(str(exc)) from None
+        raise fail_usage(str(exc)) from None
 
 
-def _print_summary(report: Any, plan: _Plan, console: Console) -> None:
+def _print_summary(report: Any, plan: OutputPlan, console: Console) -> None:
     summary = report.to_dict()
     shown_out = "standard output" if plan.to_stdout else str(plan.output_file or plan.out_dir)
     table = Table(title="pixveil summary", show_header=False, title_justify="left")
@@ -719,8 +583,8 @@ def demo(
     try:
         result = run_demo(output, method=method)
     except (PixveilError, ValueError) as exc:
-        raise _fail_usage(str(exc)) from None
-    _print_summary(result.report, _Plan(out_dir=result.output_dir), out)
+        raise fail_usage(str(exc)) from None
+    _print_summary(result.report, OutputPlan(out_dir=result.output_dir), out)
     for line in result.notes:
         out.print(line)
     raise typer.Exit(EXIT_FAILURES if result.report.failures else 0)
@@ -759,6 +623,8 @@ def _default_text(f: dataclasses.Field[Any]) -> str:
 app.add_typer(evaluate_app)
 # `pixveil gan train|export|sample` (the face GAN of gan-face).
 app.add_typer(gan_app, name="gan")
+# `pixveil plates train|export|eval` (the learned plate detector).
+app.add_typer(plates_app, name="plates")
 
 
 def main() -> None:
@@ -778,7 +644,7 @@ def main() -> None:
             exc.show()  # type: ignore[attr-defined]
             sys.exit(code)
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-        _error(message)
+        error(message)
         ctx = getattr(exc, "ctx", None)
         if ctx is not None:
             err.print(f"Try '{shown(ctx.command_path)} --help' for help.", soft_wrap=True)
