@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time as _time
 from collections import Counter, deque
@@ -229,13 +230,22 @@ def _run(
     buffer: deque[tuple[VideoFrame, Detections | None]] = deque()
     # detections of frames still in the buffer: track -> [(frame, region)]
     seen: dict[int, list[tuple[int, Region]]] = {}
+    # best detection score of each track: a kind-specific method (gan-face's
+    # swap_threshold) takes or leaves a whole track, never alternate frames of it
+    best: dict[int, float] = {}
+
+    def per_track_handles(tr: TrackedRegion) -> bool:
+        if per_track is None:
+            return False
+        score = max(best.get(tr.track, tr.region.score), tr.region.score)
+        return per_track.handles(dataclasses.replace(tr.region, score=score))
 
     def finish(item: tuple[VideoFrame, Detections | None]) -> FrameResult:
         frame, dets = item
         regions = look.regions(frame.index)
         if cfg.dry_run:
             return FrameResult(frame, frame.pixels, tuple(regions), dets)
-        mine = [r for r in regions if per_track is not None and per_track.handles(r.region)]
+        mine = [r for r in regions if per_track_handles(r)]
         others = [r.region for r in regions if r not in mine]
         pixels = frame.pixels
         outcomes: list[RegionOutcome] = []
@@ -269,13 +279,26 @@ def _run(
             look.add(i, observed)
             for tid, region in observed:
                 seen.setdefault(tid, []).append((i, region))
+                best[tid] = max(best.get(tid, 0.0), region.score)
         else:
             look.seen_until(i)
         buffer.append((frame, dets))
         while buffer and look.ready(buffer[0][0].index):
             yield _next_result(buffer, seen, look, finish)
+            _forget(look, per_track, best)
     while buffer:
         yield _next_result(buffer, seen, look, finish)
+
+
+def _forget(
+    look: Lookahead, per_track: TrackFaces | TrackRelease | None, best: dict[int, float]
+) -> None:
+    """Drop the per-track state of tracks that have ended (long videos, many tracks)."""
+    keep = look.tracks()
+    if per_track is not None:
+        per_track.forget(keep)
+    for tid in [t for t in best if t not in keep]:
+        del best[tid]
 
 
 def _next_result(
@@ -389,6 +412,7 @@ def process_video(
     root: str | os.PathLike[str] | None = None,
     protected_paths: Iterable[str | os.PathLike[str]] = (),
     progress: Callable[[int, int | None], None] | None = None,
+    on_frame: Callable[[FrameResult], None] | None = None,
     **options: Any,
 ) -> VideoOutcome:
     """Protect the video ``src`` into ``dst`` (H.264, audio copied, no metadata), fail closed.
@@ -420,6 +444,9 @@ def process_video(
         Files the output must never replace (the batch's inputs; ``src`` always).
     progress : callable, optional
         Called as ``progress(frames_done, total_or_None)`` after each frame.
+    on_frame : callable, optional
+        Called with each :class:`FrameResult` before its frame is encoded (for
+        evaluation: regions, track ids, protected pixels).
     **options
         Passed to :func:`anonymize_video` (``pad``, ``max_gap``, ``smooth``, ``tracker``).
 
@@ -450,6 +477,8 @@ def process_video(
         def protected() -> Iterator[VideoFrame]:
             for r in results:
                 stats.add(r)
+                if on_frame is not None:
+                    on_frame(r)
                 if progress is not None:
                     progress(stats.frames, total)
                 yield r.frame.with_pixels(r.pixels)

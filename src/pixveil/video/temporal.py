@@ -128,6 +128,11 @@ class TrackFaces:
     def handles(self, region: Region) -> bool:
         return self.method.handles(region)
 
+    def forget(self, keep: set[int]) -> None:
+        """Drop the faces of tracks that have ended (not in ``keep``)."""
+        for tid in [t for t in self.faces if t not in keep]:
+            del self.faces[tid]
+
     def ensure(self, track: int, rep: Representative, rng: np.random.Generator | None) -> None:
         """Draw the track's face from its representative detection, once."""
         if track in self.faces:
@@ -237,6 +242,12 @@ class TrackRelease:
 
     def handles(self, region: Region) -> bool:
         return self.method.handles(region)
+
+    def forget(self, keep: set[int]) -> None:
+        """Drop the releases of tracks that have ended (not in ``keep``)."""
+        for tid in [t for t in self.releases if t not in keep]:
+            del self.releases[tid]
+            self._reported.discard(tid)
 
     def ensure(self, track: int, rep: Representative, rng: np.random.Generator | None) -> None:
         if track in self.releases:

@@ -305,6 +305,10 @@ class Lookahead:
         """Whether frame ``frame`` can be answered (its horizon has been seen, or the video ended)."""
         return end or self._last_frame >= frame + self.horizon
 
+    def tracks(self) -> set[int]:
+        """The ids of the tracks still held (not yet pruned)."""
+        return set(self._tracks)
+
     def observation_frames(self, track: int) -> list[int]:
         """The frames in which ``track`` was detected so far."""
         t = self._tracks.get(track)

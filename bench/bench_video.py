@@ -1,0 +1,384 @@
+"""Video: speed and coverage of pixveil next to deface, and which tracker holds tracks best.
+
+Everything runs on clips generated here from scikit-image's astronaut portrait
+(faces moving and scaling across a textured background, one crossing another);
+nothing is read from or written into the repository.
+
+Sections (``--section``):
+
+``trackers``
+    CenterFace detections of every frame of a 640x360 clip (3 faces, 90 frames)
+    are fed to each tracker with a detection on one frame in ``k``; a detection
+    belongs to the face whose pasted rectangle holds its centre.  Per tracker
+    and ``k``: track ids per face (1 is ideal) and id switches (consecutive
+    detections of one face with different ids).
+
+``speed``
+    A 1280x720, 30 fps clip with an AAC track.  ``pixveil.video.process_video``
+    with blur at ``detect_every`` 1 and 3 (and with ``--max-size``), then the
+    ``deface`` command line on a copy in a temporary folder (its own every-frame
+    CenterFace, ``--keep-audio``).  Frames per second of each (wall time of the
+    whole file-to-file run, model loading included), the ratio to deface, and
+    per-frame coverage of pixveil's protected regions against pixveil's own
+    every-frame detections at full resolution (:func:`pixveil.video.metrics.coverage`).
+
+Run from the repository root::
+
+    python bench/bench_video.py                       # both sections
+    python bench/bench_video.py --section speed --frames 90
+    python bench/bench_video.py --section trackers
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+CROP = (slice(20, 220), slice(110, 290))  # the astronaut's head
+
+
+@dataclass(frozen=True)
+class Sprite:
+    start: tuple[float, float]
+    end: tuple[float, float]
+    scale: tuple[float, float]
+    mirror: bool = False
+
+
+def _astronaut() -> np.ndarray:
+    from skimage import data
+
+    return np.ascontiguousarray(data.astronaut()[CROP])
+
+
+def render(
+    sprites: Sequence[Sprite], n: int, size: tuple[int, int], seed: int = 0
+) -> tuple[list[np.ndarray], list[list[tuple[int, int, int, int]]]]:
+    """Frames and, per frame, each sprite's pasted rectangle (x0, y0, x1, y1)."""
+    face = _astronaut()
+    w, h = size
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    bg = np.stack([60 + 80 * xx / w, 70 + 60 * yy / h, 110 - 40 * xx / w], axis=2)
+    bg = np.clip(bg + rng.normal(0, 6, bg.shape), 0, 255).astype(np.uint8)
+    frames, rects = [], []
+    for i in range(n):
+        t = i / max(1, n - 1)
+        img = bg.copy()
+        boxes = []
+        for s in sprites:
+            k = s.scale[0] + t * (s.scale[1] - s.scale[0])
+            src = face[:, ::-1] if s.mirror else face
+            f = cv2.resize(src, (round(src.shape[1] * k), round(src.shape[0] * k)))
+            x = round(s.start[0] + t * (s.end[0] - s.start[0]))
+            y = round(s.start[1] + t * (s.end[1] - s.start[1]))
+            fh, fw = f.shape[:2]
+            x0, y0, x1, y1 = max(0, x), max(0, y), min(w, x + fw), min(h, y + fh)
+            if x1 > x0 and y1 > y0:
+                img[y0:y1, x0:x1] = f[y0 - y : y1 - y, x0 - x : x1 - x]
+            boxes.append((x, y, x + fw, y + fh))
+        frames.append(img)
+        rects.append(boxes)
+    return frames, rects
+
+
+def encode(path: Path, frames: Sequence[np.ndarray], fps: int = 30) -> None:
+    """H.264 (CRF 18) + a 440 Hz AAC tone, as a camera would write it."""
+    import av
+
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=fps)
+        v.height, v.width = frames[0].shape[:2]
+        v.pix_fmt = "yuv420p"
+        v.options = {"preset": "veryfast", "crf": "18"}
+        a = c.add_stream("aac", rate=48000)
+        a.layout = "mono"
+        for i, img in enumerate(frames):
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts, f.time_base = i, Fraction(1, fps)
+            for p in v.encode(f):
+                c.mux(p)
+        for p in v.encode(None):
+            c.mux(p)
+        sr = 48000
+        for s0 in range(0, int(sr * len(frames) / fps), 1024):
+            x = (0.2 * np.sin(2 * np.pi * 440 * np.arange(s0, s0 + 1024) / sr)).astype(np.float32)
+            af = av.AudioFrame.from_ndarray(x[None], format="fltp", layout="mono")
+            af.sample_rate, af.pts = sr, s0
+            for p in a.encode(af):
+                c.mux(p)
+        for p in a.encode(None):
+            c.mux(p)
+
+
+def table(head: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    cells = [[str(h) for h in head]] + [[_fmt(v) for v in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(head))]
+    for j, r in enumerate(cells):
+        print(
+            "  ".join(v.ljust(widths[i]) if i == 0 else v.rjust(widths[i]) for i, v in enumerate(r))
+        )
+        if j == 0:
+            print("  ".join("-" * w for w in widths))
+    print()
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
+    return str(v)
+
+
+# ----------------------------------------------------------------------------- trackers
+
+TRACK_SPRITES = (
+    Sprite((20, 40), (420, 120), (0.45, 0.7)),  # fastest (400 px over the clip), growing
+    Sprite((560, 170), (160, 60), (0.6, 0.4), mirror=True),  # fast, shrinking, crosses
+    Sprite((250, 230), (330, 200), (0.35, 0.4)),  # slow, small
+)
+
+
+def _owner(box: Sequence[float], rects: Sequence[tuple[int, int, int, int]]) -> int | None:
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    inside = [j for j, (x0, y0, x1, y1) in enumerate(rects) if x0 <= cx < x1 and y0 <= cy < y1]
+    if len(inside) == 1:
+        return inside[0]
+    return None  # in two rectangles at once (crossing) or in none: not scored
+
+
+def _pixveil_ids(dets_per_frame, k: int, fps: float, name: str):
+    from pixveil.types import Region
+    from pixveil.video.tracking import DetectionTracker
+
+    tr = DetectionTracker(name, frame_rate=fps, max_gap_frames=15)
+    out = []
+    for i, dets in enumerate(dets_per_frame):
+        if i % k:
+            continue
+        regions = [Region(tuple(b), "face", s) for b, s in dets]
+        got = tr.update(regions, i / fps)
+        out.append((i, [(tid, r.box) for tid, r in got]))
+    return out
+
+
+def bench_trackers(args: argparse.Namespace) -> None:
+    from pixveil.detect import get_detector
+    from pixveil.video.tracking import TRACKERS
+
+    det = get_detector("faces")
+    rows = []
+    for n in (90, 45):  # the same paths, at two speeds
+        frames, rects = render(TRACK_SPRITES, n, (640, 360))
+        dets = [[(r.box, r.score) for r in det.detect(img)] for img in frames]
+        speed = 400 / n
+        for k in (1, 3, 5):
+            for name in TRACKERS:
+                seq = _pixveil_ids(dets, k, 30.0, name)
+                ids: dict[int, list[int]] = {}
+                for i, items in seq:
+                    for tid, box in items:
+                        owner = _owner(box, rects[i])
+                        if owner is not None:
+                            ids.setdefault(owner, []).append(tid)
+                per_face = [len(set(v)) for v in ids.values()]
+                switches = sum(
+                    sum(1 for a, b in itertools.pairwise(v) if a != b) for v in ids.values()
+                )
+                rows.append(
+                    (name, f"{speed:.1f}", k, float(np.mean(per_face)), max(per_face), switches)
+                )
+    print(
+        "trackers: 640x360 clip, 3 faces (two crossing), fastest face moving 4.4 or 8.9 px/frame\n"
+    )
+    table(("tracker", "px/frame", "detect every", "ids per face", "max", "id switches"), rows)
+
+
+# ----------------------------------------------------------------------------- speed
+
+SPEED_SPRITES = (
+    Sprite((60, 80), (840, 240), (0.9, 1.3)),
+    Sprite((1080, 330), (400, 120), (1.1, 0.8), mirror=True),
+    Sprite((500, 420), (620, 380), (0.6, 0.7)),
+)
+
+
+def bench_speed(args: argparse.Namespace) -> None:
+    from pixveil.config import AnonymizeConfig
+    from pixveil.io.video import open_video
+    from pixveil.pipeline import Anonymizer
+    from pixveil.video import process_video
+    from pixveil.video.metrics import coverage
+
+    n = args.frames
+    frames, _ = render(SPEED_SPRITES, n, (1280, 720), seed=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = Path(tmp) / "clip.mp4"
+        encode(clip, frames)
+        del frames
+        cfg = AnonymizeConfig(targets=("faces",), device="cpu")
+        an = Anonymizer(cfg)
+        with open_video(clip) as reader:
+            decoded = [f.pixels for f in reader]
+        t0 = time.perf_counter()
+        reference = [[r.box for r in an.detect(img)] for img in decoded]
+        ref_s = time.perf_counter() - t0
+        del decoded
+        print(
+            f"speed: {n} frames of 1280x720 at 30 fps, H.264 + AAC, 3 faces; "
+            f"every-frame reference detection {n / ref_s:.1f} frames/s\n"
+        )
+        rows = []
+        settings = [("pixveil blur", 1, None), ("pixveil blur", 3, None)]
+        settings += [("pixveil blur --max-size", k, args.max_size) for k in (1, 3, 5)]
+        for label, k, max_size in settings:
+            regions: list[list] = []
+            t0 = time.perf_counter()  # models loaded inside the timing, as deface's are
+            c = AnonymizeConfig(targets=("faces",), device="cpu", max_size=max_size)
+            a = Anonymizer(c)
+            out = process_video(
+                clip,
+                Path(tmp) / f"out_{k}_{max_size}.mp4",
+                anonymizer=a,
+                detect_every=k,
+                on_frame=lambda r, regions=regions: regions.append([t.region for t in r.regions]),
+            )
+            wall = time.perf_counter() - t0
+            cov = coverage(reference, regions, (1280, 720))
+            rows.append(
+                [
+                    f"{label} (k={k})" + (f" {max_size}" if max_size else ""),
+                    n / wall,
+                    cov.rate,
+                    f"{cov.covered}/{cov.total}",
+                    out.tracks.get("face", 0),
+                ]
+            )
+        deface = shutil.which("deface") or str(Path(sys.executable).with_name("deface"))
+        copy = Path(tmp) / "deface_in.mp4"
+        shutil.copy(clip, copy)
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [deface, str(copy), "-o", str(Path(tmp) / "deface_out.mp4"), "--keep-audio"],
+            capture_output=True,
+            text=True,
+        )
+        d_wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            print("deface failed:", proc.stderr[-500:])
+            d_fps = float("nan")
+        else:
+            d_fps = n / d_wall
+        rows.append(["deface (every frame)", d_fps, "", "", ""])
+        for r in rows[:-1]:
+            r.insert(2, r[1] / d_fps if d_fps == d_fps else float("nan"))
+        rows[-1].insert(2, 1.0)
+        table(("run", "frames/s", "x deface", "coverage", "covered", "tracks"), rows)
+
+
+# ----------------------------------------------------------------------------- gan-face
+
+
+def bench_gan(args: argparse.Namespace) -> None:
+    """Identity stability of gan-face along tracks, and re-identification of the original."""
+    from pixveil.config import AnonymizeConfig
+    from pixveil.evaluate.reid import DEFAULT_THRESHOLD, get_face_encoder
+    from pixveil.pipeline import Anonymizer
+    from pixveil.protect import protect_regions
+    from pixveil.video import anonymize_video
+
+    n = args.gan_frames
+    frames, _ = render(TRACK_SPRITES[:2], n, (640, 360), seed=2)
+    enc = get_face_encoder()
+    an = Anonymizer(AnonymizeConfig(targets=("faces",), method="gan-face", device="cpu"))
+    Seq = list[tuple[int, np.ndarray, list[tuple[int, tuple]]]]
+    runs: list[tuple[str, Seq]] = []
+    for k, draw in itertools.product((1, 3), range(args.repeat)):
+        rng = np.random.default_rng(1000 + draw)
+        seq = [
+            (r.index, r.pixels, [(t.track, t.region.box) for t in r.regions])
+            for r in anonymize_video(iter(frames), anonymizer=an, detect_every=k, rng=rng)
+        ]
+        runs.append((f"pixveil video, detect every {k}", seq))
+    # the photo method applied to each frame on its own (a fresh latent per frame)
+    for draw in range(args.repeat):
+        rng = np.random.default_rng(2000 + draw)
+        per_frame: Seq = []
+        for i, img in enumerate(frames):
+            dets = an.detect(img)
+            out = protect_regions(an.method, img, dets, rng=rng, companion=an.companion).image
+            per_frame.append((i, out, [(-1, r.box) for r in dets]))
+        runs.append(("gan-face photo method per frame", per_frame))
+    stats: dict[str, tuple[int, list[float], int]] = {}
+    for label, seq in runs:
+        last: dict[int, np.ndarray] = {}
+        centres: dict[int, tuple[float, float]] = {}
+        total, consecutive, verified = stats.get(label, (0, [], 0))
+        for i, pixels, items in seq:
+            for tid, box in items:
+                c = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+                if tid < 0:  # no tracks: follow each face by its nearest centre
+                    near = min(centres, key=lambda t: math.dist(centres[t], c), default=None)
+                    ok = near is not None and math.dist(centres[near], c) < 40
+                    tid = near if ok and near is not None else len(centres)
+                centres[tid] = c
+                e = enc.encode(pixels, box)
+                total += 1
+                verified += (
+                    float(np.linalg.norm(e - enc.encode(frames[i], box))) < DEFAULT_THRESHOLD
+                )
+                if tid in last:
+                    consecutive.append(float(np.linalg.norm(e - last[tid])))
+                last[tid] = e
+        stats[label] = (total, consecutive, verified)
+    rows = []
+    for label, (total, consecutive, verified) in stats.items():
+        d = np.array(consecutive)
+        rows.append(
+            (
+                label,
+                total,
+                float(np.mean(d < DEFAULT_THRESHOLD)),
+                float(np.median(d)),
+                verified / total,
+            )
+        )
+    print(
+        f"gan-face: {n} frames of 640x360, 2 faces, {args.repeat} noise draws per setting; "
+        f"dlib distance, same person below {DEFAULT_THRESHOLD}\n"
+    )
+    table(("run", "face-frames", "consecutive same", "median dist", "matches original"), rows)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--section", choices=("all", "trackers", "speed", "gan"), default="all")
+    ap.add_argument("--gan-frames", type=int, default=45, help="frames of the gan-face clip")
+    ap.add_argument("--repeat", type=int, default=5, help="noise draws per gan-face setting")
+    ap.add_argument("--frames", type=int, default=90, help="frames of the 720p clip (30 fps)")
+    ap.add_argument(
+        "--max-size", type=int, default=640, help="detection size of the --max-size runs"
+    )
+    args = ap.parse_args(argv)
+    if args.section in ("all", "trackers"):
+        bench_trackers(args)
+    if args.section in ("all", "speed"):
+        bench_speed(args)
+    if args.section in ("all", "gan"):
+        bench_gan(args)
+
+
+if __name__ == "__main__":
+    main()
