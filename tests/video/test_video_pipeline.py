@@ -205,3 +205,20 @@ class TestTemporalConsistency:
         # the original face under the first frame's protected box
         h, w = faces[0].shape[:2]
         return still[0][60 : 60 + h, 200 : 200 + w].astype(int)
+
+
+@pytest.mark.shared
+def test_plate_synth_one_text_per_track(shared_data: Path) -> None:
+    """A pan over a street photo: the plate keeps one synthetic text in every frame."""
+    from pixveil.io import read_image
+
+    img = read_image(shared_data / "plates" / "eu" / "eu1.jpg").pixels[200:440, 250:730]
+    frames = [np.ascontiguousarray(img[:, 8 * i : 8 * i + 400]) for i in range(4)]
+    an = Anonymizer(AnonymizeConfig(targets=("plates",), method="plate-synth", device="cpu", seed=0))
+    res = list(anonymize_video(iter(frames), anonymizer=an, detect_every=2))
+    texts = {o.details.get("texts") for r in res for o in r.outcomes if o.method == "plate-synth"}
+    tracks = {t for r in res for t in r.tracks}
+    assert len(tracks) == 1 and len(texts) == 1, (tracks, texts)
+    (read, written) = texts.pop()
+    assert read != written
+    assert all(r.regions for r in res)

@@ -7,6 +7,7 @@ import os
 import time as _time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -32,6 +33,9 @@ __all__ = [
 
 #: How randomised methods other than gan-face and plate-synth draw their noise.
 NOISE_MODES = ("frame", "track")
+
+#: Frames decoded ahead of the oldest one whose detection is still running.
+_AHEAD = 8
 
 #: Methods whose one release per track is always used (their per-frame draws
 #: would change identity or text from frame to frame).
@@ -268,12 +272,9 @@ def _run(
             pixels = pixels.copy()
         return FrameResult(frame, pixels, tuple(regions), dets, tuple(outcomes))
 
-    for frame in frames:
-        _check_pixel_limit(frame.pixels, anonymizer.max_pixels)
+    def observe(frame: VideoFrame, dets: Detections | None) -> None:
         i = frame.index
-        dets: Detections | None = None
-        if i % detect_every == 0:
-            dets = anonymizer.detect(frame.pixels)
+        if dets is not None:
             t = frame.time if frame.time is not None else i / rate
             observed = tracks.update(dets, t)
             look.add(i, observed)
@@ -283,11 +284,34 @@ def _run(
         else:
             look.seen_until(i)
         buffer.append((frame, dets))
-        while buffer and look.ready(buffer[0][0].index):
+
+    # Detection runs in a worker thread (ONNX Runtime releases the GIL) while this
+    # thread decodes ahead and protects, and the consumer encodes, earlier frames.
+    pending: deque[tuple[VideoFrame, Future[Detections] | None]] = deque()
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixveil-detect")
+    try:
+        for frame in frames:
+            _check_pixel_limit(frame.pixels, anonymizer.max_pixels)
+            due = frame.index % detect_every == 0
+            pending.append((frame, pool.submit(anonymizer.detect, frame.pixels) if due else None))
+            while pending and (
+                pending[0][1] is None or pending[0][1].done() or len(pending) > _AHEAD
+            ):
+                done, fut = pending.popleft()
+                observe(done, None if fut is None else fut.result())
+                while buffer and look.ready(buffer[0][0].index):
+                    yield _next_result(buffer, seen, look, finish)
+                    _forget(look, per_track, best)
+        while pending:
+            done, fut = pending.popleft()
+            observe(done, None if fut is None else fut.result())
+            while buffer and look.ready(buffer[0][0].index):
+                yield _next_result(buffer, seen, look, finish)
+                _forget(look, per_track, best)
+        while buffer:
             yield _next_result(buffer, seen, look, finish)
-            _forget(look, per_track, best)
-    while buffer:
-        yield _next_result(buffer, seen, look, finish)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _forget(
