@@ -183,3 +183,99 @@ def rotated(items: Sequence[T], k: int) -> list[T]:
     """
     k %= len(items)
     return [*items[k:], *items[:k]]
+
+
+# ------------------------------------------------------------------ generated scenes
+
+#: Face-width bins (px, ``[lo, hi)``) of :func:`make_scene`'s default scenes.
+SCENE_BINS = ((24, 48), (48, 96), (96, 192), (192, 321))
+
+
+def lfw_head_crops(rng: Any, n: int) -> list[np.ndarray]:
+    """``n`` LFW heads (140x160 centre crops, RGB uint8) of ``n`` different people."""
+    from pixveil.io import read_image
+
+    people = sorted(p for p in LFW.iterdir() if p.is_dir())
+    crops = []
+    for person in rng.sample(people, n):
+        files = sorted(person.glob("*.jpg"))
+        im = read_image(rng.choice(files)).pixels
+        crops.append(im[50:210, 55:195])  # head and some hair, 140x160
+    return crops
+
+
+def _street_background(rng: Any, width: int, height: int, background: str) -> np.ndarray:
+    import cv2
+
+    from pixveil.io import read_image
+
+    photos = sorted(PLATES.glob("*/*.jpg"))
+    if background == "upscaled":  # one street photo scaled up (soft, like a zoomed photo)
+        bg = read_image(rng.choice(photos)).pixels
+        return cv2.resize(bg, (width, height), interpolation=cv2.INTER_CUBIC)
+    if background != "mosaic":
+        raise ValueError(f"background must be 'upscaled' or 'mosaic', got {background!r}")
+    # street photos side by side at about their own resolution (sharp, with their own
+    # small faces), cropped to the size
+    rows = []
+    y = 0
+    while y < height:
+        row, x = [], 0
+        while x < width:
+            im = read_image(rng.choice(photos)).pixels
+            f = 720 / im.shape[0]
+            row.append(cv2.resize(im, (round(im.shape[1] * f), 720), interpolation=cv2.INTER_AREA))
+            x += row[-1].shape[1]
+        rows.append(np.concatenate(row, axis=1)[:, :width])
+        y += 720
+    return np.ascontiguousarray(np.concatenate(rows, axis=0)[:height])
+
+
+def make_scene(
+    seed: int,
+    n_faces: int,
+    *,
+    width: int = 4000,
+    height: int = 3000,
+    bins: Sequence[tuple[int, int]] = SCENE_BINS,
+    background: str = "upscaled",
+) -> tuple[np.ndarray, list[Box], list[int]]:
+    """A generated photo with LFW faces pasted at known places and widths.
+
+    The background is a street photo from :data:`PLATES` scaled up to ``width`` x
+    ``height`` (``background="upscaled"``) or street photos side by side at about
+    their own resolution (``"mosaic"``).  Face ``i`` is pasted with a width drawn
+    from ``bins[i % len(bins)]``, never overlapping another.
+
+    Returns
+    -------
+    scene : ndarray of shape (height, width, 3), uint8
+    boxes : list of (x0, y0, x1, y1)
+        The face inside each pasted head (about 64 % of the pasted width).
+    bins : list of int
+        The width bin of each face.
+    """
+    import random
+
+    import cv2
+
+    rng = random.Random(seed)
+    scene = _street_background(rng, width, height, background)
+    boxes: list[Box] = []
+    face_bins: list[int] = []
+    taken: list[tuple[int, int, int, int]] = []
+    for crop in lfw_head_crops(rng, n_faces):
+        face_bins.append(len(boxes) % len(bins))
+        lo, hi = bins[face_bins[-1]]
+        w = rng.randint(lo, hi - 1)
+        h = round(w * crop.shape[0] / crop.shape[1])
+        for _ in range(200):
+            x, y = rng.randint(0, width - w - 1), rng.randint(0, height - h - 1)
+            if all(x + w < a or a + c < x or y + h < b or b + d < y for a, b, c, d in taken):
+                break
+        taken.append((x - 20, y - 20, w + 40, h + 40))
+        scene[y : y + h, x : x + w] = cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA)
+        # the face inside the 140x160 crop spans about x 25..115, y 35..145
+        sx, sy = w / crop.shape[1], h / crop.shape[0]
+        boxes.append((x + 25 * sx, y + 35 * sy, x + 115 * sx, y + 145 * sy))
+    return scene, boxes, face_bins

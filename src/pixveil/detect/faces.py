@@ -49,6 +49,15 @@ smaller).  ``min_face`` lets large images run downscaled when smaller faces may 
 missed.  Very large images are split into overlapping tiles (to bound memory), plus
 one downscaled pass over the whole frame for the faces too large for a tile; the tile
 overlap is chosen so that every face too small for that pass lies whole in a tile.
+
+The cascade (``mode="cascade"``, opt-in) keeps that downscaled whole-frame pass and
+spends full-resolution passes only on windows around the blocks where its heatmap
+reaches ``proposal_threshold``.  Measured on generated 8-16 MP photos
+(``bench/bench_cascade.py``): the heatmap of a face 12-30 px wide at half scale is
+often no higher than that of background texture, so the proposals either cover much
+of the frame or miss some of those faces.  Batching equal windows per ONNX Runtime
+call was measured to gain nothing per pixel (454 vs 423 ms/MP at 256x256 under load),
+so windows run one by one.
 """
 
 from __future__ import annotations
@@ -62,11 +71,11 @@ import numpy as np
 
 from pixveil._onnx import LoadedSession, check_device, check_threads, load_session
 from pixveil.detect.base import Detector, check_image, register_detector
-from pixveil.errors import DetectionError, ModelError
+from pixveil.errors import DetectionError, InputError, ModelError
 from pixveil.types import Region
 from pixveil.validate import check_number
 
-__all__ = ["MODEL_MIN_FACE", "FaceDetector"]
+__all__ = ["MODEL_MIN_FACE", "MODES", "FaceDetector"]
 
 _INPUT = "input.1"
 _OUTPUTS = ("537", "538", "539", "540")  # heatmap, scale, offset, landmarks
@@ -78,6 +87,16 @@ _ALIGN = 32
 #: reliably: LFW faces pasted on a photo were all found at 20 px, 73 % at 16 px and
 #: none at 12 px.  Used to turn ``min_face`` into an inference scale and to size tiles.
 MODEL_MIN_FACE = 20.0
+
+#: Detection modes: ``"exhaustive"`` (full resolution everywhere, the default) and
+#: ``"cascade"`` (a coarse pass, then full resolution only where its heatmap proposes
+#: a face).
+MODES = ("exhaustive", "cascade")
+
+#: Side, in network-input px, of the blocks the cascade turns on or off, and the
+#: context added around a run of active blocks before it goes through the network.
+_BLOCK = 128
+_CONTEXT = 32
 
 
 # --------------------------------------------------------------------------- model
@@ -224,6 +243,22 @@ class FaceDetector(Detector):
         images are split into overlapping tiles plus one downscaled whole-frame pass:
         this bounds memory (one 12-megapixel pass needs about 2.4 GB) and loses no
         face to a tile border.
+    mode : {"exhaustive", "cascade"}, default "exhaustive"
+        ``"exhaustive"`` runs the network at full scale over every tile (the
+        reference).  ``"cascade"`` runs one coarse pass over the whole frame (longer
+        side ``coarse`` px), keeps its detections, and runs the full scale only on
+        windows around the 128-px blocks where the coarse heatmap reaches
+        ``proposal_threshold``; it is 2.5-4x faster on 8-16 MP photos but misses some
+        small faces the exhaustive mode finds (``bench/bench_cascade.py``;
+        ``docs/BENCHMARKS.md`` section 9), so it is not the default.  Images whose
+        coarse pass would be at 75 % of the full scale or more run exhaustively.
+    proposal_threshold : float, default 0.01
+        Cascade only: coarse heatmap score, in ``[0, 1)``, from which a block gets a
+        full-scale pass.  Lower finds more small faces and costs more; 0 covers
+        the whole frame (then the exhaustive tiles run).
+    coarse : int, default 2048
+        Cascade only: longer side, in network-input px, of the coarse pass (at
+        least 256, at most ``tile``).
     threads : int, optional
         ONNX Runtime intra-op threads (default: one per physical core).
     device : str, default "cpu"
@@ -243,7 +278,7 @@ class FaceDetector(Detector):
     left and right mouth corner; see :meth:`detect_arrays`) as ``landmarks``.
     The ONNX Runtime session is shared by every instance in the process (one per
     ``threads`` value and device) and serves any image size; :meth:`detect` is
-    thread-safe.
+    thread-safe (the cascade's proposals live in the call, never on the instance).
     """
 
     kind = "face"
@@ -255,6 +290,9 @@ class FaceDetector(Detector):
         nms_threshold: float = 0.3,
         min_face: float | None = None,
         tile: int = 2048,
+        mode: str = "exhaustive",
+        proposal_threshold: float = 0.01,
+        coarse: int = 2048,
         threads: int | None = None,
         device: str = "cpu",
     ) -> None:
@@ -270,6 +308,13 @@ class FaceDetector(Detector):
             else check_number(min_face, name="min_face", low=0, low_open=True)
         )
         self.tile = int(check_number(tile, name="tile", low=256, integer=True))
+        if mode not in MODES:
+            raise InputError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+        self.mode = mode
+        self.proposal_threshold = check_number(
+            proposal_threshold, name="proposal_threshold", low=0, high=1, high_open=True
+        )
+        self.coarse = int(check_number(coarse, name="coarse", low=256, integer=True))
         self.threads = check_threads(threads)
         self.device = check_device(device)
         self.runtime = _session(threads, device)
@@ -278,7 +323,9 @@ class FaceDetector(Detector):
     def __repr__(self) -> str:
         return (
             f"FaceDetector(threshold={self.threshold}, nms_threshold={self.nms_threshold}, "
-            f"min_face={self.min_face}, tile={self.tile}, threads={self.threads}, "
+            f"min_face={self.min_face}, tile={self.tile}, mode={self.mode!r}, "
+            f"proposal_threshold={self.proposal_threshold}, coarse={self.coarse}, "
+            f"threads={self.threads}, "
             f"device={self.device!r})"
         )
 
@@ -318,6 +365,47 @@ class FaceDetector(Detector):
             ) from exc
         return list(out)
 
+    def _detect_pass(
+        self, image: np.ndarray, p: _Pass
+    ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+        """Detections of one pass, in input px, and the pass's heatmap ``(h, w)``."""
+        outputs = self._run(_blob(image, p))
+        boxes, scores, lms = _decode(outputs, self.threshold)
+        sx, sy = p.sx, p.sy
+        boxes[:, 0::2] = boxes[:, 0::2] / sx + p.x0
+        boxes[:, 1::2] = boxes[:, 1::2] / sy + p.y0
+        lms[:, :, 0] = lms[:, :, 0] / sx + p.x0
+        lms[:, :, 1] = lms[:, :, 1] / sy + p.y0
+        return (boxes, scores, lms), outputs[0][0, 0]
+
+    def _passes(
+        self, image: np.ndarray, passes: list[_Pass]
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        return [self._detect_pass(image, p)[0] for p in passes]
+
+    def _cascade(self, image: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """A coarse pass over the whole frame, then full-scale passes where it proposes faces."""
+        height, width = image.shape[:2]
+        s = self._scale()
+        g = min(self.coarse, self.tile) / max(width, height)
+        plan = self._plan(width, height)
+        if g >= 0.75 * s:  # a coarse pass would cost most of a full one
+            return self._passes(image, plan)
+        coarse = _Pass(0, 0, width, height, _align(width * g), _align(height * g))
+        found, heat = self._detect_pass(image, coarse)
+        windows = _windows(
+            _active_blocks(heat, coarse, width, height, _BLOCK / s, self.proposal_threshold),
+            width,
+            height,
+            s=s,
+            max_side=self.tile,
+        )
+        # When the proposals cover most of the frame, the exhaustive tiles are cheaper.
+        tiles = plan[1:] if len(plan) > 1 else plan
+        if sum(w.width * w.height for w in windows) >= sum(t.width * t.height for t in tiles):
+            windows = tiles
+        return [found, *self._passes(image, windows)]
+
     def detect_arrays(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Boxes, scores and landmarks as arrays (the work behind :meth:`detect`).
 
@@ -337,20 +425,14 @@ class FaceDetector(Detector):
         """
         check_image(image)
         height, width = image.shape[:2]
-        all_boxes, all_scores, all_lms = [], [], []
-        for p in self._plan(width, height):
-            outputs = self._run(_blob(image, p))
-            boxes, scores, lms = _decode(outputs, self.threshold)
-            if len(scores) == 0:
-                continue
-            sx, sy = p.sx, p.sy
-            boxes[:, 0::2] = boxes[:, 0::2] / sx + p.x0
-            boxes[:, 1::2] = boxes[:, 1::2] / sy + p.y0
-            lms[:, :, 0] = lms[:, :, 0] / sx + p.x0
-            lms[:, :, 1] = lms[:, :, 1] / sy + p.y0
-            all_boxes.append(boxes)
-            all_scores.append(scores)
-            all_lms.append(lms)
+        found = (
+            self._cascade(image)
+            if self.mode == "cascade"
+            else self._passes(image, self._plan(width, height))
+        )
+        all_boxes = [f[0] for f in found if len(f[1])]
+        all_scores = [f[1] for f in found if len(f[1])]
+        all_lms = [f[2] for f in found if len(f[1])]
         if not all_scores:
             return (
                 np.zeros((0, 4), np.float32),
@@ -393,3 +475,71 @@ def _spans(length: int, size: float, overlap: float) -> list[tuple[int, int]]:
     n = 1 + math.ceil((length - size_i) / max(1, step))
     starts = [round(i * (length - size_i) / (n - 1)) for i in range(n)]
     return [(s, s + size_i) for s in starts]
+
+
+def _active_blocks(
+    heat: np.ndarray, p: _Pass, width: int, height: int, block: float, threshold: float
+) -> np.ndarray:
+    """``(rows, cols)`` bool: blocks of ``block`` input px where ``heat`` reaches ``threshold``.
+
+    ``heat`` is the heatmap of pass ``p`` (one cell per :data:`_STRIDE` px of its
+    input); each cell counts for the block that holds its centre.
+    """
+    rows, cols = math.ceil(height / block), math.ceil(width / block)
+    cy = (np.arange(heat.shape[0]) + 0.5) * _STRIDE / p.sy + p.y0
+    cx = (np.arange(heat.shape[1]) + 0.5) * _STRIDE / p.sx + p.x0
+    by = np.minimum((cy // block).astype(np.int64), rows - 1)
+    bx = np.minimum((cx // block).astype(np.int64), cols - 1)
+    hot = heat >= threshold
+    active = np.zeros((rows, cols), dtype=bool)
+    ys, xs = np.nonzero(hot)
+    active[by[ys], bx[xs]] = True
+    return active
+
+
+def _windows(
+    active: np.ndarray, width: int, height: int, *, s: float, max_side: int
+) -> list[_Pass]:
+    """Passes at scale ``s`` over runs of active blocks, each with :data:`_CONTEXT` around it.
+
+    Runs of active blocks along a row become one window (at most ``max_side``
+    network px wide); identical runs on consecutive rows merge into one taller window.
+    """
+    block = _BLOCK / s
+    context = _CONTEXT / s
+    longest = max(1, (max_side - 2 * _CONTEXT) // _BLOCK)
+    runs: dict[tuple[int, int], list[list[int]]] = {}  # (c0, c1) -> [[r0, r1], ...]
+    for r in range(active.shape[0]):
+        cols = np.flatnonzero(active[r])
+        if len(cols) == 0:
+            continue
+        splits = np.flatnonzero(np.diff(cols) > 1) + 1
+        for seg in np.split(cols, splits):
+            for c0 in range(int(seg[0]), int(seg[-1]) + 1, longest):
+                key = (c0, min(int(seg[-1]) + 1, c0 + longest))
+                spans = runs.setdefault(key, [])
+                if spans and spans[-1][1] == r and spans[-1][1] - spans[-1][0] < longest:
+                    spans[-1][1] = r + 1
+                else:
+                    spans.append([r, r + 1])
+    passes = []
+    for (c0, c1), spans in runs.items():
+        for r0, r1 in spans:
+            x0, x1 = _window_span(c0 * block, c1 * block, context, width, s)
+            y0, y1 = _window_span(r0 * block, r1 * block, context, height, s)
+            passes.append(_Pass(x0, y0, x1, y1, _align((x1 - x0) * s), _align((y1 - y0) * s)))
+    return passes
+
+
+def _window_span(
+    start: float, end: float, context: float, length: int, s: float
+) -> tuple[int, int]:
+    """``[start - context, end + context)`` clipped to ``[0, length)``, grown so that its
+    size at scale ``s`` is a multiple of 32 when the image allows (no stretching)."""
+    a = max(0, math.floor(start - context))
+    b = min(length, math.ceil(end + context))
+    want = math.ceil(_align((b - a) * s) / s)
+    if want <= length:
+        b = min(length, a + want)
+        a = b - want
+    return a, b
