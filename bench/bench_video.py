@@ -362,9 +362,61 @@ def bench_gan(args: argparse.Namespace) -> None:
     table(("run", "face-frames", "consecutive same", "median dist", "matches original"), rows)
 
 
+# ----------------------------------------------------------------------------- flicker
+
+
+def bench_flicker(args: argparse.Namespace) -> None:
+    """Temporal warping error inside the protected regions, per method."""
+    from pixveil.config import AnonymizeConfig
+    from pixveil.pipeline import Anonymizer
+    from pixveil.protect import protect_regions
+    from pixveil.video import anonymize_video
+    from pixveil.video.metrics import flicker, protected_mask
+
+    n = args.gan_frames
+    frames, _ = render(TRACK_SPRITES[:2], n, (640, 360), seed=2)
+    rows = []
+    floor = None
+    settings = [
+        ("blur", "frame", True),
+        ("pixelate", "frame", True),
+        ("dp-pix", "frame", True),
+        ("dp-pix", "track", True),
+        ("gan-face", "track", True),
+        ("gan-face", "photo method per frame", False),
+    ]
+    for method, noise, video in settings:
+        an = Anonymizer(AnonymizeConfig(targets=("faces",), method=method, device="cpu", seed=0))
+        p = an.method.params
+        if video:
+            res = list(
+                anonymize_video(
+                    iter(frames), anonymizer=an, noise="track" if noise == "track" else "frame"
+                )
+            )
+            out = [r.pixels for r in res]
+            regions = [[t.region for t in r.regions] for r in res]
+        else:
+            rng = np.random.default_rng(0)
+            regions = [list(an.detect(img)) for img in frames]
+            out = [
+                protect_regions(an.method, img, regs, rng=rng, companion=an.companion).image
+                for img, regs in zip(frames, regions, strict=True)
+            ]
+        masks = [protected_mask(r, (640, 360), shape=p.shape, margin=p.margin) for r in regions]
+        if floor is None:
+            floor = flicker(frames, frames, masks)
+        rows.append((method, noise, flicker(frames, out, masks)))
+    rows.append(("(original frames: the flow's own error)", "", floor))
+    print(f"flicker: {n} frames of 640x360, 2 faces; mean absolute warping error (0..255)\n")
+    table(("method", "noise", "flicker"), rows)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--section", choices=("all", "trackers", "speed", "gan"), default="all")
+    ap.add_argument(
+        "--section", choices=("all", "trackers", "speed", "gan", "flicker"), default="all"
+    )
     ap.add_argument("--gan-frames", type=int, default=45, help="frames of the gan-face clip")
     ap.add_argument("--repeat", type=int, default=5, help="noise draws per gan-face setting")
     ap.add_argument("--frames", type=int, default=90, help="frames of the 720p clip (30 fps)")
@@ -378,6 +430,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         bench_speed(args)
     if args.section in ("all", "gan"):
         bench_gan(args)
+    if args.section in ("all", "flicker"):
+        bench_flicker(args)
 
 
 if __name__ == "__main__":

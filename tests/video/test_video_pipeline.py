@@ -214,7 +214,9 @@ def test_plate_synth_one_text_per_track(shared_data: Path) -> None:
 
     img = read_image(shared_data / "plates" / "eu" / "eu1.jpg").pixels[200:440, 250:730]
     frames = [np.ascontiguousarray(img[:, 8 * i : 8 * i + 400]) for i in range(4)]
-    an = Anonymizer(AnonymizeConfig(targets=("plates",), method="plate-synth", device="cpu", seed=0))
+    an = Anonymizer(
+        AnonymizeConfig(targets=("plates",), method="plate-synth", device="cpu", seed=0)
+    )
     res = list(anonymize_video(iter(frames), anonymizer=an, detect_every=2))
     texts = {o.details.get("texts") for r in res for o in r.outcomes if o.method == "plate-synth"}
     tracks = {t for r in res for t in r.tracks}
