@@ -70,6 +70,8 @@ def _check_options(**flags: Any) -> None:
         raise ValueError(f"--max-pixels must be >= 1, got {flags['--max-pixels']}")
     if flags.get("--max-size") is not None and flags["--max-size"] < 64:
         raise ValueError(f"--max-size must be >= 64 pixels, got {flags['--max-size']}")
+    if flags.get("--detect-every") is not None and flags["--detect-every"] < 1:
+        raise ValueError(f"--detect-every must be >= 1, got {flags['--detect-every']}")
     if flags.get("--margin") is not None and flags["--margin"] <= 0:
         raise ValueError(f"--margin must be > 0, got {flags['--margin']:g}")
 
@@ -113,6 +115,8 @@ def build_config(
     dry_run: bool = False,
     boxes: bool = False,
     image: Path | None = None,
+    detect_every: int = 1,
+    audio: bool = True,
 ) -> AnonymizeConfig:
     """Turn CLI options into a validated config (raises ValueError with a clear message)."""
     from pixveil._onnx import check_device
@@ -180,6 +184,8 @@ def build_config(
         allow_damaged=allow_damaged,
         dry_run=dry_run,
         boxes=boxes,
+        detect_every=detect_every,
+        audio=audio,
     )
 
 
@@ -398,6 +404,20 @@ def anonymize(
             metavar="",
         ),
     ] = False,
+    detect_every: Annotated[
+        int,
+        typer.Option(
+            "--detect-every",
+            help="Videos: run the detectors on one frame in K, >= 1 (tracking covers the others).",
+            metavar="K",
+        ),
+    ] = 1,
+    no_audio: Annotated[
+        bool,
+        typer.Option(
+            "--no-audio", help="Videos: drop the audio (copied untouched by default).", metavar=""
+        ),
+    ] = False,
     seed: Annotated[
         int | None,
         typer.Option(
@@ -410,7 +430,7 @@ def anonymize(
         bool, typer.Option("--quiet", "-q", help="No progress bar.", metavar="")
     ] = False,
 ) -> None:
-    """Detect faces, licence plates or text, protect them, write metadata-free copies.
+    """Detect faces, licence plates or text in images and videos, protect them, write metadata-free copies.
 
     Exit status: 0 all written; 1 some input failed (no output for it); 2 bad
     usage; 3 with --strict, some image had nothing of a requested target.
@@ -427,6 +447,7 @@ def anonymize(
                 "--max-pixels": max_pixels,
                 "--max-size": max_size,
                 "--margin": margin,
+                "--detect-every": detect_every,
             }
         )
         config = build_config(
@@ -452,6 +473,8 @@ def anonymize(
             dry_run=dry_run,
             boxes=boxes,
             image=image,
+            detect_every=detect_every,
+            audio=not no_audio,
         )
         plan = plan_outputs(list(inputs), output, config.output_format)
     except (ValueError, TypeError) as exc:
@@ -474,14 +497,19 @@ def anonymize(
         if plan.scratch is not None:
             shutil.rmtree(plan.scratch, ignore_errors=True)
     if config.dry_run:
+        kinds = _target_kinds(config)
         for o in report.outcomes:
-            if o.ok and o.detections is not None:
-                found = ", ".join(
-                    f"{o.detections.count(kind)} {t}" for t, kind in _target_kinds(config).items()
-                )
-                report_console.print(
-                    f"{shown(plan.aliases.get(o.path, o.path))}: {found}", soft_wrap=True
-                )
+            if not o.ok:
+                continue
+            if o.video is not None:
+                found = ", ".join(f"{o.count(kind)} {t} tracks" for t, kind in kinds.items())
+            elif o.detections is not None:
+                found = ", ".join(f"{o.count(kind)} {t}" for t, kind in kinds.items())
+            else:
+                continue
+            report_console.print(
+                f"{shown(plan.aliases.get(o.path, o.path))}: {found}", soft_wrap=True
+            )
     _print_summary(report, plan, report_console)
     run_file_failed = False
     if plan.output_file is None and not config.dry_run and report.n_written:
@@ -553,6 +581,8 @@ def _print_summary(report: Any, plan: OutputPlan, console: Console) -> None:
     shown_out = "standard output" if plan.to_stdout else str(plan.output_file or plan.out_dir)
     table = Table(title="pixveil summary", show_header=False, title_justify="left")
     table.add_row("images", str(summary["images"]))
+    if summary.get("videos"):
+        table.add_row("videos", f"{summary['videos']} ({summary['video_frames']} frames)")
     if report.dry_run:
         table.add_row("written", "0 (dry run)")
     else:

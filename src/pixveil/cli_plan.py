@@ -19,6 +19,7 @@ from pixveil.io import (
     normalize_format,
     output_format_for,
 )
+from pixveil.io.video import VIDEO_OUTPUT_FORMATS, is_video_path
 
 __all__ = ["OutputPlan", "plan_outputs", "take_stdin"]
 
@@ -49,8 +50,8 @@ def plan_outputs(inputs: list[Path], output: Path, output_format: str | None) ->
         raise ValueError(f"{missing[0]}: no such file or folder")
     single = len(inputs) == 1 and (str(inputs[0]) == "-" or not inputs[0].is_dir())
     if str(output) == "-":
-        if not single:
-            raise ValueError("-o - (standard output) needs exactly one input file")
+        if not single or is_video_path(inputs[0]):
+            raise ValueError("-o - (standard output) needs exactly one input image")
         return OutputPlan(out_dir=Path("."), to_stdout=True)
     if (
         output.exists()
@@ -60,6 +61,14 @@ def plan_outputs(inputs: list[Path], output: Path, output_format: str | None) ->
         raise ValueError(
             f"-o {output} is an existing file; give a folder (or one input and an image file name)"
         )
+    if single and is_video_path(inputs[0]) and not output.is_dir():
+        if output.suffix.lower() in VIDEO_OUTPUT_FORMATS:
+            return OutputPlan(out_dir=output.parent, output_file=output)
+        if output.suffix.lower() in IMAGE_EXTENSIONS or is_video_path(output):
+            raise ValueError(
+                f"-o {output}: a video is written as {', '.join(VIDEO_OUTPUT_FORMATS)}; "
+                "choose one of those extensions"
+            )
     if single and output.suffix.lower() in IMAGE_EXTENSIONS and not output.is_dir():
         if output.suffix.lower() not in _WRITABLE_SUFFIXES:
             raise ValueError(

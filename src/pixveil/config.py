@@ -85,6 +85,11 @@ class AnonymizeConfig:
         Detect and report only; write no image, sidecar or run file.
     boxes : bool
         Draw each detection's box and score on the output (for checking thresholds).
+    detect_every : int
+        Videos: run the detectors on one frame in this many (>= 1); the tracker and
+        the interpolation between detections cover the frames in between.
+    audio : bool
+        Videos: copy the audio streams untouched (True) or drop them.
     """
 
     targets: tuple[str, ...] = DEFAULT_TARGETS
@@ -105,6 +110,8 @@ class AnonymizeConfig:
     allow_damaged: bool = False
     dry_run: bool = False
     boxes: bool = False
+    detect_every: int = 1
+    audio: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "targets", parse_targets(self.targets))
@@ -137,6 +144,12 @@ class AnonymizeConfig:
             or self.max_size < 64
         ):
             raise ValueError(f"max_size must be an integer >= 64 or None, got {self.max_size!r}")
+        if (
+            isinstance(self.detect_every, bool)
+            or not isinstance(self.detect_every, int)
+            or self.detect_every < 1
+        ):
+            raise ValueError(f"detect_every must be an integer >= 1, got {self.detect_every!r}")
         if not isinstance(self.device, str) or not self.device.strip():
             raise ValueError(f"device must be a non-empty string, got {self.device!r}")
         object.__setattr__(self, "device", self.device.strip().lower())

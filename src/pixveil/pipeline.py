@@ -12,9 +12,7 @@ import contextlib
 import dataclasses
 import json
 import os
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -28,15 +26,11 @@ from pixveil.io import (
     LoadedImage,
     ProtectedPaths,
     atomic_write_text,
-    clean_stale_temps,
-    is_image_path,
     load_array,
     output_format_for,
-    output_path_for,
     read_image,
     write_image,
 )
-from pixveil.progress import ProgressCallback, ProgressEvent, check_progress, notify
 from pixveil.protect.base import ProtectionMethod, RegionOutcome
 from pixveil.types import Detections, Region
 from pixveil.validate import check_image
@@ -53,9 +47,6 @@ __all__ = [
     "run_batch",
     "write_run_file",
 ]
-
-#: How many images are decoded ahead of the one being detected.
-PREFETCH = 2
 
 
 @dataclass(frozen=True)
@@ -378,257 +369,13 @@ def anonymize(
     )
 
 
-# ----------------------------------------------------------------------------- batch
-
-
-@dataclass(frozen=True)
-class ImageOutcome:
-    """What happened to one input file."""
-
-    path: Path
-    output: Path | None
-    detections: Detections | None
-    error: str | None
-    #: Method events for this image (e.g. ``{"fallback": 1}``).
-    events: dict[str, int] = field(default_factory=dict)
-    #: Requested targets of which nothing was found in this image.
-    missing: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-@dataclass
-class BatchReport:
-    """Summary of a batch run."""
-
-    outcomes: list[ImageOutcome] = field(default_factory=list)
-    skipped: list[Path] = field(default_factory=list)
-    #: The requested targets, in order.
-    targets: tuple[str, ...] = ()
-    #: Stale temporary files of an earlier, interrupted run that were removed.
-    stale_removed: list[Path] = field(default_factory=list)
-    dry_run: bool = False
-
-    @property
-    def n_images(self) -> int:
-        return len(self.outcomes)
-
-    @property
-    def n_ok(self) -> int:
-        return sum(1 for o in self.outcomes if o.ok)
-
-    @property
-    def n_written(self) -> int:
-        return sum(1 for o in self.outcomes if o.output is not None)
-
-    @property
-    def failures(self) -> list[ImageOutcome]:
-        return [o for o in self.outcomes if not o.ok]
-
-    def count(self, kind: str) -> int:
-        return sum(o.detections.count(kind) for o in self.outcomes if o.detections is not None)
-
-    def without(self) -> dict[str, int]:
-        """Per requested target: processed images in which it found nothing."""
-        return {t: sum(1 for o in self.outcomes if o.ok and t in o.missing) for t in self.targets}
-
-    @property
-    def n_incomplete(self) -> int:
-        """Processed images in which at least one requested target found nothing."""
-        return sum(1 for o in self.outcomes if o.ok and o.missing)
-
-    def to_dict(self) -> dict[str, Any]:
-        kinds = sorted({r.kind for o in self.outcomes if o.detections for r in o.detections})
-        return {
-            "images": self.n_images,
-            "written": self.n_written,
-            "dry_run": self.dry_run,
-            "skipped_non_images": len(self.skipped),
-            "regions": {k: self.count(k) for k in kinds},
-            "images_without": self.without(),
-            "method_events": dict(sum((Counter(o.events) for o in self.outcomes), Counter())),
-            "stale_temp_files_removed": len(self.stale_removed),
-            "failures": [{"file": str(o.path), "error": o.error} for o in self.failures],
-        }
-
-
-def collect_inputs(
-    inputs: Sequence[Path], *, exclude: Path | None = None
-) -> tuple[list[tuple[Path, Path | None]], list[Path]]:
-    """Expand files and folders (recursively, sorted) into image paths.
-
-    Symbolic links to folders are not followed inside a folder input (a link
-    loop would never end); linked files are read.
-
-    Returns
-    -------
-    images : list of (path, root)
-        ``root`` is the folder the path was found under (None for a file given directly).
-    skipped : list of Path
-        Files without an image extension.
-    """
-    images: list[tuple[Path, Path | None]] = []
-    skipped: list[Path] = []
-    excl = exclude.resolve() if exclude is not None else None
-    for inp in inputs:
-        p = Path(inp)
-        if p.is_dir():
-            root = p
-            for dirpath, dirnames, filenames in os.walk(p):
-                d = Path(dirpath)
-                # never descend into the output folder (it may sit inside the input tree)
-                dirnames[:] = sorted(
-                    n for n in dirnames if excl is None or (d / n).resolve() != excl
-                )
-                for name in sorted(filenames):
-                    f = d / name
-                    (images.append((f, root)) if is_image_path(f) else skipped.append(f))
-        else:
-            # a missing or unreadable file is an error of that file, reported with the others
-            images.append((p, None))
-    return images, skipped
-
-
-#: The run file a batch writes into its output folder.
-RUN_FILE = "pixveil-run.json"
-
-
-def run_batch(
-    inputs: Sequence[Path | str],
-    out_dir: Path | str,
-    config: AnonymizeConfig | None = None,
-    *,
-    on_result: Callable[[ImageOutcome], None] | None = None,
-    progress: ProgressCallback | None = None,
-    output_file: Path | str | None = None,
-) -> BatchReport:
-    """Protect every image in ``inputs`` (files and folders) into ``out_dir``.
-
-    Folder inputs are mirrored under ``out_dir``.  A file that cannot be read,
-    detected, protected or written is recorded as a failure and gets no output;
-    the batch goes on with the others.  Decoding of the next images overlaps
-    with detection of the current one.  Stale temporary files that an
-    interrupted earlier run left in ``out_dir`` are removed first (only pixveil's
-    own temporary-file names).  Outputs are never written through a symbolic
-    link below ``out_dir``.
-
-    ``output_file`` names the output of a single input file instead (its
-    extension gives the format unless ``config.output_format`` is set);
-    ``out_dir`` is then ignored.
-
-    ``on_result`` receives each :class:`ImageOutcome` as soon as it is known;
-    ``progress`` receives :class:`~pixveil.progress.ProgressEvent` values of stage
-    ``"images"`` (``done`` of ``total`` inputs, ``item`` the input just handled),
-    the first one with ``done=0`` before any work.
-    """
-    config = config or AnonymizeConfig()
-    anonymizer = Anonymizer(config)
-    images, skipped = collect_inputs([Path(i) for i in inputs], exclude=Path(out_dir))
-    if output_file is not None:
-        if len(images) != 1 or skipped:
-            raise ValueError("an output file name needs exactly one input image")
-        target = Path(output_file)
-        out = target.parent
-        single_fmt = output_format_for(target, config.output_format)
-    else:
-        out = Path(out_dir)
-        target = None
-        single_fmt = None
-    stale: list[Path] = []
-    if not config.dry_run and output_file is None and out.is_dir() and not out.is_symlink():
-        stale = clean_stale_temps(out)
-    report = BatchReport(
-        skipped=skipped, targets=tuple(config.targets), stale_removed=stale, dry_run=config.dry_run
-    )
-    report_progress = notify(check_progress(progress))
-    report_progress(ProgressEvent("images", 0, len(images)))
-    all_inputs = ProtectedPaths(p for p, _ in images)
-    planned: dict[Path, Path] = {}
-    rng = anonymizer._rng()  # one stream for the whole batch when seeded
-
-    def plan(path: Path, root: Path | None) -> tuple[Path, Path, str]:
-        if target is not None:
-            assert single_fmt is not None
-            return target, target.resolve(), single_fmt
-        fmt = output_format_for(path, config.output_format)
-        dst = output_path_for(path, input_root=root, out_dir=out, format=fmt)
-        key = dst.resolve()
-        if key in planned:
-            raise OutputError(f"output would collide with that of {planned[key]}", path=dst)
-        planned[key] = path
-        return dst, key, fmt
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixveil-read") as pool:
-        futures: dict[int, Future[LoadedImage]] = {}
-
-        def submit(i: int) -> None:
-            if i < len(images):
-                futures[i] = pool.submit(anonymizer.read, images[i][0])
-
-        for i in range(min(PREFETCH, len(images))):
-            submit(i)
-        for i, (path, root) in enumerate(images):
-            fut = futures.pop(i)
-            submit(i + PREFETCH)
-            key: Path | None = None
-            try:
-                dst, key, fmt = plan(path, root)
-                loaded = fut.result()
-                outcome = anonymizer.process_file(
-                    loaded,
-                    dst,
-                    protected_paths=all_inputs,
-                    rng=rng,
-                    root=None if target is not None else out,
-                    format=fmt,
-                )
-            except (PixveilError, OSError) as exc:
-                outcome = ImageOutcome(path, None, None, _one_line(exc, path))
-            except Exception as exc:  # fail closed on anything unexpected, and say what it was
-                outcome = ImageOutcome(
-                    path, None, None, _one_line(exc, path, prefix=type(exc).__name__)
-                )
-            if not outcome.ok and key is not None and planned.get(key) == path:
-                # a failed input writes nothing: its output name is free for the next one
-                del planned[key]
-            report.outcomes.append(outcome)
-            if on_result is not None:
-                on_result(outcome)
-            report_progress(ProgressEvent("images", i + 1, len(images), item=str(path)))
-    return report
-
-
-def write_run_file(out_dir: Path | str, config: AnonymizeConfig, report: BatchReport) -> Path:
-    """Write ``pixveil-run.json`` (resolved config and summary) into ``out_dir``, atomically.
-
-    Raises
-    ------
-    OutputError
-        When it cannot be written (a folder of that name, a symbolic link, no permission).
-    """
-    path = Path(out_dir) / RUN_FILE
-    if path.is_dir() or path.is_symlink():
-        raise OutputError("cannot write the run file: a folder or link has its name", path=path)
-    text = json.dumps({"config": config.to_dict(), "summary": report.to_dict()}, indent=2) + "\n"
-    try:
-        atomic_write_text(path, text, root=Path(out_dir))
-    except OSError as exc:
-        if isinstance(exc, OutputError):
-            raise
-        raise OutputError(f"cannot write the run file ({exc.strerror or exc})", path=path) from exc
-    return path
-
-
-def _one_line(exc: BaseException, path: Path, *, prefix: str | None = None) -> str:
-    msg = " ".join(str(exc).split()) or type(exc).__name__
-    if isinstance(exc, (InputError, OutputError)) and exc.path is not None:
-        msg = " ".join(exc.reason.split())
-        if exc.path != path:
-            msg = f"{exc.path}: {msg}"
-    elif isinstance(exc, OSError) and exc.strerror:
-        msg = exc.strerror
-    if prefix:
-        msg = f"{prefix}: {msg}"
-    return msg
+# The batch (run_batch and its report) lives in pixveil.batch; its names stay
+# importable from here.
+from pixveil.batch import (  # noqa: E402
+    RUN_FILE,
+    BatchReport,
+    ImageOutcome,
+    collect_inputs,
+    run_batch,
+    write_run_file,
+)

@@ -1,0 +1,70 @@
+"""`pixveil anonymize` on videos: the same command as images, in a batch, fail closed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from pixveil.cli import app
+
+av = pytest.importorskip("av")
+
+runner = CliRunner()
+N = 20
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory, kit, astronaut: np.ndarray) -> Path:
+    root = tmp_path_factory.mktemp("cli") / "in"
+    root.mkdir()
+    kit.encode_clip(root / "clip.mp4", kit.frames(n=N), metadata={"location": "+48.8577+002.2950/"})
+    Image.fromarray(astronaut).save(root / "photo.jpg")
+    (root / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not a real movie")
+    return root
+
+
+def test_a_folder_of_images_and_videos(folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    res = runner.invoke(
+        app, ["anonymize", str(folder), "-o", str(out), "-t", "faces", "--detect-every", "2"]
+    )
+    assert res.exit_code == 1, res.output  # broken.mp4 fails alone
+    assert (out / "photo.jpg").is_file()
+    assert (out / "clip.mp4").is_file()
+    assert not (out / "broken.mp4").exists()
+    errors = [ln for ln in res.output.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "broken.mp4" in errors[0]
+    summary = json.loads((out / "pixveil-run.json").read_text())["summary"]
+    assert summary["videos"] == 2 and summary["video_frames"] == N
+    assert summary["regions"]["face"] >= 3  # the photo's face and two face tracks
+    with av.open(str(out / "clip.mp4")) as c:
+        assert c.streams.video[0].frames == N
+        assert len(c.streams.audio) == 1
+        assert "location" not in c.metadata
+
+
+def test_single_video_to_a_named_file_without_audio(folder: Path, tmp_path: Path) -> None:
+    dst = tmp_path / "safe.mkv"
+    res = runner.invoke(
+        app, ["anonymize", str(folder / "clip.mp4"), "-o", str(dst), "-t", "faces", "--no-audio"]
+    )
+    assert res.exit_code == 0, res.output
+    with av.open(str(dst)) as c:
+        assert len(c.streams.audio) == 0 and c.streams.video[0].codec_context.name == "h264"
+    res = runner.invoke(app, ["anonymize", str(folder / "clip.mp4"), "-o", str(tmp_path / "x.jpg")])
+    assert res.exit_code == 2 and "a video is written as" in res.output
+
+
+def test_dry_run_counts_tracks(folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "dry"
+    res = runner.invoke(
+        app, ["anonymize", str(folder / "clip.mp4"), "-o", str(out), "-t", "faces", "--dry-run"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "clip.mp4: 2 faces tracks" in res.output
+    assert not out.exists()
