@@ -385,3 +385,46 @@ class TestSharedClips:
         assert (info.width, info.height, info.frame_rate, info.n_frames) == (768, 576, 10, 795)
         assert info.codec == "msmpeg4v3" or info.codec.startswith("msmpeg4")
         assert not info.has_audio
+
+
+@pytest.mark.parametrize(
+    ("codec", "fmt", "suffix", "pix_fmt"),
+    [
+        ("libx264", "mp4", ".mp4", "yuv422p10le"),
+        ("libx264", "mp4", ".mp4", "yuv444p"),
+        ("libx265", "mp4", ".mp4", "yuv420p"),
+        ("libvpx-vp9", "webm", ".webm", "yuv420p"),
+        ("libsvtav1", "matroska", ".mkv", "yuv420p10le"),
+        ("mjpeg", "avi", ".avi", "yuvj422p"),
+        ("mpeg4", "avi", ".avi", "yuv420p"),
+    ],
+)
+def test_codecs_bit_depths_and_subsampling(
+    tmp_path: Path, codec: str, fmt: str, suffix: str, pix_fmt: str
+) -> None:
+    yy, xx = np.mgrid[0:120, 0:160]
+    img = np.stack([xx * 1.5, yy * 2, 255 - xx], axis=2).astype(np.uint8)
+    path = tmp_path / f"clip{suffix}"
+    try:
+        c = av.open(str(path), "w", format=fmt)
+        v = c.add_stream(codec, rate=25)
+    except (av.error.FFmpegError, ValueError) as exc:  # an encoder this FFmpeg build lacks
+        pytest.skip(f"{codec}: {exc}")
+    v.width, v.height, v.pix_fmt = 160, 120, pix_fmt
+    if codec == "libx265":
+        v.options = {"x265-params": "log-level=error"}
+    for i in range(6):
+        f = av.VideoFrame.from_ndarray(np.roll(img, 3 * i, axis=1), format="rgb24")
+        f.pts = i
+        for p in v.encode(f):
+            c.mux(p)
+    for p in v.encode(None):
+        c.mux(p)
+    c.close()
+    with open_video(path) as reader:
+        assert reader.info.pix_fmt == pix_fmt
+        got = list(reader)
+    assert len(got) == 6
+    assert float(np.abs(got[0].pixels.astype(int) - img).mean()) < 4
+    out = write_video(tmp_path / "out.mp4", got)
+    assert probe_video(out).codec == "h264"
