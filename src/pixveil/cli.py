@@ -70,6 +70,8 @@ def _check_options(**flags: Any) -> None:
         raise ValueError(f"--max-pixels must be >= 1, got {flags['--max-pixels']}")
     if flags.get("--max-size") is not None and flags["--max-size"] < 64:
         raise ValueError(f"--max-size must be >= 64 pixels, got {flags['--max-size']}")
+    if flags.get("--detect") not in (None, "exhaustive", "cascade"):
+        raise ValueError(f"--detect must be exhaustive or cascade, got {flags['--detect']!r}")
     if flags.get("--detect-every") is not None and flags["--detect-every"] < 1:
         raise ValueError(f"--detect-every must be >= 1, got {flags['--detect-every']}")
     if flags.get("--margin") is not None and flags["--margin"] <= 0:
@@ -117,6 +119,7 @@ def build_config(
     image: Path | None = None,
     detect_every: int = 1,
     audio: bool = True,
+    detect_mode: str | None = None,
 ) -> AnonymizeConfig:
     """Turn CLI options into a validated config (raises ValueError with a clear message)."""
     from pixveil._onnx import check_device
@@ -186,6 +189,7 @@ def build_config(
         boxes=boxes,
         detect_every=detect_every,
         audio=audio,
+        face_mode=detect_mode,
     )
 
 
@@ -404,6 +408,16 @@ def anonymize(
             metavar="",
         ),
     ] = False,
+    detect_mode: Annotated[
+        str | None,
+        typer.Option(
+            "--detect",
+            help="Face search on large images: exhaustive (full resolution everywhere) or "
+            "cascade (full resolution only where a coarse pass sees a face: faster, may miss "
+            "faces under 30 px). [default: exhaustive]",
+            metavar="MODE",
+        ),
+    ] = None,
     detect_every: Annotated[
         int,
         typer.Option(
@@ -448,6 +462,7 @@ def anonymize(
                 "--max-size": max_size,
                 "--margin": margin,
                 "--detect-every": detect_every,
+                "--detect": detect_mode,
             }
         )
         config = build_config(
@@ -475,6 +490,7 @@ def anonymize(
             image=image,
             detect_every=detect_every,
             audio=not no_audio,
+            detect_mode=detect_mode,
         )
         plan = plan_outputs(list(inputs), output, config.output_format)
     except (ValueError, TypeError) as exc:
