@@ -249,7 +249,7 @@ class TestBatch:
 
 def test_kind_specific_methods_never_leave_other_kinds_unprotected() -> None:
     from pixveil.errors import ProtectionError
-    from pixveil.pipeline import protect_regions
+    from pixveil.protect import protect_regions
     from pixveil.protect.base import MethodParams, ProtectionMethod
     from pixveil.types import Region
 
@@ -267,7 +267,9 @@ def test_kind_specific_methods_never_leave_other_kinds_unprotected() -> None:
     m = FacesOnly(shape="box", margin=1.0)
     with pytest.raises(ProtectionError, match="cannot protect this 'plate' region"):
         m.apply(img, [face, plate])
-    out = protect_regions(m, img, [face, plate])
+    done = protect_regions(m, img, [face, plate])
+    out = done.image
+    assert [o.method for o in done.outcomes] == ["faces-only-test", "blur"]
     assert (out[5:55, 5:45] == 0).all()  # the face: by the method
     assert np.abs(out[20:40, 70:115].astype(int) - img[20:40, 70:115]).mean() > 20  # default (blur)
     assert np.array_equal(out[:, 48:60], img[:, 48:60])  # nothing else (grown plate starts at 63)

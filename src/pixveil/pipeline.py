@@ -31,9 +31,9 @@ from pixveil.io import (
     read_image,
     write_image,
 )
-from pixveil.protect.base import ProtectionMethod, RegionOutcome
+from pixveil.protect.base import RegionOutcome
 from pixveil.types import Detections, Region
-from pixveil.validate import check_image
+from pixveil.validate import check_pixel_limit
 
 __all__ = [
     "RUN_FILE",
@@ -157,7 +157,7 @@ class Anonymizer:
             (the caller must not publish them); with ``config.boxes`` the boxes
             and scores are drawn on the protected pixels.
         """
-        _check_pixel_limit(pixels, self.max_pixels)
+        check_pixel_limit(pixels, self.max_pixels)
         detections = self.detect(pixels)
         if self.config.dry_run:
             return ProtectedImage(pixels, detections, {})
@@ -255,15 +255,6 @@ class ProtectedImage:
     outcomes: tuple[RegionOutcome, ...] = ()
 
 
-def _check_pixel_limit(pixels: np.ndarray, max_pixels: int) -> None:
-    check_image(pixels, name="pixels")
-    n = int(pixels.shape[0]) * int(pixels.shape[1])
-    if n > max_pixels:
-        raise InputError(
-            f"{n:,} pixels exceeds the limit of {max_pixels:,} (use --max-pixels to raise it)"
-        )
-
-
 def _downscaled(pixels: np.ndarray, max_size: int | None) -> tuple[np.ndarray, float]:
     """``pixels`` shrunk so that its longer side is at most ``max_size``, and the scale used."""
     height, width = pixels.shape[:2]
@@ -285,20 +276,6 @@ def _rescaled(region: Region, factor: float, width: int, height: int) -> Region 
         region, box=(x0 * factor, y0 * factor, x1 * factor, y1 * factor), landmarks=landmarks
     )
     return big.clipped(width, height)
-
-
-def protect_regions(
-    method: ProtectionMethod,
-    pixels: np.ndarray,
-    regions: Iterable[Region],
-    *,
-    rng: np.random.Generator | None = None,
-    companion: ProtectionMethod | None = None,
-) -> np.ndarray:
-    """The protected copy of :func:`pixveil.protect.protect_regions` (its image only)."""
-    from pixveil.protect import protect_regions as protect_all
-
-    return protect_all(method, pixels, regions, rng=rng, companion=companion).image
 
 
 def anonymize(

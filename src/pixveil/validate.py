@@ -15,7 +15,7 @@ import numpy as np
 
 from pixveil.errors import InputError
 
-__all__ = ["check_image", "check_number", "describe", "parse_value"]
+__all__ = ["check_image", "check_number", "check_pixel_limit", "describe", "parse_value"]
 
 
 def describe(value: object) -> str:
@@ -50,6 +50,24 @@ def check_image(image: object, *, name: str = "image") -> np.ndarray:
     ):
         raise InputError(f"{name} must be an (H, W, 3) uint8 array, got {describe(image)}")
     return np.ascontiguousarray(image)
+
+
+def check_pixel_limit(pixels: object, max_pixels: int, *, name: str = "pixels") -> np.ndarray:
+    """:func:`check_image`, then refuse more than ``max_pixels`` pixels (width x height).
+
+    Raises
+    ------
+    InputError
+        ``"<n> pixels exceeds the limit of <max> (use --max-pixels to raise it)"``,
+        the same words as for a file.
+    """
+    image = check_image(pixels, name=name)
+    n = int(image.shape[0]) * int(image.shape[1])
+    if n > max_pixels:
+        raise InputError(
+            f"{n:,} pixels exceeds the limit of {max_pixels:,} (use --max-pixels to raise it)"
+        )
+    return image
 
 
 def check_number(

@@ -243,13 +243,13 @@ def test_held_out_lfw_faces_stay_faces(shared_data: Path, faces: object) -> None
 
 
 def test_low_score_detections_get_the_default_method_not_a_face(astronaut: np.ndarray) -> None:
-    from pixveil.pipeline import protect_regions
+    from pixveil.protect import protect_regions
 
     m = get_method("gan-face")
     weak = Region((200.0, 300.0, 260.0, 370.0), "face", 0.3)  # e.g. a headrest
     strong = Region((170.0, 40.0, 290.0, 190.0), "face", 0.9)
     assert m.handles(strong) and not m.handles(weak)
-    out = protect_regions(m, astronaut, [weak, strong], rng=np.random.default_rng(0))
+    out = protect_regions(m, astronaut, [weak, strong], rng=np.random.default_rng(0)).image
     blurred = get_method("blur").apply(astronaut, [weak])
     (x0, y0, x1, y1), mask = _mask(get_method("blur"), weak, astronaut)  # type: ignore[arg-type]
     assert np.array_equal(out[y0:y1, x0:x1][mask], blurred[y0:y1, x0:x1][mask])

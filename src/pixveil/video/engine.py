@@ -20,6 +20,7 @@ from pixveil.errors import InputError
 from pixveil.io.video import VideoFrame, VideoInfo, VideoReader, open_video, write_video
 from pixveil.protect.base import Protected, RegionOutcome
 from pixveil.types import Detections, Region
+from pixveil.validate import check_pixel_limit
 from pixveil.video.temporal import Representative, TrackFaces, TrackRelease, best_observation
 from pixveil.video.tracking import DetectionTracker, Lookahead, TrackedRegion
 
@@ -219,7 +220,6 @@ def _run(
     tracker: str,
     rng: np.random.Generator | None,
 ) -> Iterator[FrameResult]:
-    from pixveil.pipeline import _check_pixel_limit
     from pixveil.protect import protect_regions
 
     cfg: AnonymizeConfig = anonymizer.config
@@ -291,7 +291,7 @@ def _run(
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixveil-detect")
     try:
         for frame in frames:
-            _check_pixel_limit(frame.pixels, anonymizer.max_pixels)
+            check_pixel_limit(frame.pixels, anonymizer.max_pixels)
             due = frame.index % detect_every == 0
             pending.append((frame, pool.submit(anonymizer.detect, frame.pixels) if due else None))
             while pending and (
