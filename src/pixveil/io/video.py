@@ -38,6 +38,11 @@ encoded, with the ``root=`` rules of images (no symbolic link below the output
 folder).  Any failure, of a frame's source or of the encoder, removes it: a
 partial video is never left behind.
 
+Why one module of ~950 lines: reading and writing share the container rules
+(which streams pass, which metadata is dropped, timestamps and time bases) and
+the error wording; about half of it is the refusals of damaged inputs with their
+one-line reasons.  Splitting it into read and write would export those internals.
+
 PyAV (``pip install 'pixveil[video]'``) is imported on first use, not by
 :mod:`pixveil.io`.
 """

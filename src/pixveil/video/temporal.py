@@ -31,7 +31,6 @@ Every per-video state lives in these objects, made per call of
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -49,13 +48,11 @@ from pixveil.protect.base import (
     box_mask,
     region_geometry,
 )
+from pixveil.protect.gan import work_transform
 from pixveil.types import Region
 from pixveil.video.tracking import TrackedRegion
 
 __all__ = ["TrackFaces", "TrackRelease", "best_observation"]
-
-#: Same working scale as gan-face (the aligned crop is at most this wide).
-_WORK_SIZE = 160
 
 #: ``(frame index, pixels, region)`` of a track's representative detection.
 Representative = tuple[int, np.ndarray, Region]
@@ -152,7 +149,7 @@ class TrackFaces:
             raise ProtectionError(f"gan-face: the track's face {region.box} lies outside the frame")
         (x0, y0, x1, y1), _, local = geom
         patch = pixels[y0:y1, x0:x1]
-        m, work, _ = _work_transform(patch, local, gan, p.margin)
+        m, work, _ = work_transform(patch, local, gan, p.margin)
         aligned = cv2.warpAffine(
             work,
             m,
@@ -178,7 +175,7 @@ class TrackFaces:
 
             def fn(patch: np.ndarray, local: Region, face: np.ndarray = face) -> np.ndarray:
                 h, w = patch.shape[:2]
-                m, work, k = _work_transform(patch, local, self.gan, p.margin)
+                m, work, k = work_transform(patch, local, self.gan, p.margin)
                 shape = p.shape if p.shape != "auto" else "ellipse"
                 box = local.box if k == 1.0 else tuple(v * k for v in local.box)
                 mask = box_mask(box, work.shape[:2], shape)  # type: ignore[arg-type]
@@ -191,25 +188,6 @@ class TrackFaces:
             out = done.image
             outcomes.extend(done.outcomes)
         return Protected(out if out is not pixels else pixels.copy(), tuple(outcomes))
-
-
-def _work_transform(
-    patch: np.ndarray, local: Region, gan: Any, margin: float
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """gan-face's crop->patch transform, at its working scale: (m, work patch, scale)."""
-    from pixveil.protect.gan import face_transform
-
-    m = face_transform(local, gan, margin)
-    h, w = patch.shape[:2]
-    crop_px = math.hypot(m[0, 0], m[1, 0]) * gan.size
-    k = min(1.0, _WORK_SIZE / max(crop_px, 1e-6))
-    work = patch
-    if k < 1.0:
-        ww, wh = max(8, round(w * k)), max(8, round(h * k))
-        work = cv2.resize(patch, (ww, wh), interpolation=cv2.INTER_AREA)
-        sx, sy = ww / w, wh / h
-        m = np.array([[sx, 0, 0], [0, sy, 0]]) @ np.vstack([m, [0, 0, 1]])
-    return m, np.ascontiguousarray(work), k
 
 
 # ----------------------------------------------------------------------------- any method
