@@ -40,6 +40,7 @@ __all__ = [
     "validate_params",
 ]
 
+
 def get_method(name: str, **params: Any) -> ProtectionMethod:
     """Build the method registered as ``name`` with these parameters (validated)."""
     return METHODS.get(name)(**params)
