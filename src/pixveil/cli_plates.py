@@ -156,7 +156,7 @@ def evaluate(
     model: Annotated[
         Path | None, typer.Option("--model", help="An exported plate_det.onnx (default: shipped).")
     ] = None,
-    threshold: Annotated[float, typer.Option("--threshold", help="Score threshold.")] = 0.3,
+    threshold: Annotated[float, typer.Option("--threshold", help="Score threshold.")] = 0.6,
     limit: Annotated[int, typer.Option("--limit", help="At most this many photos per folder.")] = 0,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures here.")] = None,
 ) -> None:

@@ -68,9 +68,9 @@ class TestShipped:
         assert "training" in card and "files" in card
 
     def test_registered(self) -> None:
-        from pixveil.detect import available_targets
+        from pixveil.detect import DETECTORS
 
-        assert "plates-net" in available_targets()
+        assert DETECTORS.get("plates-net") is PlateNetDetector
 
 
 class TestFuse:

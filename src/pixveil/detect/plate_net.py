@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from pixveil._onnx import LoadedSession, check_device, load_session
-from pixveil.detect.base import Detector, check_image, register_detector
+from pixveil.detect.base import Detector, check_image, detection_failures, register_detector
 from pixveil.errors import DetectionError, ModelError
 from pixveil.platedet.decode import decode, nms
 from pixveil.types import Region
@@ -33,7 +33,7 @@ from pixveil.types import Region
 __all__ = ["DEFAULT_THRESHOLD", "PlateNetDetector", "default_model_path", "fuse_regions"]
 
 #: Default score threshold (see docs/PLATE_DETECTOR.md for the recall / false-positive curve).
-DEFAULT_THRESHOLD = 0.3
+DEFAULT_THRESHOLD = 0.6
 _ALIGN = 32
 _STRIDE = 4
 _INPUT = "image"
@@ -120,7 +120,7 @@ class PlateNetDetector(Detector):
 
     Parameters
     ----------
-    threshold : float, default 0.3
+    threshold : float, default 0.6
         Minimum score, in ``(0, 1)``.
     max_side : int, default 1280
         Long side, in pixels, of the full-resolution pass (larger images are shrunk;
@@ -271,10 +271,12 @@ class PlateNetDetector(Detector):
         Raises
         ------
         DetectionError
-            When the network fails on the image (the image must then not be released).
+            When the network or anything after it fails on the image (the image must
+            then not be released).
         """
         h, w = check_image(image).shape[:2]
-        quads, scores = self.detect_arrays(image)
+        with detection_failures("plate", image):
+            quads, scores = self.detect_arrays(image)
         regions: list[Region] = []
         for q, s in zip(quads, scores, strict=True):
             q = q.copy()
