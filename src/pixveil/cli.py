@@ -240,7 +240,8 @@ def anonymize(
         typer.Option(
             "--targets",
             "-t",
-            help="What to detect, comma-separated: faces, plates, text, text-pii.",
+            help="What to detect, comma-separated: faces, plates, plates-net (the learned "
+            "plate detector), text, text-pii.",
             metavar="LIST",
         ),
     ] = "faces,plates",

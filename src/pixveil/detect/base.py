@@ -88,7 +88,12 @@ def detection_failures(what: str, image: np.ndarray) -> Iterator[None]:
 
 DETECTORS: Registry[type[Detector]] = Registry(
     "detector",
-    builtin=("pixveil.detect.faces", "pixveil.detect.plates", "pixveil.detect.text"),
+    builtin=(
+        "pixveil.detect.faces",
+        "pixveil.detect.plates",
+        "pixveil.detect.plate_net",
+        "pixveil.detect.text",
+    ),
 )
 
 
