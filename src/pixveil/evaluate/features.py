@@ -208,10 +208,6 @@ def build_mobilenet_v2(torch: Any) -> Any:
     return MobileNetV2()
 
 
-# The earlier private name (pixveil.platedet.model still imports it).
-_build_mobilenet_v2 = build_mobilenet_v2
-
-
 def load_mobilenet_v2(*, device: str = "cpu") -> Any:
     """The ImageNet MobileNetV2, in eval mode, loaded once per device and reused.
 

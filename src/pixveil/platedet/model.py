@@ -127,9 +127,9 @@ def _mobilenet_features(pretrained: bool) -> nn.Sequential:
         base: Any = load_mobilenet_v2(device="cpu")
         feats = copy.deepcopy(base.features)
     else:  # same architecture, random weights (tests, or loading a checkpoint next)
-        from pixveil.evaluate.features import _build_mobilenet_v2
+        from pixveil.evaluate.features import build_mobilenet_v2
 
-        feats = _build_mobilenet_v2(torch).features
+        feats = build_mobilenet_v2(torch).features
     for p in feats.parameters():
         p.requires_grad_(True)
     return feats.train()

@@ -5,6 +5,11 @@ sample ``index`` of a :class:`SceneSynth` with seed ``s`` is drawn from
 ``np.random.default_rng([s, index])`` and depends on nothing else (not on the order in
 which samples are asked for), so training resumes on exactly the data it would have seen.
 
+Why one module of ~1,300 lines: it is a data generator whose parts (plate formats,
+glyph rendering, wear and lighting, backgrounds, distractors, composition) all feed
+one sampling function and share its random stream; most of the length is the
+per-format drawing code.  It is training-only code (not on the inference path).
+
 What is drawn
 -------------
 **Plates** (:func:`render_plate`), in the formats of :data:`FORMATS`:
