@@ -238,7 +238,7 @@ def run_batch(
     report_progress(ProgressEvent("images", 0, len(images)))
     all_inputs = ProtectedPaths(p for p, _ in images)
     planned: dict[Path, Path] = {}
-    rng = anonymizer._rng()  # one stream for the whole batch when seeded
+    rng = anonymizer.rng()  # one stream for the whole batch when seeded
 
     def plan(path: Path, root: Path | None) -> tuple[Path, Path, str]:
         video = is_video_path(path)

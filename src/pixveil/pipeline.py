@@ -112,7 +112,8 @@ class Anonymizer:
             options["device"] = self.device
         return options
 
-    def _rng(self) -> np.random.Generator | None:
+    def rng(self) -> np.random.Generator | None:
+        """A generator seeded with ``config.seed``, or None (cryptographic noise) without one."""
         return None if self.config.seed is None else np.random.default_rng(self.config.seed)
 
     @property
@@ -162,7 +163,7 @@ class Anonymizer:
         if self.config.dry_run:
             return ProtectedImage(pixels, detections, {})
         if rng is None:
-            rng = self._rng()
+            rng = self.rng()
         from pixveil.protect import protect_regions as protect_all
 
         done = protect_all(self.method, pixels, detections, rng=rng, companion=self.companion)
