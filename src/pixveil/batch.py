@@ -343,6 +343,7 @@ def _process_video(
         anonymizer=anonymizer,
         detect_every=config.detect_every,
         audio=config.audio,
+        noise=config.video_noise,
         root=root,
         protected_paths=protected_paths,
         progress=frames,

@@ -72,6 +72,8 @@ def _check_options(**flags: Any) -> None:
         raise ValueError(f"--max-size must be >= 64 pixels, got {flags['--max-size']}")
     if flags.get("--detect") not in (None, "exhaustive", "cascade"):
         raise ValueError(f"--detect must be exhaustive or cascade, got {flags['--detect']!r}")
+    if flags.get("--noise") not in (None, "frame", "track"):
+        raise ValueError(f"--noise must be frame or track, got {flags['--noise']!r}")
     if flags.get("--detect-every") is not None and flags["--detect-every"] < 1:
         raise ValueError(f"--detect-every must be >= 1, got {flags['--detect-every']}")
     if flags.get("--margin") is not None and flags["--margin"] <= 0:
@@ -120,6 +122,7 @@ def build_config(
     detect_every: int = 1,
     audio: bool = True,
     detect_mode: str | None = None,
+    video_noise: str = "frame",
 ) -> AnonymizeConfig:
     """Turn CLI options into a validated config (raises ValueError with a clear message)."""
     from pixveil._onnx import check_device
@@ -190,6 +193,7 @@ def build_config(
         detect_every=detect_every,
         audio=audio,
         face_mode=detect_mode,
+        video_noise=video_noise,
     )
 
 
@@ -427,6 +431,15 @@ def anonymize(
             metavar="K",
         ),
     ] = 1,
+    noise: Annotated[
+        str,
+        typer.Option(
+            "--noise",
+            help="Videos, dp-pix/dp-blur: frame (fresh noise per frame: k frames compose to "
+            "k·ε) or track (one noisy release per track, ε per track).",
+            metavar="frame|track",
+        ),
+    ] = "frame",
     no_audio: Annotated[
         bool,
         typer.Option(
@@ -464,6 +477,7 @@ def anonymize(
                 "--margin": margin,
                 "--detect-every": detect_every,
                 "--detect": detect_mode,
+                "--noise": noise,
             }
         )
         config = build_config(
@@ -492,6 +506,7 @@ def anonymize(
             detect_every=detect_every,
             audio=not no_audio,
             detect_mode=detect_mode,
+            video_noise=noise,
         )
         plan = plan_outputs(list(inputs), output, config.output_format)
     except (ValueError, TypeError) as exc:

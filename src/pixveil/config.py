@@ -90,6 +90,10 @@ class AnonymizeConfig:
         the interpolation between detections cover the frames in between.
     audio : bool
         Videos: copy the audio streams untouched (True) or drop them.
+    video_noise : {"frame", "track"}
+        Videos, dp-pix/dp-blur: fresh noise in every frame (``k`` frames of a
+        region compose to ``k·ε``) or one noisy release per track, warped onto each
+        frame (ε per track); see docs/video.md.
     face_mode : {"exhaustive", "cascade"} or None
         How the face detector covers a large image: ``"exhaustive"`` (full
         resolution everywhere, the default) or ``"cascade"`` (full resolution only
@@ -117,6 +121,7 @@ class AnonymizeConfig:
     boxes: bool = False
     detect_every: int = 1
     audio: bool = True
+    video_noise: str = "frame"
     face_mode: str | None = None
 
     def __post_init__(self) -> None:
@@ -150,6 +155,8 @@ class AnonymizeConfig:
             or self.max_size < 64
         ):
             raise ValueError(f"max_size must be an integer >= 64 or None, got {self.max_size!r}")
+        if self.video_noise not in ("frame", "track"):
+            raise ValueError(f"video_noise must be frame or track, got {self.video_noise!r}")
         if self.face_mode not in (None, "exhaustive", "cascade"):
             raise ValueError(f"face_mode must be exhaustive or cascade, got {self.face_mode!r}")
         if (

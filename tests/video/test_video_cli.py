@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -68,3 +69,23 @@ def test_dry_run_counts_tracks(folder: Path, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert "clip.mp4: 2 faces tracks" in res.output
     assert not out.exists()
+
+
+def test_per_track_noise_is_one_release_per_track(kit, tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    still = SimpleNamespace(start=(240, 60), end=(240, 60), scale=(0.6, 0.6), mirror=False)
+    clip = kit.encode_clip(tmp_path / "still.mp4", kit.frames(sprites=(still,), n=12))
+    outs = {}
+    for mode in ("frame", "track"):
+        dst = tmp_path / f"{mode}.mp4"
+        args = ["anonymize", str(clip), "-o", str(dst), "-t", "faces", "--method", "dp-pix"]
+        res = runner.invoke(app, [*args, "--epsilon", "0.5", "--noise", mode, "--seed", "1"])
+        assert res.exit_code == 0, res.output
+        with av.open(str(dst)) as c:
+            frames = [f.to_ndarray(format="rgb24").astype(np.int16) for f in c.decode(video=0)]
+        outs[mode] = float(np.mean([np.abs(b - a).mean() for a, b in itertools.pairwise(frames)]))
+    # a still face: fresh noise in every frame flickers, one release per track does not
+    assert outs["frame"] > 3 * outs["track"], outs
+    res = runner.invoke(app, ["anonymize", str(clip), "-o", str(tmp_path / "x"), "--noise", "px"])
+    assert res.exit_code == 2 and "--noise must be frame or track" in res.output
