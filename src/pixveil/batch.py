@@ -236,7 +236,8 @@ def run_batch(
     )
     report_progress = notify(check_progress(progress))
     report_progress(ProgressEvent("images", 0, len(images)))
-    all_inputs = ProtectedPaths(p for p, _ in images)
+    input_paths = [p for p, _ in images]
+    all_inputs = ProtectedPaths(input_paths)
     planned: dict[Path, Path] = {}
     rng = anonymizer.rng()  # one stream for the whole batch when seeded
 
@@ -279,23 +280,19 @@ def run_batch(
                         path,
                         dst,
                         root=None if target is not None else out,
-                        protected_paths=[p for p, _ in images],
+                        protected_paths=input_paths,
                         progress=report_progress,
                     )
-                    report.outcomes.append(outcome)
-                    if on_result is not None:
-                        on_result(outcome)
-                    report_progress(ProgressEvent("images", i + 1, len(images), item=str(path)))
-                    continue
-                loaded = fut.result()
-                outcome = anonymizer.process_file(
-                    loaded,
-                    dst,
-                    protected_paths=all_inputs,
-                    rng=rng,
-                    root=None if target is not None else out,
-                    format=fmt,
-                )
+                else:
+                    loaded = fut.result()
+                    outcome = anonymizer.process_file(
+                        loaded,
+                        dst,
+                        protected_paths=all_inputs,
+                        rng=rng,
+                        root=None if target is not None else out,
+                        format=fmt,
+                    )
             except (PixveilError, OSError) as exc:
                 outcome = ImageOutcome(path, None, None, _one_line(exc, path))
             except Exception as exc:  # fail closed on anything unexpected, and say what it was

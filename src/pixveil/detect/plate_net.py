@@ -255,25 +255,8 @@ class PlateNetDetector(Detector):
         return quads[keep], scores[keep]
 
     def detect(self, image: np.ndarray) -> list[Region]:
-        """Find the licence plates in ``image``.
-
-        Parameters
-        ----------
-        image : ndarray of shape (H, W, 3), uint8, RGB
-            The oriented image.
-
-        Returns
-        -------
-        list of Region
-            ``kind="plate"``, best score first; ``landmarks`` is the ``(4, 2)`` plate
-            quadrilateral, clipped to the image.
-
-        Raises
-        ------
-        DetectionError
-            When the network or anything after it fails on the image (the image must
-            then not be released).
-        """
+        # Detector.detect's contract; each region's landmarks are the (4, 2) plate
+        # quadrilateral, clipped to the image; failures raise DetectionError.
         h, w = check_image(image).shape[:2]
         with detection_failures("plate", image):
             quads, scores = self.detect_arrays(image)
