@@ -125,7 +125,8 @@ class TestRead:
 
     def test_paths(self) -> None:
         assert is_video_path("a/B.MP4") and is_video_path("x.mkv") and not is_video_path("x.jpg")
-        assert video_output_suffix("a.avi") == ".mp4"
+        assert video_output_suffix("a.avi") == ".mkv"
+        assert video_output_suffix("a.webm") == ".mp4"
         assert video_output_suffix("a.MOV") == ".mov"
         assert video_output_suffix("a.mkv") == ".mkv"
 

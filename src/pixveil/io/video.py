@@ -151,9 +151,14 @@ def video_output_suffix(path: str | os.PathLike[str]) -> str:
     """The extension of the protected copy of the video ``path``.
 
     MOV and Matroska inputs keep their container (both take H.264 and, in
-    Matroska's case, nearly any audio codec untouched); everything else becomes MP4.
+    Matroska's case, nearly any audio codec untouched).  AVI becomes Matroska:
+    AVI's audio (AC-3, MP3, PCM, DTS...) goes into Matroska packet for packet,
+    while MP4 refuses PCM and drops AC-3 packets without a sync word (the first
+    packet of the shared ``Megamind.avi``).  Everything else becomes MP4.
     """
     suffix = Path(path).suffix.lower()
+    if suffix == ".avi":
+        return ".mkv"
     return suffix if suffix in (".mov", ".mkv") else ".mp4"
 
 
