@@ -76,6 +76,16 @@ def _check_options(**flags: Any) -> None:
         raise ValueError(f"--noise must be frame or track, got {flags['--noise']!r}")
     if flags.get("--detect-every") is not None and flags["--detect-every"] < 1:
         raise ValueError(f"--detect-every must be >= 1, got {flags['--detect-every']}")
+    if flags.get("--video-max-size") not in (None, "full"):
+        try:
+            px = int(flags["--video-max-size"])
+        except ValueError:
+            px = 0
+        if px < 64:
+            raise ValueError(
+                "--video-max-size must be 'full' or >= 64 pixels, "
+                f"got {flags['--video-max-size']!r}"
+            )
     if flags.get("--margin") is not None and flags["--margin"] <= 0:
         raise ValueError(f"--margin must be > 0, got {flags['--margin']:g}")
 
@@ -119,10 +129,11 @@ def build_config(
     dry_run: bool = False,
     boxes: bool = False,
     image: Path | None = None,
-    detect_every: int = 1,
+    detect_every: int | None = None,
     audio: bool = True,
     detect_mode: str | None = None,
     video_noise: str = "frame",
+    video_max_size: str | None = None,
 ) -> AnonymizeConfig:
     """Turn CLI options into a validated config (raises ValueError with a clear message)."""
     from pixveil._onnx import check_device
@@ -171,6 +182,11 @@ def build_config(
         check_device(device)
     except ValueError as exc:
         raise ValueError(f"--device: {exc}") from None
+    video: dict[str, Any] = {}
+    if detect_every is not None:
+        video["detect_every"] = detect_every
+    if video_max_size is not None:
+        video["video_max_size"] = None if video_max_size == "full" else int(video_max_size)
     return AnonymizeConfig(
         targets=target_names,
         method=method,
@@ -190,10 +206,10 @@ def build_config(
         allow_damaged=allow_damaged,
         dry_run=dry_run,
         boxes=boxes,
-        detect_every=detect_every,
         audio=audio,
         face_mode=detect_mode,
         video_noise=video_noise,
+        **video,
     )
 
 
@@ -424,13 +440,23 @@ def anonymize(
         ),
     ] = None,
     detect_every: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--detect-every",
-            help="Videos: run the detectors on one frame in K, >= 1 (tracking covers the others).",
+            help="Videos: run the detectors on one frame in K, >= 1 (tracking covers the others). "
+            "[default: 3]",
             metavar="K",
         ),
-    ] = 1,
+    ] = None,
+    video_max_size: Annotated[
+        str | None,
+        typer.Option(
+            "--video-max-size",
+            help="Videos: detect on a copy at most PX pixels on its longer side, or 'full' "
+            "(--max-size, when given, applies to videos too). [default: 640]",
+            metavar="PX|full",
+        ),
+    ] = None,
     noise: Annotated[
         str,
         typer.Option(
@@ -476,6 +502,7 @@ def anonymize(
                 "--max-size": max_size,
                 "--margin": margin,
                 "--detect-every": detect_every,
+                "--video-max-size": video_max_size,
                 "--detect": detect_mode,
                 "--noise": noise,
             }
@@ -504,6 +531,7 @@ def anonymize(
             boxes=boxes,
             image=image,
             detect_every=detect_every,
+            video_max_size=video_max_size,
             audio=not no_audio,
             detect_mode=detect_mode,
             video_noise=noise,

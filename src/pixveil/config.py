@@ -12,10 +12,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DEFAULT_METHOD", "DEFAULT_TARGETS", "AnonymizeConfig", "parse_targets"]
+__all__ = [
+    "DEFAULT_METHOD",
+    "DEFAULT_TARGETS",
+    "VIDEO_DETECT_EVERY",
+    "VIDEO_MAX_SIZE",
+    "AnonymizeConfig",
+    "parse_targets",
+]
 
 DEFAULT_TARGETS: tuple[str, ...] = ("faces", "plates")
 DEFAULT_METHOD = "blur"
+#: Videos: the detectors run on one frame in this many by default; tracking and
+#: interpolation cover the others (``bench/bench_video.py --section coverage``).
+VIDEO_DETECT_EVERY = 3
+#: Videos: the detectors see a copy at most this many pixels on its longer side.
+VIDEO_MAX_SIZE = 640
 
 
 def parse_targets(value: str | Any) -> tuple[str, ...]:
@@ -87,7 +99,14 @@ class AnonymizeConfig:
         Draw each detection's box and score on the output (for checking thresholds).
     detect_every : int
         Videos: run the detectors on one frame in this many (>= 1); the tracker and
-        the interpolation between detections cover the frames in between.
+        the interpolation between detections cover the frames in between.  Default
+        :data:`VIDEO_DETECT_EVERY` (with ``video_max_size``, real time at 720p on two
+        CPU cores; coverage measured in docs/video.md).
+    video_max_size : int or None
+        Videos: detect on a copy whose longer side is at most this many pixels
+        (default :data:`VIDEO_MAX_SIZE`; None = full resolution).  ``max_size``,
+        when set, applies to videos too and takes precedence.  The output keeps
+        the full resolution.
     audio : bool
         Videos: copy the audio streams untouched (True) or drop them.
     video_noise : {"frame", "track"}
@@ -119,7 +138,8 @@ class AnonymizeConfig:
     allow_damaged: bool = False
     dry_run: bool = False
     boxes: bool = False
-    detect_every: int = 1
+    detect_every: int = VIDEO_DETECT_EVERY
+    video_max_size: int | None = VIDEO_MAX_SIZE
     audio: bool = True
     video_noise: str = "frame"
     face_mode: str | None = None
@@ -155,6 +175,14 @@ class AnonymizeConfig:
             or self.max_size < 64
         ):
             raise ValueError(f"max_size must be an integer >= 64 or None, got {self.max_size!r}")
+        if self.video_max_size is not None and (
+            isinstance(self.video_max_size, bool)
+            or not isinstance(self.video_max_size, int)
+            or self.video_max_size < 64
+        ):
+            raise ValueError(
+                f"video_max_size must be an integer >= 64 or None, got {self.video_max_size!r}"
+            )
         if self.video_noise not in ("frame", "track"):
             raise ValueError(f"video_noise must be frame or track, got {self.video_noise!r}")
         if self.face_mode not in (None, "exhaustive", "cascade"):

@@ -120,14 +120,18 @@ class Anonymizer:
     def max_pixels(self) -> int:
         return self.config.max_pixels or DEFAULT_MAX_PIXELS
 
-    def detect(self, pixels: np.ndarray) -> Detections:
+    def detect(self, pixels: np.ndarray, *, max_size: int | str | None = "config") -> Detections:
         """Run every detector; any failure raises :class:`DetectionError`.
 
-        With ``config.max_size`` the detectors see a copy whose longer side is at
-        most that many pixels; the regions are mapped back to ``pixels``.
+        With ``config.max_size`` (or ``max_size``, when given: None = full
+        resolution) the detectors see a copy whose longer side is at most that
+        many pixels; the regions are mapped back to ``pixels``.
         """
         height, width = pixels.shape[:2]
-        small, scale = _downscaled(pixels, self.config.max_size)
+        size = self.config.max_size if max_size == "config" else max_size
+        if isinstance(size, str):
+            raise ValueError(f"max_size must be an int, None or 'config', got {size!r}")
+        small, scale = _downscaled(pixels, size)
         regions: list[Region] = []
         for det in self.detectors:
             try:

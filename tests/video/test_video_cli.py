@@ -89,3 +89,61 @@ def test_per_track_noise_is_one_release_per_track(kit, tmp_path: Path) -> None:
     assert outs["frame"] > 3 * outs["track"], outs
     res = runner.invoke(app, ["anonymize", str(clip), "-o", str(tmp_path / "x"), "--noise", "px"])
     assert res.exit_code == 2 and "--noise must be frame or track" in res.output
+
+
+def test_video_defaults_detect_one_frame_in_three_at_640(kit, tmp_path: Path, monkeypatch) -> None:
+    from pixveil.pipeline import Anonymizer
+
+    clip = kit.encode_clip(tmp_path / "hd.mp4", kit.frames(n=9, size=(1280, 720)), audio=False)
+    seen: list[tuple[int, int | None]] = []
+    real = Anonymizer.detect
+
+    def detect(self, pixels, **kw):
+        seen.append((pixels.shape[1], kw.get("max_size")))
+        return real(self, pixels, **kw)
+
+    monkeypatch.setattr(Anonymizer, "detect", detect)
+    res = runner.invoke(app, ["anonymize", str(clip), "-o", str(tmp_path / "a"), "-t", "faces"])
+    assert res.exit_code == 0, res.output
+    assert seen == [(1280, 640)] * 3  # frames 0, 3, 6
+    seen.clear()
+    res = runner.invoke(
+        app,
+        [
+            "anonymize",
+            str(clip),
+            "-o",
+            str(tmp_path / "b"),
+            "-t",
+            "faces",
+            "--detect-every",
+            "1",
+            "--video-max-size",
+            "full",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert seen == [(1280, None)] * 9
+    seen.clear()
+    res = runner.invoke(  # --max-size applies to videos too
+        app, ["anonymize", str(clip), "-o", str(tmp_path / "c"), "-t", "faces", "--max-size", "960"]
+    )
+    assert res.exit_code == 0 and seen == [(1280, 960)] * 3, res.output
+    for bad in ("32", "big"):
+        res = runner.invoke(
+            app, ["anonymize", str(clip), "-o", str(tmp_path / "d"), "--video-max-size", bad]
+        )
+        assert res.exit_code == 2 and "--video-max-size" in res.output
+
+
+@pytest.mark.shared
+def test_avi_becomes_matroska_with_every_audio_packet(
+    shared_data: Path, kit, tmp_path: Path
+) -> None:
+    src = shared_data / "video" / "Megamind.avi"
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["anonymize", str(src), "-o", str(out), "-t", "faces", "-q"])
+    assert res.exit_code == 0, res.output
+    dst = out / "Megamind.mkv"
+    assert dst.is_file() and not (out / "Megamind.mp4").exists()
+    assert kit.audio_packets(dst) == kit.audio_packets(src)  # all 352, the partial first one too

@@ -94,8 +94,8 @@ def anonymize_video(
     *,
     config: AnonymizeConfig | None = None,
     anonymizer: Any = None,
-    detect_every: int = 1,
-    noise: str = "frame",
+    detect_every: int | None = None,
+    noise: str | None = None,
     frame_rate: float | Fraction | None = None,
     pad: int = 3,
     max_gap: float = 0.5,
@@ -120,15 +120,18 @@ def anonymize_video(
         as for images.
     anonymizer : pixveil.pipeline.Anonymizer, optional
         A ready one (models loaded once for many videos); overrides ``config``.
-    detect_every : int
-        Run the detectors on one frame in this many (1 = every frame).  The
-        frames between are covered by interpolating each track between its
-        detections.
-    noise : {"frame", "track"}
+    detect_every : int, optional
+        Run the detectors on one frame in this many (1 = every frame); default
+        ``config.detect_every`` (3).  The frames between are covered by
+        interpolating each track between its detections.  The detectors see a
+        copy of at most ``config.max_size`` or else ``config.video_max_size``
+        (640) pixels on its longer side.
+    noise : {"frame", "track"}, optional
         For ``dp-pix``/``dp-blur``: ``"frame"`` draws fresh noise in every frame
         (``k`` frames of one region compose to ``k·ε``); ``"track"`` protects each
         track once and shows that one release in all its frames (``ε`` per track;
-        see :mod:`pixveil.video.temporal`).  ``gan-face`` (one latent per track)
+        see :mod:`pixveil.video.temporal`); default ``config.video_noise``.
+        ``gan-face`` (one latent per track)
         and ``plate-synth`` (one synthetic text per track) always work per track.
     frame_rate : float, optional
         Rate of bare-array sources (default 30).
@@ -155,12 +158,14 @@ def anonymize_video(
         A detector or the method failed on a frame: the caller must not publish
         any frame of this video (:func:`process_video` writes nothing then).
     """
-    _validate(detect_every, noise)
     if anonymizer is None:
         from pixveil.pipeline import Anonymizer
 
         anonymizer = Anonymizer(config)
     cfg: AnonymizeConfig = anonymizer.config
+    detect_every = cfg.detect_every if detect_every is None else detect_every
+    noise = cfg.video_noise if noise is None else noise
+    _validate(detect_every, noise)
     if rng is None:
         rng = None if cfg.seed is None else np.random.default_rng(cfg.seed)
     own_reader = None
@@ -288,12 +293,14 @@ def _run(
     # Detection runs in a worker thread (ONNX Runtime releases the GIL) while this
     # thread decodes ahead and protects, and the consumer encodes, earlier frames.
     pending: deque[tuple[VideoFrame, Future[Detections] | None]] = deque()
+    size = cfg.max_size if cfg.max_size is not None else cfg.video_max_size
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixveil-detect")
     try:
         for frame in frames:
             check_pixel_limit(frame.pixels, anonymizer.max_pixels)
             due = frame.index % detect_every == 0
-            pending.append((frame, pool.submit(anonymizer.detect, frame.pixels) if due else None))
+            job = pool.submit(anonymizer.detect, frame.pixels, max_size=size) if due else None
+            pending.append((frame, job))
             while pending and (
                 pending[0][1] is None or pending[0][1].done() or len(pending) > _AHEAD
             ):
@@ -429,9 +436,9 @@ def process_video(
     config: AnonymizeConfig | None = None,
     *,
     anonymizer: Any = None,
-    detect_every: int = 1,
-    audio: bool = True,
-    noise: str = "frame",
+    detect_every: int | None = None,
+    audio: bool | None = None,
+    noise: str | None = None,
     crf: int | None = None,
     root: str | os.PathLike[str] | None = None,
     protected_paths: Iterable[str | os.PathLike[str]] = (),
@@ -456,8 +463,8 @@ def process_video(
         Reuse loaded models across videos (overrides ``config``).
     detect_every, noise
         See :func:`anonymize_video`.
-    audio : bool
-        Copy the audio streams untouched (default) or write none.
+    audio : bool, optional
+        Copy the audio streams untouched or write none; default ``config.audio``.
     crf : int, optional
         x264 quality, 0 (lossless) to 51; default
         :data:`pixveil.io.video.DEFAULT_CRF`.  ``config.quality`` as an int
@@ -480,13 +487,16 @@ def process_video(
     """
     from pixveil.io.video import DEFAULT_CRF
 
-    _validate(detect_every, noise)
     start = _time.perf_counter()
     if anonymizer is None:
         from pixveil.pipeline import Anonymizer
 
         anonymizer = Anonymizer(config)
     cfg: AnonymizeConfig = anonymizer.config
+    detect_every = cfg.detect_every if detect_every is None else detect_every
+    noise = cfg.video_noise if noise is None else noise
+    audio = cfg.audio if audio is None else audio
+    _validate(detect_every, noise)
     if crf is None:
         crf = _crf_from_quality(cfg.quality, DEFAULT_CRF)
     reader = open_video(src, max_pixels=anonymizer.max_pixels, allow_damaged=cfg.allow_damaged)

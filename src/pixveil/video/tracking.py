@@ -147,6 +147,7 @@ class DetectionTracker:
         self._next = itertools.count(1)
         # untracked detections of the previous detection frame, per kind: (track, box)
         self._orphans: dict[str, list[tuple[int, Box]]] = {}
+        self._last_time: float | None = None
 
     def update(self, regions: Iterable[Region], time: float) -> list[tuple[int, Region]]:
         """(track id, region) for every region of one detection frame at ``time`` seconds."""
@@ -156,6 +157,11 @@ class DetectionTracker:
         for r in regions:
             by_kind.setdefault(r.kind, []).append(r)
         out: list[tuple[int, Region]] = []
+        # frames since the previous detection frame: how far an untracked face may have moved
+        step = 1.0
+        if self._last_time is not None:
+            step = max(1.0, (float(time) - self._last_time) * self._frame_rate)
+        self._last_time = float(time)
         for kind in sorted(set(by_kind) | set(self._trackers)):
             found = by_kind.get(kind, [])
             tracker = self._trackers.get(kind)
@@ -188,7 +194,7 @@ class DetectionTracker:
                     gid = self._ids.get(key)
                     if gid is None:
                         # a track's first report: it started from an untracked detection
-                        gid = _best_orphan(orphans, r.box)
+                        gid = _best_orphan(orphans, r.box, step)
                         if gid is None:
                             gid = next(self._next)
                         else:
@@ -202,20 +208,28 @@ class DetectionTracker:
         return out
 
 
-def _best_orphan(orphans: list[tuple[int, Box]], box: Box) -> int | None:
+def _best_orphan(orphans: list[tuple[int, Box]], box: Box, step: float = 1.0) -> int | None:
+    """The untracked detection of the previous detection frame that ``box`` continues.
+
+    The best-overlapping one; without overlap (a fast face between detection
+    frames) the nearest centre within ``1 + step / 2`` box sizes (L1), where
+    ``step`` is the number of frames since that detection frame (a face seen one
+    frame in three may have moved further than one seen in every frame).
+    """
     best, best_iou = None, 0.0
     for gid, obox in orphans:
         iou = box_iou(obox, box)
         if iou > best_iou:
             best, best_iou = gid, iou
     if best is None:
-        # no overlap (a fast face between detection frames): the nearest centre
         cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
         size = max(box[2] - box[0], box[3] - box[1])
+        limit = (1.0 + step / 2.0) * size
         for gid, obox in orphans:
             ox, oy = (obox[0] + obox[2]) / 2, (obox[1] + obox[3]) / 2
-            if abs(ox - cx) + abs(oy - cy) <= 1.5 * size:
-                return gid
+            d = abs(ox - cx) + abs(oy - cy)
+            if d <= limit:
+                best, limit = gid, d
     return best
 
 
