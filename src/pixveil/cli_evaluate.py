@@ -26,6 +26,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from pixveil.cli_progress import ProgressBars
 from pixveil.errors import InputError, MissingDependencyError, PixveilError
@@ -377,16 +378,29 @@ def evaluate(
             "one probe is a third of a point of rank-1).",
         ),
     ] = 1,
+    video_frames: Annotated[
+        int,
+        typer.Option(
+            "--video-frames", help="Video clips in DATA: frames read from each (temporal metrics)."
+        ),
+    ] = 150,
     workers: WorkersOpt = 0,
     quiet: QuietOpt = False,
 ) -> None:
     """Protect a face data set with every method and parameter; measure privacy and utility.
 
     Writes OUTPUT/index.html (tables, plots, examples), results.csv, results.json
-    and config.json.
+    and config.json.  Video clips in DATA are protected with the same settings and
+    measured over time (coverage, flicker, identity along tracks, re-identification,
+    frames/s): video.csv, video.json and a section of index.html.
     """
+    from pixveil.evaluate.video import find_clips
+
     if repeat < 1:
         raise _usage(f"--repeat must be >= 1, got {repeat}")
+    if video_frames < 2:
+        raise _usage(f"--video-frames must be >= 2, got {video_frames}")
+    clips = find_clips(data)
     try:
         config = _build_config(
             data=data,
@@ -411,15 +425,124 @@ def evaluate(
             fid=fid,
             examples=examples,
         )
+        settings = config.settings()
     except (ValueError, TypeError) as exc:
         raise _usage(str(exc)) from None
-    result = _run(config, quiet=quiet, seeds=range(seed, seed + repeat) if repeat > 1 else None)
-    written = _write(result, output)
-    out.print(_summary(result))
-    _print_notes(result)
+    written: dict[str, Path] = {}
+    images = not clips or _has_images(data)
+    if images:
+        result = _run(config, quiet=quiet, seeds=range(seed, seed + repeat) if repeat > 1 else None)
+        written = _write(result, output)
+        out.print(_summary(result))
+        _print_notes(result)
+    if clips:
+        written.update(
+            _run_video(
+                clips,
+                settings,
+                output,
+                seed=seed,
+                threshold=threshold,
+                reid=reid,
+                max_frames=video_frames,
+                quiet=quiet,
+                html=written.get("html"),
+            )
+        )
     out.print(f"report: {written['html']}")
-    out.print(f"results: {written['csv']}, {written['json']}; config: {written['config']}")
-    out.print(f"[dim]{result.timings['total']:.0f} s[/dim]")
+    files = [written[k] for k in ("csv", "json", "video_csv", "video_json") if k in written]
+    out.print("results: " + ", ".join(str(f) for f in files))
+    if "config" in written:
+        out.print(f"config: {written['config']}")
+    if images:
+        out.print(f"[dim]{result.timings['total']:.0f} s[/dim]")
+
+
+def _has_images(data: Path) -> bool:
+    from pixveil.io import is_image_path
+
+    if data.is_file():
+        return is_image_path(data)
+    return any(p.is_file() and is_image_path(p) for p in data.rglob("*"))
+
+
+def _run_video(
+    clips: list[Path],
+    settings: list[Any],
+    output: Path,
+    *,
+    seed: int,
+    threshold: float | None,
+    reid: bool,
+    max_frames: int,
+    quiet: bool,
+    html: Path | None,
+) -> dict[str, Path]:
+    """The temporal metrics of ``clips`` under ``settings``: files written, table printed."""
+    import json
+
+    from pixveil.evaluate.report import _csv_bytes, json_ready
+    from pixveil.evaluate.video import evaluate_clips, video_rows, video_section_html
+    from pixveil.io import atomic_write_bytes
+
+    def note(message: str) -> None:
+        if not quiet:
+            err.print(f"video: {message}", markup=False)
+
+    try:
+        result = evaluate_clips(
+            clips,
+            [(s.label, s.method, dict(s.params)) for s in settings if s.method != "none"],
+            seed=seed,
+            face_threshold=threshold,
+            reid=reid,
+            max_frames=max_frames,
+            progress=note,
+        )
+    except (InputError, MissingDependencyError) as exc:
+        raise _usage(str(exc)) from None
+    except PixveilError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_FAILED) from None
+    output.mkdir(parents=True, exist_ok=True)
+    written = {
+        "video_csv": atomic_write_bytes(
+            output / "video.csv", _csv_bytes(result.rows()), root=output
+        ),
+        "video_json": atomic_write_bytes(
+            output / "video.json",
+            (json.dumps(json_ready(result.to_dict()), indent=2) + "\n").encode(),
+            root=output,
+        ),
+    }
+    section = video_section_html(result)
+    if html is not None:
+        page = html.read_text(encoding="utf-8")
+        page = page.replace("</body>", section + "</body>", 1)
+    else:
+        page = (
+            "<!doctype html><html><head><meta charset='utf-8'><title>pixveil video report"
+            f"</title></head><body><h1>pixveil evaluate: video</h1>{section}</body></html>"
+        )
+    written["html"] = atomic_write_bytes(output / "index.html", page.encode("utf-8"), root=output)
+    table = Table(title="video: temporal metrics")
+    for column in (
+        "clip",
+        "setting",
+        "frames",
+        "tracks",
+        "coverage",
+        "flicker (floor)",
+        "same person along a track",
+        "matches the original",
+        "re-anonymised matches",
+        "frames/s",
+    ):
+        table.add_column(column, overflow="fold")
+    for row in video_rows(result):
+        table.add_row(*(Text(cell) for cell in row))  # file names are never markup
+    out.print(table)
+    return written
 
 
 @dataclass(frozen=True)
