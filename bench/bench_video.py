@@ -43,6 +43,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -288,6 +289,197 @@ def bench_speed(args: argparse.Namespace) -> None:
         table(("run", "frames/s", "x deface", "coverage", "covered", "tracks"), rows)
 
 
+# ----------------------------------------------------------------------------- coverage
+
+#: The shared LFW photos give the coverage clips many different people; without
+#: them every sprite is scikit-image's astronaut.
+LFW = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lfw"
+PLATES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "plates"
+
+
+def _people(n: int, seed: int) -> list[np.ndarray]:
+    """``n`` head-and-shoulders crops (170x150) of different LFW people (astronaut without LFW)."""
+    folders = sorted(p for p in LFW.glob("*") if p.is_dir()) if LFW.is_dir() else []
+    if not folders:
+        return [_astronaut()] * n
+    rng = np.random.default_rng(seed)
+    out = []
+    for j in rng.choice(len(folders), size=n, replace=False):
+        photo = sorted(folders[j].glob("*.jpg"))[0]
+        img = cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2RGB)
+        out.append(np.ascontiguousarray(img[40:210, 50:200]))
+    return out
+
+
+def render_people(
+    sprites: Sequence[Sprite], faces: Sequence[np.ndarray], n: int, size: tuple[int, int], seed: int
+) -> tuple[list[np.ndarray], list[list[tuple[int, int, int, int]]]]:
+    """Like :func:`render`, sprite ``j`` showing ``faces[j]``: frames and pasted rectangles."""
+    w, h = size
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    bg = np.stack([60 + 80 * xx / w, 70 + 60 * yy / h, 110 - 40 * xx / w], axis=2)
+    bg = np.clip(bg + rng.normal(0, 6, bg.shape), 0, 255).astype(np.uint8)
+    frames, rects = [], []
+    for i in range(n):
+        t = i / max(1, n - 1)
+        img = bg.copy()
+        boxes = []
+        for s, face in zip(sprites, faces, strict=True):
+            k = s.scale[0] + t * (s.scale[1] - s.scale[0])
+            src = face[:, ::-1] if s.mirror else face
+            f = cv2.resize(src, (round(src.shape[1] * k), round(src.shape[0] * k)), cv2.INTER_AREA)
+            x = round(s.start[0] + t * (s.end[0] - s.start[0]))
+            y = round(s.start[1] + t * (s.end[1] - s.start[1]))
+            fh, fw = f.shape[:2]
+            x0, y0, x1, y1 = max(0, x), max(0, y), min(w, x + fw), min(h, y + fh)
+            if x1 > x0 and y1 > y0:
+                img[y0:y1, x0:x1] = f[y0 - y : y1 - y, x0 - x : x1 - x]
+            boxes.append((x, y, x + fw, y + fh))
+        frames.append(img)
+        rects.append(boxes)
+    return frames, rects
+
+
+def _grid_sprites(
+    count: int, size: tuple[int, int], scale: tuple[float, float], speed: float, n: int, seed: int
+) -> list[Sprite]:
+    """``count`` sprites on a grid, each drifting ``speed`` px/frame in a random direction."""
+    w, h = size
+    rng = np.random.default_rng(seed)
+    cols = math.ceil(math.sqrt(count * w / h))
+    rows = math.ceil(count / cols)
+    out = []
+    for j in range(count):
+        cx = (j % cols + 0.5) * w / cols - 75 * scale[0]
+        cy = (j // cols + 0.5) * h / rows - 85 * scale[0]
+        a = rng.uniform(0, 2 * math.pi)
+        dx, dy = speed * n * math.cos(a), speed * n * math.sin(a)
+        k0, k1 = rng.uniform(*scale), rng.uniform(*scale)
+        out.append(Sprite((cx, cy), (cx + dx, cy + dy), (k0, k1), mirror=bool(j % 2)))
+    return out
+
+
+Clip = tuple[str, tuple[int, int], list[np.ndarray], list[list[tuple[int, int, int, int]]] | None]
+
+
+def _coverage_clips(n: int) -> list[Clip]:
+    clips = []
+    faces = _people(3, seed=1)
+    clips.append(
+        (
+            "720p, 3 large faces, crossing",
+            (1280, 720),
+            *render_people(SPEED_SPRITES, faces, n, (1280, 720), 1),
+        )
+    )
+    sp = _grid_sprites(6, (1280, 720), (0.35, 0.6), 2.0, n, seed=2)
+    clips.append(
+        (
+            "720p, 6 small faces (40-70 px)",
+            (1280, 720),
+            *render_people(sp, _people(6, 2), n, (1280, 720), 2),
+        )
+    )
+    sp = _grid_sprites(4, (1280, 720), (0.5, 0.9), 12.0, n, seed=3)
+    clips.append(
+        (
+            "720p, 4 fast faces (12 px/frame)",
+            (1280, 720),
+            *render_people(sp, _people(4, 3), n, (1280, 720), 3),
+        )
+    )
+    sp = _grid_sprites(10, (1920, 1080), (0.4, 1.0), 3.0, n, seed=4)
+    clips.append(
+        (
+            "1080p, 10 faces (45-110 px)",
+            (1920, 1080),
+            *render_people(sp, _people(10, 4), n, (1920, 1080), 4),
+        )
+    )
+    return clips
+
+
+def _inside_any(box: Sequence[float], rects: Sequence[tuple[int, int, int, int]]) -> bool:
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return any(x0 <= cx < x1 and y0 <= cy < y1 for x0, y0, x1, y1 in rects)
+
+
+def _plate_pan(n: int, photo: Path) -> list[np.ndarray]:
+    """A 1280x720 window panning left to right and zooming in across a plate photo."""
+    img = cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2RGB)
+    h, w = img.shape[:2]
+    k = max(1600 / w, 900 / h)
+    img = cv2.resize(img, (round(w * k), round(h * k)), interpolation=cv2.INTER_AREA)
+    h, w = img.shape[:2]
+    frames = []
+    for i in range(n):
+        t = i / max(1, n - 1)
+        zw = round(w * (1.0 - 0.3 * t))
+        zh = round(zw * 9 / 16)
+        zh = min(zh, h)
+        x = round((w - zw) * t)
+        y = round((h - zh) * 0.5)
+        crop = img[y : y + zh, x : x + zw]
+        frames.append(cv2.resize(crop, (1280, 720), interpolation=cv2.INTER_AREA))
+    return frames
+
+
+def bench_coverage(args: argparse.Namespace) -> None:
+    """Coverage of every-frame full-resolution detections under the video defaults and variants."""
+    from pixveil.config import VIDEO_DETECT_EVERY, VIDEO_MAX_SIZE, AnonymizeConfig
+    from pixveil.pipeline import Anonymizer
+    from pixveil.video import anonymize_video
+    from pixveil.video.metrics import coverage
+
+    n = args.coverage_frames
+    settings = [(1, None), (2, None), (3, None), (5, None), (3, 960), (1, 640), (3, 640)]
+    jobs: list[tuple[Any, ...]] = [("faces", *c) for c in _coverage_clips(n)]
+    if PLATES.is_dir():
+        photos = sorted(PLATES.rglob("*.jpg"))
+        for photo in photos[:: max(1, len(photos) // args.plate_clips)][: args.plate_clips]:
+            name = f"720p pan over plate photo {photo.stem}"
+            jobs.append(("plates", name, (1280, 720), _plate_pan(n, photo), None))
+    rows = []
+    totals: dict[tuple[str, int, int | None], list[int]] = {}
+    for target, name, size, frames, rects in jobs:
+        full = Anonymizer(AnonymizeConfig(targets=(target,), device="cpu"))
+        reference = [[r.box for r in full.detect(img, max_size=None)] for img in frames]
+        if rects is not None:  # faces: only detections on a pasted face (no false positive)
+            reference = [
+                [b for b in boxes if _inside_any(b, rs)]
+                for boxes, rs in zip(reference, rects, strict=True)
+            ]
+        for k, px in settings:
+            an = Anonymizer(
+                AnonymizeConfig(targets=(target,), device="cpu", detect_every=k, video_max_size=px)
+            )
+            regions = [
+                [t.region for t in r.regions] for r in anonymize_video(iter(frames), anonymizer=an)
+            ]
+            cov = coverage(reference, regions, size)
+            tot = totals.setdefault((target, k, px), [0, 0])
+            tot[0] += cov.covered
+            tot[1] += cov.total
+            default = k == VIDEO_DETECT_EVERY and px == VIDEO_MAX_SIZE
+            label = f"k={k}, {px or 'full'}" + (" (default)" if default else "")
+            rows.append((name, label, f"{100 * cov.rate:.1f} %", f"{cov.covered}/{cov.total}"))
+        print(f"  done: {name}", file=sys.stderr, flush=True)
+    print(
+        f"coverage: {n} frames per clip at 30 fps; reference = every-frame detection at full "
+        "resolution (faces: those on a pasted face); covered = >= 90 % of a reference box "
+        "inside the protected pixels\n"
+    )
+    table(("clip", "detect every, size", "coverage", "covered"), rows)
+    table(
+        ("target", "detect every, size", "coverage (all clips)", "covered"),
+        [
+            (t, f"k={k}, {px or 'full'}", f"{100 * c / max(1, a):.2f} %", f"{c}/{a}")
+            for (t, k, px), (c, a) in totals.items()
+        ],
+    )
+
+
 # ----------------------------------------------------------------------------- gan-face
 
 
@@ -415,8 +607,12 @@ def bench_flicker(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument(
-        "--section", choices=("all", "trackers", "speed", "gan", "flicker"), default="all"
+        "--section",
+        choices=("all", "trackers", "speed", "coverage", "gan", "flicker"),
+        default="all",
     )
+    ap.add_argument("--coverage-frames", type=int, default=60, help="frames of each coverage clip")
+    ap.add_argument("--plate-clips", type=int, default=4, help="plate-photo pans (shared data)")
     ap.add_argument("--gan-frames", type=int, default=45, help="frames of the gan-face clip")
     ap.add_argument("--repeat", type=int, default=5, help="noise draws per gan-face setting")
     ap.add_argument("--frames", type=int, default=90, help="frames of the 720p clip (30 fps)")
@@ -428,6 +624,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         bench_trackers(args)
     if args.section in ("all", "speed"):
         bench_speed(args)
+    if args.section in ("all", "coverage"):
+        bench_coverage(args)
     if args.section in ("all", "gan"):
         bench_gan(args)
     if args.section in ("all", "flicker"):

@@ -91,7 +91,9 @@ def test_per_track_noise_is_one_release_per_track(kit, tmp_path: Path) -> None:
     assert res.exit_code == 2 and "--noise must be frame or track" in res.output
 
 
-def test_video_defaults_detect_one_frame_in_three_at_640(kit, tmp_path: Path, monkeypatch) -> None:
+def test_video_defaults_detect_one_frame_in_two_at_full_size(
+    kit, tmp_path: Path, monkeypatch
+) -> None:
     from pixveil.pipeline import Anonymizer
 
     clip = kit.encode_clip(tmp_path / "hd.mp4", kit.frames(n=9, size=(1280, 720)), audio=False)
@@ -105,7 +107,7 @@ def test_video_defaults_detect_one_frame_in_three_at_640(kit, tmp_path: Path, mo
     monkeypatch.setattr(Anonymizer, "detect", detect)
     res = runner.invoke(app, ["anonymize", str(clip), "-o", str(tmp_path / "a"), "-t", "faces"])
     assert res.exit_code == 0, res.output
-    assert seen == [(1280, 640)] * 3  # frames 0, 3, 6
+    assert seen == [(1280, None)] * 5  # frames 0, 2, 4, 6, 8
     seen.clear()
     res = runner.invoke(
         app,
@@ -117,18 +119,35 @@ def test_video_defaults_detect_one_frame_in_three_at_640(kit, tmp_path: Path, mo
             "-t",
             "faces",
             "--detect-every",
-            "1",
+            "3",
             "--video-max-size",
-            "full",
+            "640",
         ],
     )
     assert res.exit_code == 0, res.output
-    assert seen == [(1280, None)] * 9
+    assert seen == [(1280, 640)] * 3
     seen.clear()
     res = runner.invoke(  # --max-size applies to videos too
         app, ["anonymize", str(clip), "-o", str(tmp_path / "c"), "-t", "faces", "--max-size", "960"]
     )
-    assert res.exit_code == 0 and seen == [(1280, 960)] * 3, res.output
+    assert res.exit_code == 0 and seen == [(1280, 960)] * 5, res.output
+    seen.clear()
+    res = runner.invoke(
+        app,
+        [
+            "anonymize",
+            str(clip),
+            "-o",
+            str(tmp_path / "e"),
+            "-t",
+            "faces",
+            "--video-max-size",
+            "full",
+            "--detect-every",
+            "1",
+        ],
+    )
+    assert res.exit_code == 0 and seen == [(1280, None)] * 9, res.output
     for bad in ("32", "big"):
         res = runner.invoke(
             app, ["anonymize", str(clip), "-o", str(tmp_path / "d"), "--video-max-size", bad]

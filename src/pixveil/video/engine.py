@@ -122,10 +122,10 @@ def anonymize_video(
         A ready one (models loaded once for many videos); overrides ``config``.
     detect_every : int, optional
         Run the detectors on one frame in this many (1 = every frame); default
-        ``config.detect_every`` (3).  The frames between are covered by
+        ``config.detect_every`` (2).  The frames between are covered by
         interpolating each track between its detections.  The detectors see a
         copy of at most ``config.max_size`` or else ``config.video_max_size``
-        (640) pixels on its longer side.
+        (default None: full resolution) pixels on its longer side.
     noise : {"frame", "track"}, optional
         For ``dp-pix``/``dp-blur``: ``"frame"`` draws fresh noise in every frame
         (``k`` frames of one region compose to ``k·ε``); ``"track"`` protects each
