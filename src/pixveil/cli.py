@@ -123,6 +123,7 @@ def build_config(
     audio: bool = True,
     detect_mode: str | None = None,
     video_noise: str = "frame",
+    region: str = "face",
 ) -> AnonymizeConfig:
     """Turn CLI options into a validated config (raises ValueError with a clear message)."""
     from pixveil._onnx import check_device
@@ -194,6 +195,7 @@ def build_config(
         audio=audio,
         face_mode=detect_mode,
         video_noise=video_noise,
+        region=region,
     )
 
 
@@ -287,6 +289,15 @@ def anonymize(
             "--margin", help="Grow each box by this factor, > 0 (method default).", metavar="FLOAT"
         ),
     ] = None,
+    region: Annotated[
+        str,
+        typer.Option(
+            "--region",
+            help="What of each person to protect: face, head (face, hair, ears, neck) or "
+            "person (the whole body). See docs/methods.md for what each leaves visible.",
+            metavar="face|head|person",
+        ),
+    ] = "face",
     threshold: Annotated[
         float | None,
         typer.Option(
@@ -507,6 +518,7 @@ def anonymize(
             audio=not no_audio,
             detect_mode=detect_mode,
             video_noise=noise,
+            region=region,
         )
         plan = plan_outputs(list(inputs), output, config.output_format)
     except (ValueError, TypeError) as exc:

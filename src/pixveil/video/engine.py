@@ -161,6 +161,12 @@ def anonymize_video(
 
         anonymizer = Anonymizer(config)
     cfg: AnonymizeConfig = anonymizer.config
+    if cfg.region != "face":
+        # fail closed rather than protect less than asked: tracks follow faces
+        raise ValueError(
+            f"region {cfg.region!r} is not supported for videos yet; "
+            "videos protect the face region (use --region face and a larger --margin)"
+        )
     if rng is None:
         rng = None if cfg.seed is None else np.random.default_rng(cfg.seed)
     own_reader = None
