@@ -203,12 +203,14 @@ def people_boxes(image: np.ndarray, *, threshold: float = 0.5) -> list[tuple[Box
     small = image
     if scale < 1.0:
         small = cv2.resize(
-            image, (max(1, round(w * scale)), max(1, round(h * scale))), cv2.INTER_AREA
+            image,
+            (max(1, round(w * scale)), max(1, round(h * scale))),
+            interpolation=cv2.INTER_AREA,
         )
     if small.shape[0] < 128 or small.shape[1] < 64:
         return []
     hog = cv2.HOGDescriptor()
-    hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+    hog.setSVMDetector(np.asarray(cv2.HOGDescriptor.getDefaultPeopleDetector(), np.float32))
     rects, weights = hog.detectMultiScale(
         cv2.cvtColor(np.ascontiguousarray(small), cv2.COLOR_RGB2GRAY),
         winStride=(8, 8),
