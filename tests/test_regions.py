@@ -274,3 +274,15 @@ def test_cli_region(shared_data: Path, tmp_path: Path) -> None:
         app, ["anonymize", str(src), "-o", str(tmp_path / "x.png"), "--region", "body"]
     )
     assert bad.exit_code == 2 and "region must be one of" in bad.output
+
+
+def test_methods_listing_states_the_informed_attacker() -> None:
+    from typer.testing import CliRunner
+
+    from pixveil.cli import app
+    from pixveil.regions import INFORMED_ATTACKER_NOTE
+
+    res = CliRunner().invoke(app, ["methods"])
+    assert res.exit_code == 0
+    assert " ".join(INFORMED_ATTACKER_NOTE.split()[:8]) in " ".join(res.output.split())
+    assert "chance" in INFORMED_ATTACKER_NOTE and "--region" in INFORMED_ATTACKER_NOTE

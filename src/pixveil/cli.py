@@ -684,6 +684,9 @@ def list_methods() -> None:
         fields = ", ".join(f"{f.name}={_default_text(f)}" for f in dataclasses.fields(cls.Params))
         table.add_row(name, shown(cls.summary), shown(fields), shown(cls.guarantee))
     out.print(table)
+    from pixveil.regions import INFORMED_ATTACKER_NOTE
+
+    out.print(INFORMED_ATTACKER_NOTE, markup=False, highlight=False)
 
 
 def _default_text(f: dataclasses.Field[Any]) -> str:

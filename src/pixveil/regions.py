@@ -14,7 +14,7 @@ region kind the user asked for:
     above (forehead and hair) and below (chin and neck).  Its shape
     (``shape="auto"``) is an ellipse over the skull, hair and ears joined to a
     band over the neck; the proportions were tuned on LFW and AT&T photos
-    (see docs/BENCHMARKS.md §12).
+    (see docs/methods.md, "Regions").
 ``person``
     The whole person: the box of a full-body detection that holds the face
     (OpenCV's built-in HOG people detector, which ships inside OpenCV), else a
@@ -46,6 +46,7 @@ __all__ = [
     "BODY_GROWTH",
     "DERIVED_KINDS",
     "HEAD_GROWTH",
+    "INFORMED_ATTACKER_NOTE",
     "REGION_KINDS",
     "body_box",
     "check_region_kind",
@@ -63,7 +64,7 @@ DERIVED_KINDS: frozenset[str] = frozenset({"head", "person"})
 
 #: Head region around a face box of width ``w`` and height ``h``: ``side`` x ``w``
 #: to each side, ``up`` x ``h`` above, ``down`` x ``h`` below.  Tuned on LFW and
-#: AT&T (docs/BENCHMARKS.md §12).
+#: AT&T (docs/methods.md, "Regions").
 HEAD_GROWTH: dict[str, float] = {"side": 0.45, "up": 0.75, "down": 0.55}
 #: Share of the head box's height (from its top) covered by the skull ellipse;
 #: below it only the neck band (the middle :data:`NECK_WIDTH` of the box) is.
@@ -76,6 +77,16 @@ BODY_GROWTH: dict[str, float] = {"side": 1.3, "down": 7.0}
 #: People detection runs on a copy whose longer side is at most this (HOG's cost
 #: grows with the area; its smallest person is 64 x 128 pixels of that copy).
 PEOPLE_MAX_SIDE = 960
+#: What ``pixveil methods`` says about the informed attacker (a CNN trained on
+#: protected photos of the same people, seeing the whole photo), one plain
+#: sentence with the figures of docs/BENCHMARKS.md §12.
+INFORMED_ATTACKER_NOTE = (
+    "Against an informed attacker (a CNN trained on protected photos of the same people, "
+    "seeing the whole photo) no setting with acceptable utility stays within 2x chance on "
+    "both AT&T and LFW: the default blur of the face leaves it 85 % on AT&T and 18 % on LFW "
+    "(chance 2.5 %), and only --region person with mask reaches 2.5 % and 3 %, removing the "
+    "whole person (docs/BENCHMARKS.md section 12)."
+)
 #: A full-body detection "holds" a face whose centre lies inside it, in its top
 #: half, and which is at most this wide relative to the detection.
 _FACE_IN_BODY_MAX_WIDTH = 0.6
