@@ -182,7 +182,18 @@ def test_attack_reid_prints_its_table(tmp_path: Path, astronaut: np.ndarray) -> 
         res.output
     )
     assert "50.0" in _flat(res.output)  # chance with two identities
-    assert 'id="table-cnn"' in (out / "index.html").read_text(encoding="utf-8")
+    html = (out / "index.html").read_text(encoding="utf-8")
+    assert 'id="table-cnn"' in html
+    # one row per context, by default the face box x 1.2, x 2 and the whole photo
+    flat = _flat(res.output)
+    assert all(f"│ mask │ {c} │" in flat for c in ("1.2", "2", "full")), flat
+    assert "Informed attacker (CNN) top-1, sees the whole photo" in html
+
+
+def test_attack_reid_refuses_a_bad_context(tmp_path: Path, astronaut: np.ndarray) -> None:
+    data = _faces(tmp_path / "faces", astronaut)
+    res = cli.invoke(root, ["attack", "reid", "--data", str(data), "--context", "0.5", "-q"])
+    assert res.exit_code == 2 and "context must be a number in [1, 10]" in _flat(res.output)
 
 
 def test_mounted_on_the_main_application() -> None:

@@ -134,6 +134,7 @@ def build_config(
     detect_mode: str | None = None,
     video_noise: str = "frame",
     video_max_size: str | None = None,
+    region: str = "face",
 ) -> AnonymizeConfig:
     """Turn CLI options into a validated config (raises ValueError with a clear message)."""
     from pixveil._onnx import check_device
@@ -210,6 +211,7 @@ def build_config(
         face_mode=detect_mode,
         video_noise=video_noise,
         **video,
+        region=region,
     )
 
 
@@ -303,6 +305,15 @@ def anonymize(
             "--margin", help="Grow each box by this factor, > 0 (method default).", metavar="FLOAT"
         ),
     ] = None,
+    region: Annotated[
+        str,
+        typer.Option(
+            "--region",
+            help="What of each person to protect: face, head (face, hair, ears, neck) or "
+            "person (the whole body). See docs/methods.md for what each leaves visible.",
+            metavar="face|head|person",
+        ),
+    ] = "face",
     threshold: Annotated[
         float | None,
         typer.Option(
@@ -536,6 +547,7 @@ def anonymize(
             audio=not no_audio,
             detect_mode=detect_mode,
             video_noise=noise,
+            region=region,
         )
         plan = plan_outputs(list(inputs), output, config.output_format)
     except (ValueError, TypeError) as exc:
@@ -701,6 +713,9 @@ def list_methods() -> None:
         fields = ", ".join(f"{f.name}={_default_text(f)}" for f in dataclasses.fields(cls.Params))
         table.add_row(name, shown(cls.summary), shown(fields), shown(cls.guarantee))
     out.print(table)
+    from pixveil.regions import INFORMED_ATTACKER_NOTE
+
+    out.print(INFORMED_ATTACKER_NOTE, markup=False, highlight=False)
 
 
 def _default_text(f: dataclasses.Field[Any]) -> str:

@@ -118,6 +118,12 @@ class AnonymizeConfig:
         Videos, dp-pix/dp-blur: fresh noise in every frame (``k`` frames of a
         region compose to ``k·ε``) or one noisy release per track, warped onto each
         frame (ε per track); see docs/video.md.
+    region : {"face", "head", "person"}
+        What of each person found by the face detector is protected: the face
+        (default), the head (face, hair, ears and neck, grown from the face) or
+        the whole person (a people detection holding the face, else a body box
+        grown from it); see :mod:`pixveil.regions` and docs/methods.md for what
+        each leaves visible.
     face_mode : {"exhaustive", "cascade"} or None
         How the face detector covers a large image: ``"exhaustive"`` (full
         resolution everywhere, the default) or ``"cascade"`` (full resolution only
@@ -148,9 +154,13 @@ class AnonymizeConfig:
     audio: bool = True
     video_noise: str = "frame"
     face_mode: str | None = None
+    region: str = "face"
 
     def __post_init__(self) -> None:
+        from pixveil.regions import check_region_kind
+
         object.__setattr__(self, "targets", parse_targets(self.targets))
+        object.__setattr__(self, "region", check_region_kind(self.region))
         object.__setattr__(self, "method_params", dict(self.method_params))
         if isinstance(self.pii_patterns, str):
             raise ValueError(

@@ -170,7 +170,12 @@ class Anonymizer:
             rng = self.rng()
         from pixveil.protect import protect_regions as protect_all
 
-        done = protect_all(self.method, pixels, detections, rng=rng, companion=self.companion)
+        regions: Sequence[Region] = detections
+        if self.config.region != "face":
+            from pixveil.regions import expand_regions
+
+            regions = expand_regions(detections, self.config.region, image=pixels)
+        done = protect_all(self.method, pixels, regions, rng=rng, companion=self.companion)
         protected = done.image
         if self.config.boxes:
             from pixveil.overlay import draw_detections
@@ -291,6 +296,7 @@ def anonymize(
     threshold: float | None = None,
     seed: int | None = None,
     max_pixels: int | None = None,
+    region: str = "face",
     **method_params: Any,
 ) -> AnonymizeResult:
     """Detect faces/plates in one image and protect them.
@@ -313,6 +319,9 @@ def anonymize(
     max_pixels : int, optional
         Refuse larger images, files and arrays alike (default
         :data:`~pixveil.io.DEFAULT_MAX_PIXELS`).
+    region : {"face", "head", "person"}
+        What of each person is protected: the face (default), the head (hair,
+        ears, neck) or the whole person (see :mod:`pixveil.regions`).
     **method_params
         Parameters of the method, e.g. ``epsilon=1.0`` for ``dp-pix``/``dp-blur``.
 
@@ -338,6 +347,7 @@ def anonymize(
         face_threshold=threshold,
         seed=seed,
         max_pixels=max_pixels,
+        region=region,
     )
     anonymizer = Anonymizer(config)
     loaded = (

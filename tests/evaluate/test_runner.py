@@ -538,3 +538,58 @@ def test_pooling_refuses_runs_with_other_settings(
         pool_results([small_run, other])
     with pytest.raises(ValueError, match="at least one"):
         pool_results([])
+
+
+def test_parse_contexts() -> None:
+    from pixveil.evaluate import parse_contexts
+
+    assert parse_contexts("1.2, 2.0,full,2") == ("1.2", "2", "full")
+    for bad in ("", "0.5", "whole", "nan"):
+        with pytest.raises(ValueError, match="context"):
+            parse_contexts(bad)
+    with pytest.raises(ValueError, match="region must be one of"):
+        EvaluationConfig(data=Path("x"), methods=("mask",), region="body")
+
+
+@pytest.mark.slow
+def test_informed_attacker_sees_what_its_context_shows(
+    tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    """Identities told apart only by a colour band at the photo's bottom, far from the
+    face: under a mask the attacker that sees the face box x 1.2 is at chance, the one
+    that sees the whole photo is not; masking the whole person hides the band too."""
+    available = attack_runs.attacks_available()
+    if available["cnn"] is not None:
+        pytest.skip(f"cnn attack unavailable: {available}")
+    colours = {"ann": (255, 0, 0), "bob": (0, 255, 0), "cyd": (0, 0, 255), "dee": (255, 255, 0)}
+    shifts = [(0, 0), (8, -6), (-9, 5), (4, 7), (-3, -8)]
+    root = tmp_path / "people"
+    for name, colour in colours.items():
+        for k, (dx, dy) in enumerate(shifts):
+            image = variant(astronaut, dx=dx, dy=dy, size=256).copy()
+            image[-40:, :] = colour
+            path = root / name / f"{name}_{k + 1}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(path)
+    common = {
+        "data": root,
+        "methods": ("mask",),
+        "attacks": ("cnn",),
+        "cnn_epochs": 12,
+        "attack_image_size": 32,
+        "contexts": ("1.2", "full"),
+        "reid": False,
+        "detection": False,
+        "examples": 0,
+    }
+    face = run_evaluation(EvaluationConfig(**common))
+    mask = by_label(face)["mask"].attacks["cnn"]
+    assert set(mask["contexts"]) == {"1.2", "full"} and mask["context"] == "1.2"
+    assert mask["chance_top1"] == pytest.approx(1 / 4) and mask["n_test"] == 4
+    assert mask["contexts"]["1.2"]["top1"] <= 0.5  # the masked face tells nothing
+    assert mask["contexts"]["full"]["top1"] == 1.0  # the band gives every one away
+    row = face.rows()[1]
+    assert row["cnn_top1_context_full"] == 1.0
+    person = run_evaluation(EvaluationConfig(**common, region="person"))
+    hidden = by_label(person)["mask"].attacks["cnn"]["contexts"]["full"]["top1"]
+    assert hidden <= 0.5

@@ -92,6 +92,8 @@ def run_attacks(
     notes: list[str],
     reconstructions: dict[str, tuple[np.ndarray, np.ndarray]],
     progress: ProgressCallback,
+    *,
+    views: Mapping[str, Mapping[str, Mapping[int, np.ndarray]]] | None = None,
 ) -> None:
     """Run ``config.attacks`` on the crops of every setting; fill in ``results``.
 
@@ -117,11 +119,18 @@ def run_attacks(
         ``"attack"``, ``done`` attack runs of ``total``, the message naming the
         setting and the epoch, ``item`` the setting's label, ``metrics`` the
         attack's latest figures.
+    views : mapping, optional
+        For each setting's label (the baseline's included) and each of
+        ``config.contexts``, the attacker's view of each image.  The CNN
+        attack runs once per context: ``attacks["cnn"]`` holds the figures of
+        the first context (its name under ``"context"``) and, under
+        ``"contexts"``, those of every context.  Without ``views`` the CNN
+        attack sees the ``crops`` (context ``"1.2"``).
     """
     available = attacks_available()
     labels = dataset.labels
     train, test = attack_split(labels, valid)
-    runs: list[tuple[str, SettingResult]] = []
+    runs: list[tuple[str, SettingResult, str]] = []
     for attack in config.attacks:
         reason = available.get(attack)
         if reason is not None:
@@ -139,7 +148,10 @@ def run_attacks(
         for res in results:
             if attack == "reconstruction" and res.setting.is_baseline:
                 continue  # nothing to undo
-            runs.append((attack, res))
+            if attack == "cnn" and views is not None:
+                runs.extend((attack, res, c) for c in config.contexts)
+            else:
+                runs.append((attack, res, "1.2"))
     if not runs:
         return
     originals = {i: present(infos[i].crop) for i in valid}
@@ -153,19 +165,25 @@ def run_attacks(
 
         encoder = get_face_encoder()
     size = config.attack_image_size
-    for n_done, (attack, res) in enumerate(runs):
+    for n_done, (attack, res, context) in enumerate(runs):
         label = res.setting.label
         source = crops.get(label, originals)
+        if attack == "cnn" and views is not None:
+            source = views[label][context]
         train_prot = np.stack([source[i] for i in train])
         test_prot = np.stack([source[i] for i in test])
 
-        def report(event: ProgressEvent, n_done: int = n_done, label: str = label) -> None:
+        shown = label if attack != "cnn" else f"{label}, context {context}"
+
+        def report(
+            event: ProgressEvent, n_done: int = n_done, label: str = label, shown: str = shown
+        ) -> None:
             progress(
                 ProgressEvent(
                     "attack",
                     n_done,
                     len(runs),
-                    f"{label}: {event.message}",
+                    f"{shown}: {event.message}",
                     item=label,
                     metrics=event.metrics,
                 )
@@ -181,9 +199,11 @@ def run_attacks(
             cnn = cnn_reid_attack(
                 train_prot, train_labels, test_prot, test_labels, progress=report, **kwargs
             )
-            res.attacks["cnn"] = {
+            figures = {
                 k: v for k, v in dataclasses.asdict(cnn).items() if not isinstance(v, np.ndarray)
             }
+            entry_cnn = res.attacks.setdefault("cnn", {**figures, "context": context})
+            entry_cnn.setdefault("contexts", {})[context] = figures
         else:
             from pixveil.evaluate.attacks.reconstruction import reconstruction_attack
 

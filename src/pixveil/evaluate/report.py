@@ -140,6 +140,30 @@ _RECONSTRUCTION_ROWS: list[_Row] = [
 ]
 
 
+def _in_context(context: str, key: str) -> Callable[[SettingResult], Any]:
+    return lambda r: r.attacks.get("cnn", {}).get("contexts", {}).get(context, {}).get(key)
+
+
+def _context_name(context: str) -> str:
+    return "the whole photo" if context == "full" else f"face box x {context}"
+
+
+def _informed_rows(contexts: Sequence[str]) -> list[_Row]:
+    """The informed attacker's top-1 per context, then its chance (next to the naive judge)."""
+    rows: list[_Row] = [
+        (
+            f"Informed attacker (CNN) top-1, sees {_context_name(c)} (%)",
+            _in_context(c, "top1"),
+            100.0,
+            1,
+        )
+        for c in contexts
+    ]
+    if rows:
+        rows.append(("&nbsp;&nbsp;chance (%)", _attack("cnn", "chance_top1"), 100.0, 1))
+    return rows
+
+
 def _pair(r: SettingResult, attack: str, a: str, b: str) -> str | None:
     entry = r.attacks.get(attack)
     if not entry:
@@ -432,9 +456,10 @@ def render_html(result: EvaluationResult, *, plot_png: bytes | None) -> str:
                 separator_after=_PAPER_ROWS,
             )
         )
+    contexts = config.contexts if "cnn" in config.attacks else ()
     privacy = _table(
         results,
-        _PRIVACY_ROWS,
+        [*_PRIVACY_ROWS[:2], *_informed_rows(contexts), *_PRIVACY_ROWS[2:]],
         caption="Table 3. Privacy: re-identification by dlib's face recogniser "
         f"(threshold {config.reid_threshold:g}) and detection after protection",
         table_id="table-privacy",
@@ -447,7 +472,10 @@ def render_html(result: EvaluationResult, *, plot_png: bytes | None) -> str:
             "nearest enrolled identity is the right one. Verification: distance to the right "
             "identity below the threshold; read it with the false accept rate (pairs with other "
             "identities below the threshold). Same-photo: protected probe vs its own original. "
-            "Face covered: the centre of dlib's face lies inside the protected area.</p>"
+            "Face covered: the centre of dlib's face lies inside the protected area. "
+            "Informed attacker: a CNN trained on protected photos of the same people "
+            "(McPherson et al. 2016) names held-out protected photos, seeing the context "
+            "named; a method is only as private as its worst row.</p>"
         )
         parts.append(privacy)
     cnn = _table(

@@ -134,6 +134,8 @@ class SettingResult:
         cnn = self.attacks.get("cnn", {})
         for key in ("top1", "top5", "chance_top1", "chance_top5", "n_train", "n_test"):
             row[f"cnn_{key}"] = cnn.get(key)
+        for context, figures in cnn.get("contexts", {}).items():
+            row[f"cnn_top1_context_{context}"] = figures.get("top1")
         rec = self.attacks.get("reconstruction", {})
         for key in (
             "ssim_protected",

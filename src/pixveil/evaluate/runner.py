@@ -176,6 +176,8 @@ def _run_once(config: EvaluationConfig, emit: ProgressCallback) -> EvaluationRes
         fid=config.fid,
         crop_size=config.attack_image_size if config.attacks else None,
         max_pixels=config.max_pixels,
+        contexts=config.contexts if "cnn" in config.attacks else (),
+        region=config.region,
     )
     workers = max(1, min(config.workers, len(dataset)))
     t0 = time.perf_counter()
@@ -266,8 +268,9 @@ def _run_once(config: EvaluationConfig, emit: ProgressCallback) -> EvaluationRes
     reconstructions: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if config.attacks:
         t0 = time.perf_counter()
+        views = _context_views(settings, valid, infos, outcomes)
         attack_runs.run_attacks(
-            config, dataset, valid, infos, crops, results, notes, reconstructions, emit
+            config, dataset, valid, infos, crops, results, notes, reconstructions, emit, views=views
         )
         timings["attacks"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - t_start
@@ -393,6 +396,26 @@ def _setting_results(
             crops[setting.label] = {i: present(outcomes[i][j].crop) for i in valid}
         results.append(res)
     return results, crops, metric_notes
+
+
+def _context_views(
+    settings: Sequence[Setting],
+    valid: Sequence[int],
+    infos: Sequence[Original],
+    outcomes: dict[int, list[Outcome]],
+) -> dict[str, dict[str, dict[int, np.ndarray]]]:
+    """For each setting's label and each attacker context, the view of every image."""
+    views: dict[str, dict[str, dict[int, np.ndarray]]] = {}
+    for k, setting in enumerate(settings):
+        per: dict[str, dict[int, np.ndarray]] = {}
+        for i in valid:
+            crops = (
+                infos[i].context_crops if setting.is_baseline else outcomes[i][k - 1].context_crops
+            )
+            for c, crop in crops.items():
+                per.setdefault(c, {})[i] = crop
+        views[setting.label] = per
+    return views
 
 
 def _measurement_notes(config: EvaluationConfig) -> list[str]:

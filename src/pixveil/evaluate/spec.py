@@ -35,11 +35,13 @@ from pixveil.validate import parse_value
 __all__ = [
     "ATTACKS",
     "BASELINE",
+    "DEFAULT_CONTEXTS",
     "DEFAULT_EPSILONS",
     "DEFAULT_METHODS",
     "DEFAULT_SWEEPS",
     "EvaluationConfig",
     "Setting",
+    "parse_contexts",
     "parse_fixed",
     "parse_list",
     "parse_sweep",
@@ -59,6 +61,44 @@ DEFAULT_SWEEPS: dict[str, tuple[str, tuple[Any, ...]]] = {
 }
 #: Attacks that can be run: ``cnn`` (re-identification) and ``reconstruction``.
 ATTACKS: tuple[str, ...] = ("cnn", "reconstruction")
+#: What the CNN attacker sees when none is named: the square around the face box
+#: grown by 1.2 (the face and a little of its surroundings).
+DEFAULT_CONTEXTS: tuple[str, ...] = ("1.2",)
+
+
+def parse_contexts(value: str | Any) -> tuple[str, ...]:
+    """``"1.2,2,full"`` (or an iterable) -> ``("1.2", "2", "full")``, checked.
+
+    Each context is what the CNN attacker sees of a photo: a number ``c`` in
+    ``[1, 10]`` (the square around the detected face box grown by ``c``) or
+    ``"full"`` (the whole photo).  Numbers are normalised (``"2.0"`` -> ``"2"``).
+
+    Raises
+    ------
+    ValueError
+        For an empty list or a value that is neither.
+    """
+    items = value.split(",") if isinstance(value, str) else list(value)
+    out: list[str] = []
+    for item in items:
+        text = str(item).strip().lower()
+        if not text:
+            continue
+        if text != "full":
+            try:
+                c = float(text)
+            except ValueError:
+                raise ValueError(
+                    f"a context must be a number in [1, 10] or 'full', got {text!r}"
+                ) from None
+            if not (math.isfinite(c) and 1.0 <= c <= 10.0):
+                raise ValueError(f"a context must be a number in [1, 10] or 'full', got {text!r}")
+            text = f"{c:g}"
+        if text not in out:
+            out.append(text)
+    if not out:
+        raise ValueError("contexts must name at least one context, e.g. '1.2,2,full'")
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------- #
@@ -217,6 +257,13 @@ class EvaluationConfig:
         Training epochs of the attacks (None: the attack's default).
     attack_image_size : int
         Side of the face crops given to the attacks (a multiple of 16).
+    contexts : tuple of str
+        What the CNN re-identification attacker sees (:func:`parse_contexts`):
+        ``"1.2"`` the square around the face box grown by 1.2, ``"2"`` grown by
+        2, ``"full"`` the whole photo; one attack per context and setting.
+        The reconstruction attack always works on the ``1.2`` crops.
+    region : {"face", "head", "person"}
+        What of each person every setting protects (:mod:`pixveil.regions`).
     examples : int
         Identities (or images) shown in the report's example grids.
     workers : int
@@ -249,6 +296,8 @@ class EvaluationConfig:
     cnn_epochs: int | None = None
     reconstruction_epochs: int | None = None
     attack_image_size: int = 64
+    contexts: tuple[str, ...] = DEFAULT_CONTEXTS
+    region: str = "face"
     examples: int = 3
     workers: int = 1
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -276,6 +325,10 @@ class EvaluationConfig:
             if a not in ATTACKS:
                 raise ValueError(f"unknown attack {a!r}; known: {', '.join(ATTACKS)}")
         object.__setattr__(self, "attacks", tuple(dict.fromkeys(attacks)))
+        object.__setattr__(self, "contexts", parse_contexts(self.contexts))
+        from pixveil.regions import check_region_kind
+
+        object.__setattr__(self, "region", check_region_kind(self.region))
         for name in ("utility", "ms_ssim", "region_ms_ssim", "reid", "detection", "fid"):
             _check_flag(name, getattr(self, name))
         for name in ("identities", "per_identity", "max_images", "cnn_epochs"):
@@ -354,6 +407,7 @@ class EvaluationConfig:
         d["methods"] = list(self.methods)
         d["epsilons"] = list(self.epsilons)
         d["attacks"] = list(self.attacks)
+        d["contexts"] = list(self.contexts)
         d["sweeps"] = {k: {"parameter": p, "values": list(v)} for k, (p, v) in self.sweeps.items()}
         d["fixed"] = {k: dict(v) for k, v in self.fixed.items()}
         d["settings"] = [s.to_dict() for s in self.settings()]

@@ -29,7 +29,7 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -84,6 +84,10 @@ class Plan:
     fid: bool
     crop_size: int | None
     max_pixels: int
+    #: What the CNN attacker sees (:func:`~pixveil.evaluate.spec.parse_contexts`).
+    contexts: tuple[str, ...] = ("1.2",)
+    #: What of each person the settings protect (:mod:`pixveil.regions`).
+    region: str = "face"
 
 
 @dataclass
@@ -102,6 +106,8 @@ class Original:
     crop_box: tuple[int, int, int, int] = (0, 0, 0, 0)
     view_box: tuple[int, int, int, int] = (0, 0, 0, 0)
     crop: np.ndarray | None = None
+    #: The attacker's view of the original per context (with ``crop_size``).
+    context_crops: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def reference(self) -> Box | None:
@@ -126,6 +132,8 @@ class Outcome:
     features: np.ndarray | None = None
     probs: np.ndarray | None = None
     crop: np.ndarray | None = None
+    #: The attacker's view of the protected image per context (with ``crop_size``).
+    context_crops: dict[str, np.ndarray] = field(default_factory=dict)
     view: np.ndarray | None = None
     original_view: np.ndarray | None = None  # set on the first setting's outcome only
 
@@ -181,6 +189,25 @@ def resize_square(image: np.ndarray, size: int) -> np.ndarray:
         return np.ascontiguousarray(image)
     interp = cv2.INTER_AREA if size <= min(h, w) else cv2.INTER_CUBIC
     return cv2.resize(np.ascontiguousarray(image), (size, size), interpolation=interp)
+
+
+def context_crops(
+    image: np.ndarray, reference: Box | None, contexts: Sequence[str], size: int
+) -> dict[str, np.ndarray]:
+    """What the CNN attacker sees of ``image`` in each context, ``size`` x ``size``.
+
+    A number ``c`` is the square around ``reference`` (the face box) grown by
+    ``c``, shifted and shrunk to fit the image; ``"full"`` is the whole image
+    (resized, the aspect ratio not kept).
+    """
+    h, w = image.shape[:2]
+    out: dict[str, np.ndarray] = {}
+    for c in contexts:
+        if c == "full":
+            out[c] = resize_square(image, size)
+        else:
+            out[c] = resize_square(_cut(image, _square(reference, w, h, float(c))), size)
+    return out
 
 
 def _cut(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -298,6 +325,7 @@ class Worker:
         info.view_box = _square(ref, w, h, _VIEW_SCALE)
         if self.plan.crop_size is not None:
             info.crop = resize_square(_cut(image, info.crop_box), self.plan.crop_size)
+            info.context_crops = context_crops(image, ref, self.plan.contexts, self.plan.crop_size)
         return info
 
     def _utility(
@@ -346,6 +374,11 @@ class Worker:
         reference = info.reference
         masks: dict[tuple[str, float], np.ndarray] = {}
         outcomes = []
+        regions: Sequence[Region] = info.regions
+        if self.plan.region != "face":
+            from pixveil.regions import expand_regions
+
+            regions = expand_regions(info.regions, self.plan.region, image=image)
         kept: list[np.ndarray] = []  # protected images, for batched features
         for k, method in enumerate(self.methods):
             rng = (
@@ -353,14 +386,14 @@ class Worker:
                 if method.randomized
                 else None
             )
-            protected = protect_regions(method, image, info.regions, rng=rng).image
+            protected = protect_regions(method, image, regions, rng=rng).image
             key = (method.params.shape, float(method.params.margin))
             if key not in masks:
                 masks[key] = protected_mask(
-                    info.regions, h, w, shape=method.params.shape, margin=method.params.margin
+                    regions, h, w, shape=method.params.shape, margin=method.params.margin
                 )
             mask = masks[key]
-            out = Outcome(n_regions=len(info.regions))
+            out = Outcome(n_regions=len(regions))
             if self.plan.utility:
                 out.whole, out.region, notes = self._utility(image, protected, mask)
                 out.notes = tuple(notes)
@@ -380,6 +413,12 @@ class Worker:
                 kept.append(protected)
             if self.plan.crop_size is not None:
                 out.crop = resize_square(_cut(protected, info.crop_box), self.plan.crop_size)
+                out.context_crops = context_crops(
+                    protected,
+                    info.reference or info.dlib_box,
+                    self.plan.contexts,
+                    self.plan.crop_size,
+                )
             if keep_view:
                 out.view = resize_square(_cut(protected, info.view_box), _VIEW_SIZE)
                 if k == 0:  # once per image

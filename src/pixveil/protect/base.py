@@ -45,10 +45,14 @@ class MethodParams:
     ----------
     shape : {"auto", "ellipse", "box"}
         Shape of the protected area inside the (grown) box.  ``"auto"`` uses an
-        ellipse for faces and a box for everything else (plates, text).
+        ellipse for faces, the head silhouette for head regions
+        (:func:`pixveil.regions.head_mask`) and a box for everything else
+        (persons, plates, text).
     margin : float
         Factor by which the detected box is grown about its centre before
         protection (1.0 = exactly the detected box).  Range ``[1.0, 4.0]``.
+        Head and person regions (:mod:`pixveil.regions`) are not grown: their
+        growth is part of the region.
     """
 
     shape: str = "auto"
@@ -71,11 +75,16 @@ def box_mask(
 
     ``"box"`` is all True; ``"ellipse"`` is the ellipse inscribed in ``box`` (a
     pixel belongs to it when its centre does), or all True when the ellipse is
-    too small to cover any pixel centre.
+    too small to cover any pixel centre; ``"head"`` is the head silhouette of
+    :func:`pixveil.regions.head_mask`.
     """
     h, w = size
     if shape == "box":
         return np.ones((h, w), dtype=bool)
+    if shape == "head":
+        from pixveil.regions import head_mask
+
+        return head_mask(box, size)
     bx0, by0, bx1, by1 = box
     cx, cy = (bx0 + bx1) / 2, (by0 + by1) / 2
     ax, ay = max((bx1 - bx0) / 2, 0.5), max((by1 - by0) / 2, 0.5)
@@ -99,7 +108,10 @@ def region_geometry(
         when the region touches the image border).  None if the region lies
         entirely outside the image.
     """
-    grown = region.scaled(margin)
+    from pixveil.regions import DERIVED_KINDS
+
+    # head and person regions carry their own growth (pixveil.regions)
+    grown = region if region.kind in DERIVED_KINDS else region.scaled(margin)
     clipped = grown.clipped(width, height)
     if clipped is None:
         return None
@@ -107,7 +119,7 @@ def region_geometry(
     if x1 <= x0 or y1 <= y0:
         return None
     if shape == "auto":
-        shape = "ellipse" if region.kind == "face" else "box"
+        shape = {"face": "ellipse", "head": "head"}.get(region.kind, "box")
     h, w = y1 - y0, x1 - x0
     gx0, gy0, gx1, gy1 = grown.box
     mask = box_mask((gx0 - x0, gy0 - y0, gx1 - x0, gy1 - y0), (h, w), shape)

@@ -26,7 +26,9 @@ Privacy guarantee
 :mod:`pixveil.privacy.latent` for the exact statement and what it does not
 cover (hair, ears and background outside the region, missed faces, position,
 pose, the colour taken from the surroundings and the region's mean colour and
-contrast).  ``epsilon=0`` draws a
+contrast).  With ``--region head`` or ``person`` the face is synthesised the
+same way and the rest of the region (hair, ears, neck, body) is filled with a
+solid colour, so nothing of it is kept.  ``epsilon=0`` draws a
 random face independent of the person; ``epsilon=inf`` adds no noise and warns
 with :class:`~pixveil.errors.PrivacyLeakWarning`.
 """
@@ -47,6 +49,7 @@ from pixveil.errors import ModelError, PrivacyParameterError
 from pixveil.gan.runtime import FaceGAN, load_face_gan
 from pixveil.privacy.latent import LatentLaplace
 from pixveil.protect.base import MethodParams, ProtectionMethod, box_mask, register_method
+from pixveil.regions import DERIVED_KINDS, inner_face
 from pixveil.types import Region
 
 __all__ = [
@@ -68,6 +71,8 @@ DEFAULT_EPSILON = 0.25
 WORK_SIZE = 160
 #: Below this box side the five landmarks are too noisy: align on the box.
 MIN_LANDMARK_FACE = 24
+#: Head and person regions: the colour of everything around the synthetic face.
+SURROUND_COLOR = (0, 0, 0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -303,14 +308,47 @@ class GanFace(ProtectionMethod):
             )
 
     def handles(self, region: Region) -> bool:
-        """Faces detected with a score of at least ``swap_threshold``."""
+        """Faces detected with a score of at least ``swap_threshold``; every head and person region."""
         p = self.params
         assert isinstance(p, GanFaceParams)
+        if region.kind in DERIVED_KINDS:
+            return True
         return region.kind == "face" and region.score >= p.swap_threshold
 
     def replace(
         self, patch: np.ndarray, region: Region, *, rng: np.random.Generator | None
     ) -> np.ndarray:
+        if region.kind in DERIVED_KINDS:
+            return self._replace_around_face(patch, region, rng=rng)
+        return self._swap(patch, region, rng=rng)
+
+    def _replace_around_face(
+        self, patch: np.ndarray, region: Region, *, rng: np.random.Generator | None
+    ) -> np.ndarray:
+        """A head or person region: a synthetic face where the face was, the rest filled.
+
+        The rest of the region (hair, ears, neck, body) gets the solid
+        :data:`SURROUND_COLOR`: nothing of it is kept.  A region with no face
+        (a person found by the people detector alone) or whose face scored below
+        ``swap_threshold`` is filled entirely.
+        """
+        p = self.params
+        assert isinstance(p, GanFaceParams)
+        out = np.empty_like(patch)
+        out[...] = np.asarray(SURROUND_COLOR, dtype=np.uint8)
+        face = inner_face(region)
+        if face is None or face.score < p.swap_threshold:
+            return out
+        grown = face.scaled(p.margin)
+        swapped = self._swap(patch, grown, rng=rng)
+        inside = box_mask(grown.box, patch.shape[:2], "ellipse")
+        out[inside] = swapped[inside]
+        return out
+
+    def _swap(
+        self, patch: np.ndarray, region: Region, *, rng: np.random.Generator | None
+    ) -> np.ndarray:
+        """A face region (grown by ``margin``): the synthetic face swapped in."""
         p = self.params
         assert isinstance(p, GanFaceParams)
         gan = self.gan

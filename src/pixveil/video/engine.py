@@ -163,6 +163,12 @@ def anonymize_video(
 
         anonymizer = Anonymizer(config)
     cfg: AnonymizeConfig = anonymizer.config
+    if cfg.region != "face":
+        # fail closed rather than protect less than asked: tracks follow faces
+        raise ValueError(
+            f"region {cfg.region!r} is not supported for videos yet; "
+            "videos protect the face region (use --region face and a larger --margin)"
+        )
     detect_every = cfg.detect_every if detect_every is None else detect_every
     noise = cfg.video_noise if noise is None else noise
     _validate(detect_every, noise)
