@@ -215,13 +215,30 @@ def file_rng(seed: int | None, name: str) -> np.random.Generator | None:
     return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
 
 
+def _anonymizer(config: AnonymizeConfig, threads: int) -> Any:
+    """An :class:`~pixveil.pipeline.Anonymizer` whose detectors use ``threads`` threads.
+
+    A worker holds one CPU of the cluster: ONNX Runtime's default (one thread per
+    core of the machine) would make the workers of one machine compete.
+    """
+    from pixveil.pipeline import Anonymizer
+
+    class _WorkerAnonymizer(Anonymizer):
+        def _detector_options(self, target: str) -> dict[str, Any]:
+            options = super()._detector_options(target)
+            options.setdefault("threads", threads)
+            return options
+
+    return _WorkerAnonymizer(config)
+
+
 class _Worker:
     """One Ray actor: an Anonymizer built once, then one input after another."""
 
-    def __init__(self, config: AnonymizeConfig, out: str, inputs: list[str]) -> None:
-        from pixveil.pipeline import Anonymizer
-
-        self.anonymizer = Anonymizer(config)
+    def __init__(
+        self, config: AnonymizeConfig, out: str, inputs: list[str], threads: int = 1
+    ) -> None:
+        self.anonymizer = _anonymizer(config, threads)
         self.out = Path(out)
         self.inputs = [Path(p) for p in inputs]
         self.protected = ProtectedPaths(self.inputs)
