@@ -27,7 +27,7 @@ from pixveil.io.files import is_temp_name
 
 ray = pytest.importorskip("ray")
 
-from pixveil.ray_engine import MANIFEST_FILE, run_batch_ray  # noqa: E402
+from pixveil.ray_engine import MANIFEST_FILE, RunManifest, run_batch_ray  # noqa: E402
 
 pytestmark = [
     pytest.mark.slow,
@@ -268,3 +268,22 @@ def test_cli_refuses_ray_options_without_the_ray_engine(tmp_path: Path) -> None:
     res = runner.invoke(app, ["anonymize", str(tmp_path), "-o", str(tmp_path / "o"), "--resume"])
     assert res.exit_code == 2
     assert re.search(r"--resume needs --engine ray", res.output)
+
+
+def test_manifest_skips_a_line_cut_short_and_ends_it_before_appending(tmp_path: Path) -> None:
+    config = AnonymizeConfig()
+    manifest = RunManifest(tmp_path / MANIFEST_FILE)
+    head = json.dumps({"run": {"engine": "ray", "config": config.to_dict()}})
+    ok = {"input": "a.jpg", "output": "o/a.jpg", "status": "ok", "sha256": "ab"}
+    cut = json.dumps({"input": "b.jpg", "output": "o/b.jpg", "status": "ok", "sha256": "cd"})
+    manifest.path.write_text(f"{head}\n{json.dumps(ok)}\n{cut[:30]}")
+    done = manifest.completed(config)
+    assert list(done) == ["o/a.jpg"] and done["o/a.jpg"].sha256 == "ab"
+    manifest.open(append=True, header={"engine": "ray", "config": config.to_dict()})
+    manifest.write({"input": "b.jpg", "output": "o/b.jpg", "status": "failed", "sha256": None})
+    manifest.close()
+    lines = manifest.path.read_text().splitlines()
+    assert lines[2] == cut[:30] and json.loads(lines[3])["run"]["engine"] == "ray"
+    assert list(manifest.completed(config)) == ["o/a.jpg"]
+    with pytest.raises(ValueError, match="other options"):
+        manifest.completed(AnonymizeConfig(method="mask"))
