@@ -1,23 +1,26 @@
 """Images/s of the local engine and of ``--engine ray`` (1 and 2 workers), same photos, one run.
 
     python bench/bench_ray.py                     # 300 LFW photos, 330 plate photos
-    python bench/bench_ray.py --lfw 60 --plates 40
+    python bench/bench_ray.py --lfw 60 --plates 40 --repeat 1
 
-For each photo set (a ``.txt`` input list read in place from ``../shared/data``):
+Each engine runs on the same CPUs as the one it is compared with
+(``os.sched_setaffinity``, inherited by every process started after it):
 
-* ``local``    :func:`pixveil.batch.run_batch` in a fresh process (ONNX Runtime's
-  default threads: one per core, here 2);
-* ``local-1c`` the same pinned to one core (``os.sched_setaffinity``);
-* ``ray-1w`` / ``ray-2w`` :func:`pixveil.ray_engine.run_batch_ray` with 1 / 2 workers
-  (one CPU and one ONNX Runtime thread each) on a local Ray started once
-  (``ray.init(num_cpus=2)``, timed apart: an existing cluster does not pay it).
+* 1 core:  ``local-1c`` (:func:`pixveil.batch.run_batch` in a fresh process) against
+  ``ray-1w`` (:func:`pixveil.ray_engine.run_batch_ray`, 1 worker, with Ray's own
+  processes — GCS, raylet, driver — on that core too);
+* 2 cores: ``local-2c`` against ``ray-2w`` (2 workers).
 
-Every run starts cold (models loaded inside the timed run: the local engine in a
-new process, each Ray worker once).  ``first`` is the time to the first result
-(start-up: model loading, Ray scheduling); ``steady`` the rate after it.
-``overhead`` compares with the local engine at the same core count (ray-1w with
-local-1c, ray-2w with local): wall time per image more than the local engine's.
-The outputs of every run are compared with the local engine's, byte for byte.
+The local engine uses ONNX Runtime's default threads (one per core of the machine),
+a Ray worker one thread (it holds one CPU).  Ray is started once per core count
+(``ray.init``, timed apart: a running cluster does not pay it).  Every run starts
+cold: models are loaded inside the timed run (the local engine in a new process,
+each Ray worker once).  ``first`` is the time to the first result (start-up);
+``steady`` the rate after it.  With ``--repeat 2`` (default) each pair runs
+local, ray, ray, local and the table shows the mean of the two runs of each (the
+machine is shared: the load average is printed).  ``overhead`` is the wall time
+per image beyond the local engine's at the same core count.  Every output is
+compared with the local engine's, byte for byte.
 """
 
 from __future__ import annotations
@@ -34,15 +37,13 @@ from pathlib import Path
 from _common import LFW, PLATES, REPO, table_head, table_row
 
 LOCAL_RUN = """
-import json, os, sys, time
+import json, sys, time
 from pathlib import Path
-if sys.argv[3] == "1":
-    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
 from pixveil.batch import run_batch
 from pixveil.config import AnonymizeConfig
 first = []
 t = time.perf_counter()
-r = run_batch([Path(sys.argv[1])], Path(sys.argv[2]), AnonymizeConfig(method=sys.argv[4]),
+r = run_batch([Path(sys.argv[1])], Path(sys.argv[2]), AnonymizeConfig(method=sys.argv[3]),
               on_result=lambda o: first or first.append(time.perf_counter()))
 end = time.perf_counter()
 print(json.dumps({"seconds": end - t, "first": first[0] - t, "ok": r.n_ok, "n": r.n_images}))
@@ -57,10 +58,11 @@ def _files(folder: Path) -> dict[str, bytes]:
     }
 
 
-def local_run(listing: Path, out: Path, *, one_core: bool, method: str) -> dict[str, float]:
+def local_run(listing: Path, out: Path, *, method: str) -> dict[str, float]:
+    """The local engine in a fresh process (on the CPUs this process may use)."""
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     res = subprocess.run(
-        [sys.executable, "-c", LOCAL_RUN, str(listing), str(out), "1" if one_core else "2", method],
+        [sys.executable, "-c", LOCAL_RUN, str(listing), str(out), method],
         env=env,
         capture_output=True,
         text=True,
@@ -91,6 +93,7 @@ def main() -> None:
     ap.add_argument("--lfw", type=int, default=300, help="LFW photos (first N by name)")
     ap.add_argument("--plates", type=int, default=330, help="plate photos (first N by name)")
     ap.add_argument("--method", default="blur")
+    ap.add_argument("--repeat", type=int, choices=(1, 2), default=2)
     args = ap.parse_args()
     if not LFW.is_dir() or not PLATES.is_dir():
         raise SystemExit(f"no data at {LFW} / {PLATES}")
@@ -100,61 +103,67 @@ def main() -> None:
         "lfw": sorted(LFW.glob("*/*.jpg"))[: args.lfw],
         "plates": sorted(PLATES.glob("*/*.jpg"))[: args.plates],
     }
-    print(f"# {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise SystemExit("needs 2 CPUs")
+    print(f"# CPUs {cpus}, load average {os.getloadavg()[0]:.1f} at start", flush=True)
     rows = []
+    starts = {}
     with tempfile.TemporaryDirectory(prefix="bench-ray-") as tmp:
         work = Path(tmp)
-        t = time.perf_counter()
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-        ray_start = time.perf_counter() - t
+        listings = {}
         for name, photos in sets.items():
-            listing = work / f"{name}.txt"
-            listing.write_text("\n".join(str(p) for p in photos) + "\n")
+            listings[name] = work / f"{name}.txt"
+            listings[name].write_text("\n".join(str(p) for p in photos) + "\n")
             for p in photos:
                 p.read_bytes()  # the same warm file cache for every run
-            runs = {
-                "local": lambda o, lst=listing: local_run(
-                    lst, o, one_core=False, method=args.method
-                ),
-                "local-1c": lambda o, lst=listing: local_run(
-                    lst, o, one_core=True, method=args.method
-                ),
-                "ray-1w": lambda o, lst=listing: ray_run(lst, o, workers=1, method=args.method),
-                "ray-2w": lambda o, lst=listing: ray_run(lst, o, workers=2, method=args.method),
-            }
-            results = {}
-            for label, run in runs.items():
-                out = work / f"{name}-{label}"
-                results[label] = run(out)
-                results[label]["same"] = _files(out) == _files(work / f"{name}-local")
-                print(f"#   {name} {label}: {results[label]}", flush=True)
-            base = {
-                "local": "local",
-                "local-1c": "local-1c",
-                "ray-1w": "local-1c",
-                "ray-2w": "local",
-            }
-            for label, r in results.items():
-                n = r["n"]
-                ref = results[base[label]]
-                extra = (r["seconds"] - ref["seconds"]) / n * 1000
-                pct = (r["seconds"] / ref["seconds"] - 1) * 100
-                steady = (n - 1) / (r["seconds"] - r["first"]) if n > 1 else float("nan")
-                rows.append(
-                    [
-                        name,
-                        label,
-                        f"{int(r['ok'])}/{n}",
-                        f"{r['seconds']:.1f}",
-                        f"{n / r['seconds']:.2f}",
-                        f"{r['first']:.1f}",
-                        f"{steady:.2f}",
-                        "-" if base[label] == label else f"{extra:+.1f} ms ({pct:+.0f} %)",
-                        "yes" if r["same"] else "NO",
-                    ]
-                )
-        ray.shutdown()
-    print(f"\nray.init(num_cpus=2): {ray_start:.1f} s (once; not in the rows)")
+        for cores in (1, 2):
+            os.sched_setaffinity(0, set(cpus[:cores]))
+            t = time.perf_counter()
+            ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False)
+            starts[cores] = time.perf_counter() - t
+            local, remote = f"local-{cores}c", f"ray-{cores}w"
+            for name, listing in listings.items():
+                order = [local, remote, remote, local][: 2 * args.repeat]
+                if args.repeat == 1:
+                    order = [local, remote]
+                runs: dict[str, list[dict[str, float]]] = {local: [], remote: []}
+                for k, label in enumerate(order):
+                    out = work / f"{name}-{label}-{k}"
+                    if label == local:
+                        r = local_run(listing, out, method=args.method)
+                    else:
+                        r = ray_run(listing, out, workers=cores, method=args.method)
+                    r["same"] = _files(out) == _files(work / f"{name}-{local}-0")
+                    r["load"] = os.getloadavg()[0]
+                    runs[label].append(r)
+                    print(f"#   {name} {label}: {r}", flush=True)
+                ref = _mean(runs[local])
+                for label in (local, remote):
+                    r = _mean(runs[label])
+                    n = r["n"]
+                    extra = (r["seconds"] - ref["seconds"]) / n * 1000
+                    pct = (r["seconds"] / ref["seconds"] - 1) * 100
+                    steady = (n - 1) / (r["seconds"] - r["first"]) if n > 1 else float("nan")
+                    rows.append(
+                        [
+                            name,
+                            label,
+                            f"{int(r['ok'])}/{int(n)}",
+                            f"{r['seconds']:.1f}",
+                            f"{n / r['seconds']:.2f}",
+                            f"{r['first']:.1f}",
+                            f"{steady:.2f}",
+                            "-" if label == local else f"{extra:+.1f} ms ({pct:+.0f} %)",
+                            "yes" if all(x["same"] for x in runs[label]) else "NO",
+                            f"{r['load']:.1f}",
+                        ]
+                    )
+            ray.shutdown()
+        os.sched_setaffinity(0, set(cpus))
+    print()
+    for cores, seconds in starts.items():
+        print(f"ray.init(num_cpus={cores}): {seconds:.1f} s (once; not in the rows)")
     print(f"load average {os.getloadavg()[0]:.1f} at the end\n")
     cols = [
         "set",
@@ -166,11 +175,16 @@ def main() -> None:
         "steady images/s",
         "overhead per image",
         "same bytes",
+        "load avg",
     ]
-    for line in table_head(cols, right=7):
+    for line in table_head(cols, right=8):
         print(line)
     for row in rows:
         print(table_row(row))
+
+
+def _mean(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {k: sum(float(r[k]) for r in runs) / len(runs) for k in runs[0]}
 
 
 if __name__ == "__main__":
