@@ -77,6 +77,25 @@ def _astronauts(folder: Path, astronaut: np.ndarray, n: int) -> list[Path]:
     return paths
 
 
+def _clip(path: Path, astronaut: np.ndarray) -> Path | None:
+    """A 6-frame H.264 clip of the astronaut (None without PyAV)."""
+    try:
+        import av
+    except ImportError:
+        return None
+    frame = np.ascontiguousarray(astronaut[::2, ::2])
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=10)
+        v.width, v.height, v.pix_fmt = 256, 256, "yuv420p"
+        v.options = {"preset": "ultrafast"}
+        for _ in range(6):
+            for packet in v.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                c.mux(packet)
+        for packet in v.encode():
+            c.mux(packet)
+    return path
+
+
 def _map_workers() -> list[int]:
     """Process ids of the Ray Data actors running now (their title names the class)."""
     pids = []
@@ -154,6 +173,9 @@ def test_missing_and_corrupt_files_fail_alone_as_in_the_local_engine(
     not_image.write_text("not a picture")
     listing = tmp_path / "inputs.txt"
     names = ["in/s0/a00.jpg", "in/missing.jpg", "in/cut.jpg", "in/notes.png", *good[1:]]
+    video = _clip(tmp_path / "in" / "clip.mp4", astronaut)  # one task, like an image
+    if video is not None:
+        names.append(video)
     listing.write_text("# inputs\n" + "\n".join(map(str, names)) + "\n\n")
     results = {}
     for engine in ("local", "ray"):
@@ -167,9 +189,15 @@ def test_missing_and_corrupt_files_fail_alone_as_in_the_local_engine(
     assert results["ray"][0] == 1  # some input failed
     out = tmp_path / "out-ray"
     assert _files(out).keys() == _files(tmp_path / "out-local").keys()
-    assert sorted(_files(out)) == ["s0/a00.jpg", "s0/a02.jpg", "s1/a01.jpg"]
+    written = ["s0/a00.jpg", "s0/a02.jpg", "s1/a01.jpg"]
+    if video is not None:
+        written.insert(0, "clip.mp4")
+    assert sorted(_files(out)) == written
     by_input = {Path(r["input"]).name: r for r in _records(out)}
-    assert len(by_input) == 6
+    assert len(by_input) == len(names)
+    if video is not None:
+        assert by_input["clip.mp4"]["status"] == "ok"
+        assert by_input["clip.mp4"]["detections"] == {"face": 1}  # one face track
     for name in ("missing.jpg", "cut.jpg", "notes.png"):
         r = by_input[name]
         assert r["status"] == "failed" and r["output"] is None and r["sha256"] is None
