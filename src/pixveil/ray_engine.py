@@ -39,6 +39,7 @@ machine, a shared file system on a cluster (see ``docs/cluster.md``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -371,19 +372,21 @@ def run_batch_ray(
     outcomes: dict[int, ImageOutcome] = {}
     planner = OutputPlanner(out, config)
     tasks: list[dict[str, Any]] = []
+    planned_paths: dict[int, Path] = {}
     for i, (path, root) in enumerate(images):
         try:
             planned = planner.plan(path, root)
         except Exception as exc:  # a collision: no output, reported like any failure
             outcomes[i] = failed_outcome(path, exc)
             continue
-        prior = done.get(str(planned.path))
-        if prior is not None and prior.input == str(path) and _unchanged(planned.path, prior):
+        planned_paths[i] = planned.path
+        # workers get absolute paths: their working folder is not the driver's
+        src, dst = os.path.abspath(path), os.path.abspath(planned.path)
+        prior = done.get(dst)
+        if prior is not None and prior.input == src and _unchanged(Path(dst), prior):
             report.resumed.append(path)
             continue
-        tasks.append(
-            {"index": i, "input": str(path), "output": str(planned.path), "format": planned.format}
-        )
+        tasks.append({"index": i, "input": src, "output": dst, "format": planned.format})
 
     report_progress = notify(check_progress(progress))
     total = len(tasks) + len(outcomes)
@@ -406,12 +409,21 @@ def run_batch_ray(
     run_start = time.time()
     try:
         for i, outcome in sorted(outcomes.items()):
-            record(i, outcome, manifest_record(outcome, None))
+            line = manifest_record(outcome, None)
+            record(i, outcome, {**line, "input": os.path.abspath(outcome.path)})
         if tasks:
             started = _connect(ray, address, workers)
-            for row in _execute(ray, tasks, config, out, [str(p) for p, _ in images], workers):
+            absolute = [os.path.abspath(p) for p, _ in images]
+            for row in _execute(ray, tasks, config, Path(os.path.abspath(out)), absolute, workers):
+                i = int(row["index"])
                 outcome = pickle.loads(row["outcome"])
-                record(int(row["index"]), outcome, json.loads(row["record"]))
+                # the report names files as the caller did (the manifest: absolute paths)
+                shown = dataclasses.replace(
+                    outcome,
+                    path=images[i][0],
+                    output=None if outcome.output is None else planned_paths[i],
+                )
+                record(i, shown, json.loads(row["record"]))
     finally:
         manifest.close()
         if started:
