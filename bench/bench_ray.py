@@ -11,8 +11,11 @@ Each engine runs on the same CPUs as the one it is compared with
   processes — GCS, raylet, driver — on that core too);
 * 2 cores: ``local-2c`` against ``ray-2w`` (2 workers).
 
-The local engine uses ONNX Runtime's default threads (one per core of the machine),
-a Ray worker one thread (it holds one CPU).  Ray is started once per core count
+A Ray worker runs its detectors on one ONNX Runtime thread (it holds one CPU).  The
+local engine uses ONNX Runtime's default on 2 cores (one thread per core), and one
+thread on 1 core, like the worker: on a machine shared with other jobs a process
+with two busy threads on one core gets a larger share of it than one with a single
+thread, which would favour the local engine.  Ray is started once per core count
 (``ray.init``, timed apart: a running cluster does not pay it).  Every run starts
 cold: models are loaded inside the timed run (the local engine in a new process,
 each Ray worker once).  ``first`` is the time to the first result (start-up);
@@ -39,6 +42,12 @@ from _common import LFW, PLATES, REPO, table_head, table_row
 LOCAL_RUN = """
 import json, sys, time
 from pathlib import Path
+import pixveil.pipeline
+if sys.argv[4] != "default":  # the detectors' ONNX Runtime threads, as in a Ray worker
+    _options = pixveil.pipeline.Anonymizer._detector_options
+    def _threaded(self, target, n=int(sys.argv[4])):
+        return {**_options(self, target), "threads": n}
+    pixveil.pipeline.Anonymizer._detector_options = _threaded
 from pixveil.batch import run_batch
 from pixveil.config import AnonymizeConfig
 first = []
@@ -58,11 +67,19 @@ def _files(folder: Path) -> dict[str, bytes]:
     }
 
 
-def local_run(listing: Path, out: Path, *, method: str) -> dict[str, float]:
+def local_run(listing: Path, out: Path, *, method: str, threads: int | None) -> dict[str, float]:
     """The local engine in a fresh process (on the CPUs this process may use)."""
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     res = subprocess.run(
-        [sys.executable, "-c", LOCAL_RUN, str(listing), str(out), method],
+        [
+            sys.executable,
+            "-c",
+            LOCAL_RUN,
+            str(listing),
+            str(out),
+            method,
+            str(threads or "default"),
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -131,7 +148,9 @@ def main() -> None:
                 for k, label in enumerate(order):
                     out = work / f"{name}-{label}-{k}"
                     if label == local:
-                        r = local_run(listing, out, method=args.method)
+                        r = local_run(
+                            listing, out, method=args.method, threads=1 if cores == 1 else None
+                        )
                     else:
                         r = ray_run(listing, out, workers=cores, method=args.method)
                     r["same"] = _files(out) == _files(work / f"{name}-{local}-0")
