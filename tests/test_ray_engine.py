@@ -97,18 +97,29 @@ def _clip(path: Path, astronaut: np.ndarray) -> Path | None:
 
 
 def _map_workers() -> list[int]:
-    """Process ids of the Ray Data actors running now (their title names the class)."""
+    """Process ids of this module's Ray Data actors (their title names the class).
+
+    Only the workers of the Ray this process started (children of its raylet, a
+    child of this process): another Ray on the machine is left alone.
+    """
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            cmd = (entry / "cmdline").read_bytes()
-        except OSError:
+            if b"MapWorker(MapBatches(_Worker))" not in (entry / "cmdline").read_bytes():
+                continue
+            ours = _parent(_parent(int(entry.name))) == os.getpid()
+        except (OSError, ValueError, IndexError):
             continue
-        if b"MapWorker(MapBatches(_Worker))" in cmd:
+        if ours:
             pids.append(int(entry.name))
     return pids
+
+
+def _parent(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
 
 
 def _wait_no_workers(timeout: float = 60.0) -> None:
