@@ -45,6 +45,7 @@ import json
 import logging
 import os
 import pickle
+import re
 import stat
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -500,6 +501,18 @@ def _execute(
     except PixveilError:
         raise
     except Exception as exc:
-        raise PixveilError(f"the Ray run failed: {' '.join(str(exc).split())[:500]}") from exc
+        raise PixveilError(_failure(exc)) from exc
     finally:
         quiet.setLevel(level)
+
+
+def _failure(exc: BaseException) -> str:
+    """One line for a failed Ray run (Ray's messages carry tracebacks and colour codes)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    missing = re.search(r"No module named '([^']+)'", text)
+    if missing is not None and missing.group(1).startswith("pixveil"):
+        return (
+            f"the Ray workers cannot import {missing.group(1)}: install the same pixveil "
+            "(pip install 'pixveil[ray]') on every node of the cluster (see docs/cluster.md)"
+        )
+    return f"the Ray run failed: {' '.join(text.split())[:300]}"
