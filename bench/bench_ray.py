@@ -111,6 +111,7 @@ def main() -> None:
     ap.add_argument("--plates", type=int, default=330, help="plate photos (first N by name)")
     ap.add_argument("--method", default="blur")
     ap.add_argument("--repeat", type=int, choices=(1, 2), default=2)
+    ap.add_argument("--cores", default="1,2", help="core counts to compare: 1, 2 or 1,2")
     args = ap.parse_args()
     if not LFW.is_dir() or not PLATES.is_dir():
         raise SystemExit(f"no data at {LFW} / {PLATES}")
@@ -134,10 +135,10 @@ def main() -> None:
             listings[name].write_text("\n".join(str(p) for p in photos) + "\n")
             for p in photos:
                 p.read_bytes()  # the same warm file cache for every run
-        for cores in (1, 2):
+        for cores in sorted({int(c) for c in args.cores.split(",")}):
             os.sched_setaffinity(0, set(cpus[:cores]))
             t = time.perf_counter()
-            ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False)
+            ray.init(address="local", num_cpus=cores, include_dashboard=False, log_to_driver=False)
             starts[cores] = time.perf_counter() - t
             local, remote = f"local-{cores}c", f"ray-{cores}w"
             for name, listing in listings.items():

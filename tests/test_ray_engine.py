@@ -43,7 +43,7 @@ def ray_session() -> Iterator[str]:
     """A local Ray with 2 CPUs for the module; yields its address."""
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         yield ray.get_runtime_context().gcs_address
     finally:

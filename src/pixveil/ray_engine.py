@@ -299,8 +299,8 @@ def _connect(ray: Any, address: str | None, workers: int | None) -> bool:
         "log_to_driver": False,
         "logging_level": logging.WARNING,
     }
-    if address is None:
-        options["num_cpus"] = workers
+    if address is None:  # a new Ray, even when a cluster of `ray start` runs here
+        options.update(address="local", num_cpus=workers)
     else:
         options["address"] = address
     ray.init(**options)
