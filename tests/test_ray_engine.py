@@ -140,7 +140,7 @@ def listed(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.shared
 class TestSameAsLocalEngine:
-    @pytest.mark.parametrize("method", ["blur", "mask"])
+    @pytest.mark.parametrize("method", ["blur", "pixelate", "mask"])
     def test_deterministic_methods_give_the_same_bytes(
         self, ray_session: str, listed: Path, tmp_path: Path, method: str
     ) -> None:
