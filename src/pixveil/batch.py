@@ -36,11 +36,17 @@ from pixveil.progress import ProgressCallback, ProgressEvent, check_progress, no
 from pixveil.types import Detections
 
 __all__ = [
+    "INPUT_LIST_SUFFIXES",
     "PREFETCH",
     "RUN_FILE",
     "BatchReport",
     "ImageOutcome",
+    "OutputPlanner",
+    "PlannedOutput",
     "collect_inputs",
+    "failed_outcome",
+    "process_input",
+    "read_input_list",
     "run_batch",
     "write_run_file",
 ]
@@ -86,6 +92,8 @@ class BatchReport:
     #: Stale temporary files of an earlier, interrupted run that were removed.
     stale_removed: list[Path] = field(default_factory=list)
     dry_run: bool = False
+    #: Inputs a resumed run skipped: an earlier run completed them (``--resume``).
+    resumed: list[Path] = field(default_factory=list)
 
     @property
     def n_images(self) -> int:
@@ -133,6 +141,7 @@ class BatchReport:
             "images_without": self.without(),
             "method_events": dict(sum((Counter(o.events) for o in self.outcomes), Counter())),
             "stale_temp_files_removed": len(self.stale_removed),
+            "resumed": len(self.resumed),
             "failures": [{"file": str(o.path), "error": o.error} for o in self.failures],
         }
 
@@ -143,7 +152,8 @@ def collect_inputs(
     """Expand files and folders (recursively, sorted) into image paths.
 
     Symbolic links to folders are not followed inside a folder input (a link
-    loop would never end); linked files are read.
+    loop would never end); linked files are read.  A file input ending in
+    ``.txt`` is a list of inputs (:func:`read_input_list`).
 
     Returns
     -------
@@ -171,10 +181,48 @@ def collect_inputs(
                         images.append((f, root))
                     else:
                         skipped.append(f)
+        elif p.suffix.lower() in INPUT_LIST_SUFFIXES:
+            images.extend(read_input_list(p))
         else:
             # a missing or unreadable file is an error of that file, reported with the others
             images.append((p, None))
     return images, skipped
+
+
+#: A file input with one of these extensions lists the inputs, one path per line.
+INPUT_LIST_SUFFIXES = (".txt",)
+
+
+def read_input_list(path: Path) -> list[tuple[Path, Path | None]]:
+    """The files listed in ``path`` (one per line), each with the folder to mirror it from.
+
+    Blank lines and lines starting with ``#`` are ignored; a relative path is
+    relative to the list's folder.  The outputs mirror the listed files' folders
+    below their deepest common folder (so ``a/x.jpg`` and ``b/x.jpg`` do not
+    collide).  A listed file that is missing or broken fails like any input.
+
+    Raises
+    ------
+    InputError
+        If the list cannot be read or is not UTF-8 text.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InputError(f"cannot read the input list ({reason})", path=path) from exc
+    base = path.parent
+    files = []
+    for line in text.splitlines():
+        entry = line.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        f = Path(entry)
+        files.append(f if f.is_absolute() else base / f)
+    if not files:
+        return []
+    root = Path(os.path.commonpath([os.path.abspath(f.parent) for f in files]))
+    return [(Path(os.path.abspath(f)), root) for f in files]
 
 
 #: The run file a batch writes into its output folder.
@@ -238,26 +286,9 @@ def run_batch(
     report_progress(ProgressEvent("images", 0, len(images)))
     input_paths = [p for p, _ in images]
     all_inputs = ProtectedPaths(input_paths)
-    planned: dict[Path, Path] = {}
+    planner = OutputPlanner(out, config, output_file=target, single_format=single_fmt)
     rng = anonymizer.rng()  # one stream for the whole batch when seeded
-
-    def plan(path: Path, root: Path | None) -> tuple[Path, Path, str]:
-        video = is_video_path(path)
-        if target is not None:
-            assert single_fmt is not None
-            return target, target.resolve(), "video" if video else single_fmt
-        if video:
-            fmt = "video"
-            rel = Path(path.name) if root is None else _video_relative(path, root)
-            dst = out / rel.with_suffix(video_output_suffix(path))
-        else:
-            fmt = output_format_for(path, config.output_format)
-            dst = output_path_for(path, input_root=root, out_dir=out, format=fmt)
-        key = dst.resolve()
-        if key in planned:
-            raise OutputError(f"output would collide with that of {planned[key]}", path=dst)
-        planned[key] = path
-        return dst, key, fmt
+    root_out = None if target is not None else out
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixveil-read") as pool:
         futures: dict[int, Future[LoadedImage]] = {}
@@ -271,42 +302,136 @@ def run_batch(
         for i, (path, root) in enumerate(images):
             fut = futures.pop(i, None)
             submit(i + PREFETCH)
-            key: Path | None = None
             try:
-                dst, key, fmt = plan(path, root)
-                if fut is None:  # a video
-                    outcome = _process_video(
-                        anonymizer,
-                        path,
-                        dst,
-                        root=None if target is not None else out,
-                        protected_paths=input_paths,
-                        progress=report_progress,
-                    )
-                else:
-                    loaded = fut.result()
-                    outcome = anonymizer.process_file(
-                        loaded,
-                        dst,
-                        protected_paths=all_inputs,
-                        rng=rng,
-                        root=None if target is not None else out,
-                        format=fmt,
-                    )
-            except (PixveilError, OSError) as exc:
-                outcome = ImageOutcome(path, None, None, _one_line(exc, path))
-            except Exception as exc:  # fail closed on anything unexpected, and say what it was
-                outcome = ImageOutcome(
-                    path, None, None, _one_line(exc, path, prefix=type(exc).__name__)
+                planned = planner.plan(path, root)
+            except Exception as exc:  # fail closed: no output, and say why
+                outcome = failed_outcome(path, exc)
+            else:
+                outcome = process_input(
+                    anonymizer,
+                    path,
+                    planned,
+                    loaded=fut.result if fut is not None else None,
+                    root=root_out,
+                    protected_paths=input_paths,
+                    protected=all_inputs,
+                    rng=rng,
+                    progress=report_progress,
                 )
-            if not outcome.ok and key is not None and planned.get(key) == path:
-                # a failed input writes nothing: its output name is free for the next one
-                del planned[key]
+                if not outcome.ok:
+                    # a failed input writes nothing: its output name is free for the next one
+                    planner.release(planned, path)
             report.outcomes.append(outcome)
             if on_result is not None:
                 on_result(outcome)
             report_progress(ProgressEvent("images", i + 1, len(images), item=str(path)))
     return report
+
+
+@dataclass(frozen=True)
+class PlannedOutput:
+    """Where one input's output goes: ``path``, its resolved ``key`` and its ``format``."""
+
+    path: Path
+    key: Path
+    format: str
+
+
+class OutputPlanner:
+    """Chooses each input's output path and refuses two inputs with the same output.
+
+    Shared by the engines (:func:`run_batch`, :func:`pixveil.ray_engine.run_batch_ray`)
+    so that an input gets the same output name whichever runs it.  ``output_file``
+    (with its ``single_format``) names the output of a single input instead.
+    """
+
+    def __init__(
+        self,
+        out: Path,
+        config: AnonymizeConfig,
+        *,
+        output_file: Path | None = None,
+        single_format: str | None = None,
+    ) -> None:
+        self.out = out
+        self.config = config
+        self.output_file = output_file
+        self.single_format = single_format
+        self._planned: dict[Path, Path] = {}
+
+    def plan(self, path: Path, root: Path | None) -> PlannedOutput:
+        """The output of ``path`` (found under ``root``); OutputError on a collision."""
+        video = is_video_path(path)
+        if self.output_file is not None:
+            fmt = "video" if video else (self.single_format or "png")
+            return PlannedOutput(self.output_file, self.output_file.resolve(), fmt)
+        if video:
+            fmt = "video"
+            rel = Path(path.name) if root is None else _video_relative(path, root)
+            dst = self.out / rel.with_suffix(video_output_suffix(path))
+        else:
+            fmt = output_format_for(path, self.config.output_format)
+            dst = output_path_for(path, input_root=root, out_dir=self.out, format=fmt)
+        key = dst.resolve()
+        if key in self._planned:
+            raise OutputError(f"output would collide with that of {self._planned[key]}", path=dst)
+        self._planned[key] = path
+        return PlannedOutput(dst, key, fmt)
+
+    def release(self, planned: PlannedOutput, path: Path) -> None:
+        """Free the output name of ``path``, which wrote nothing."""
+        if self._planned.get(planned.key) == path:
+            del self._planned[planned.key]
+
+
+def process_input(
+    anonymizer: Any,
+    path: Path,
+    planned: PlannedOutput,
+    *,
+    loaded: Callable[[], LoadedImage] | None = None,
+    root: Path | None,
+    protected_paths: Sequence[Path],
+    protected: ProtectedPaths,
+    rng: Any = None,
+    progress: ProgressCallback | None = None,
+) -> ImageOutcome:
+    """Protect one input (image or video) into ``planned``; never raises.
+
+    The per-file step of every engine.  ``loaded`` returns the decoded image
+    (e.g. a prefetching future's ``result``); without it the image is read here.
+    ``protected_paths`` are the inputs of the run (no output may replace one),
+    ``protected`` the same prepared once.  Any failure becomes an outcome with a
+    one-line ``error`` and no output.
+    """
+    try:
+        if is_video_path(path):
+            return _process_video(
+                anonymizer,
+                path,
+                planned.path,
+                root=root,
+                protected_paths=protected_paths,
+                progress=progress or (lambda _e: None),
+            )
+        image = loaded() if loaded is not None else anonymizer.read(path)
+        return anonymizer.process_file(
+            image,
+            planned.path,
+            protected_paths=protected,
+            rng=rng,
+            root=root,
+            format=planned.format,
+        )
+    except Exception as exc:  # fail closed on anything, and say what it was
+        return failed_outcome(path, exc)
+
+
+def failed_outcome(path: Path, exc: BaseException) -> ImageOutcome:
+    """The outcome of an input that failed with ``exc`` (no output, a one-line reason)."""
+    if isinstance(exc, (PixveilError, OSError)):
+        return ImageOutcome(path, None, None, _one_line(exc, path))
+    return ImageOutcome(path, None, None, _one_line(exc, path, prefix=type(exc).__name__))
 
 
 def _video_relative(path: Path, root: Path) -> Path:

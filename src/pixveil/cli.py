@@ -495,6 +495,41 @@ def anonymize(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar.", metavar="")
     ] = False,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="local (this process) or ray (a pool of Ray workers; the [ray] extra; "
+            "writes a run manifest, see docs/cluster.md).",
+            metavar="local|ray",
+        ),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="--engine ray: a running cluster ('auto', host:port, ray://host:10001). "
+            "[default: start Ray on this machine]",
+            metavar="ADDRESS",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="--engine ray: worker processes, one model set each. [default: one per CPU]",
+            metavar="N",
+        ),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="--engine ray: skip inputs a previous run into the same folder completed "
+            "(per its manifest); the previous run must have stopped.",
+            metavar="",
+        ),
+    ] = False,
 ) -> None:
     """Detect faces, licence plates or text in images and videos, protect them, write metadata-free copies.
 
@@ -502,7 +537,6 @@ def anonymize(
     usage; 3 with --strict, some image had nothing of a requested target.
     """
     from pixveil._onnx import resolve_providers
-    from pixveil.pipeline import run_batch
 
     try:
         _check_options(
@@ -550,6 +584,7 @@ def anonymize(
             region=region,
         )
         plan = plan_outputs(list(inputs), output, config.output_format)
+        run = _engine(engine, ray_address=ray_address, workers=workers, resume=resume)
     except (ValueError, TypeError) as exc:
         raise fail_usage(str(exc)) from None
     if config.pii_patterns and "text-pii" not in config.targets:
@@ -562,7 +597,7 @@ def anonymize(
     report_console = err if plan.to_stdout else out
     try:
         files = take_stdin(plan, list(inputs), config.output_format)
-        report = _run_with_progress(run_batch, files, plan, config, quiet=quiet or plan.to_stdout)
+        report = _run_with_progress(run, files, plan, config, quiet=quiet or plan.to_stdout)
         if plan.to_stdout and report.n_written == 1 and plan.output_file is not None:
             sys.stdout.buffer.write(plan.output_file.read_bytes())
             sys.stdout.buffer.flush()
@@ -602,6 +637,30 @@ def anonymize(
         )
         raise typer.Exit(EXIT_STRICT)
     raise typer.Exit(0)
+
+
+def _engine(name: str, *, ray_address: str | None, workers: int | None, resume: bool) -> Any:
+    """The batch function of ``--engine`` (ValueError for a bad combination of options)."""
+    if name == "local":
+        for flag, value in (
+            ("--ray-address", ray_address),
+            ("--workers", workers),
+            ("--resume", resume or None),
+        ):
+            if value is not None:
+                raise ValueError(f"{flag} needs --engine ray")
+        from pixveil.pipeline import run_batch
+
+        return run_batch
+    if name != "ray":
+        raise ValueError(f"--engine must be local or ray, got {name!r}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {workers}")
+    import functools
+
+    from pixveil.ray_engine import run_batch_ray
+
+    return functools.partial(run_batch_ray, address=ray_address, workers=workers, resume=resume)
 
 
 def _target_kinds(config: AnonymizeConfig) -> dict[str, str]:
@@ -667,6 +726,8 @@ def _print_summary(report: Any, plan: OutputPlan, console: Console) -> None:
     for event, n in summary.get("method_events", {}).items():
         table.add_row(f"method {shown(event)}", str(n))
     table.add_row("skipped (not images)", str(summary["skipped_non_images"]))
+    if summary.get("resumed"):
+        table.add_row("already done (resumed)", str(summary["resumed"]))
     if summary["stale_temp_files_removed"]:
         table.add_row("stale temp files removed", str(summary["stale_temp_files_removed"]))
     table.add_row("failed", str(len(summary["failures"])))
