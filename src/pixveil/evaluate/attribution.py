@@ -15,7 +15,8 @@ Sources (``--sources``)
     identities held out of pixveil's GAN training (never seen by the generators).
 ``pixveil-g64:seedN``
     pixveil's DCGAN (:mod:`pixveil.gan.train`) trained on the other LFW
-    identities with seed ``N`` for ``gan_epochs`` epochs (the averaged generator).
+    identities with seed ``N`` for ``gan_epochs`` epochs (the raw generator: after
+    so short a training the weight average still mostly holds the initialisation).
 ``dcgan-baseline``
     The DCGAN of the ``gan-face-generate`` package (trained on DigiFace1M).
 ``vae:seedN``
@@ -420,7 +421,9 @@ def _sample_source(
         ck = torch.load(ckpt_path, map_location=cfg.device, weights_only=False)
         c = ck["config"]
         g = Generator(int(c["nz"]), int(c["ngf"]), int(c["size"])).to(cfg.device)
-        g.load_state_dict(ck.get("G_ema", ck["G"]))
+        # the raw generator: after a training this short, the averaged one (decay
+        # 0.999) is still mostly its random initialisation
+        g.load_state_dict(ck["G"])
         g.eval()
         z = torch.randn(n, int(c["nz"]), generator=gen)
         with torch.no_grad():
