@@ -160,9 +160,9 @@ def test_real_against_baseline_dcgan_end_to_end(tmp_path: Path) -> None:
         sources=("real", "dcgan-baseline"),
         methods=("pixelate",),
         strengths={"pixelate": ("blocks", (4,))},
-        n_train=60,
+        n_train=100,
         n_test=30,
-        clf_epochs=4,
+        clf_epochs=12,
     )
     result = at.run_attribution(cfg)
     assert result.clean_accuracy >= 0.9
@@ -171,4 +171,4 @@ def test_real_against_baseline_dcgan_end_to_end(tmp_path: Path) -> None:
     assert {p.name for p in written.values()} == set(REPORT_FILES)
     data = json.loads((tmp_path / "report" / "results.json").read_text())
     assert data["chance"] == 0.5 and len(data["conditions"]) == 2
-    assert sum(map(sum, data["conditions"][0]["confusion_clean_trained"])) == 60
+    assert sum(map(sum, data["conditions"][0]["confusion_clean_trained"])) == 60  # 2 x n_test
