@@ -225,7 +225,8 @@ class ConditionResult:
     ``acc_clean`` / ``acc_finetuned``: test accuracy of the clean-trained and of
     the fine-tuned classifier on protected test images; ``confusion_*``:
     ``[true][predicted]`` counts; ``ssim``: mean SSIM of protected vs clean
-    test images (utility).
+    test images (utility).  For ``none`` both accuracies are the clean
+    classifier's (nothing to fine-tune on).
     """
 
     method: str
