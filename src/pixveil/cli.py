@@ -288,7 +288,7 @@ def anonymize(
         typer.Option(
             "--epsilon",
             "-e",
-            help="Privacy budget of dp-pix, dp-blur, gan-face and plate-synth, >= 0 "
+            help="Privacy budget of dp-pix, dp-blur, metric-pix, gan-face and plate-synth, >= 0 "
             "(each method's default: `pixveil methods`).",
             metavar="FLOAT",
         ),

@@ -754,3 +754,9 @@ _add_attack_command(
     ),
     doc="Reconstruction: train a U-Net on (original, protected) faces; undo held-out ones.",
 )
+
+
+# `pixveil attack attribution` lives in its own module (GAN-fingerprint attribution).
+from pixveil.cli_attribution import register as _register_attribution  # noqa: E402
+
+_register_attribution(attack_app)

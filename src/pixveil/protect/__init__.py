@@ -1,6 +1,6 @@
 """Protection methods, registered by name.
 
-Built in: ``blur``, ``pixelate``, ``mask``, ``image``, ``dp-pix``, ``dp-blur``,
+Built in: ``blur``, ``pixelate``, ``mask``, ``image``, ``dp-pix``, ``dp-blur``, ``metric-pix``,
 ``gan-face`` and ``plate-synth``.  Each class says what it does and what it
 guarantees in one line (:attr:`ProtectionMethod.summary`,
 :attr:`ProtectionMethod.guarantee`) and in full in its docstring.

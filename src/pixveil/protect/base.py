@@ -352,6 +352,7 @@ METHODS: Registry[type[ProtectionMethod]] = Registry(
         "pixveil.protect.classic",
         "pixveil.protect.replace",
         "pixveil.protect.dp",
+        "pixveil.protect.metric",
         "pixveil.protect.gan",
         "pixveil.protect.plates",
     ),
