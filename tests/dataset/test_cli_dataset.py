@@ -376,3 +376,30 @@ def test_schemes_lists_every_scheme() -> None:
     res = _invoke("schemes")
     assert res.exit_code == 0
     assert "pixel-based" in res.output and "block-scramble" in res.output
+
+
+@pytest.mark.parametrize("scheme", ["pixel-based", "block-scramble"])
+def test_generated_images_round_trip_without_shared_data(tmp_path: Path, scheme: str) -> None:
+    """The same checks on generated PNGs (runs where ../shared/data is absent)."""
+    from .conftest import generated_images
+
+    src = tmp_path / "images"
+    for i, img in enumerate(generated_images()):
+        (src / f"class{i % 2}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(src / f"class{i % 2}" / f"{i}.png")
+    key_file = tmp_path / "key.bin"
+    res = _invoke(
+        "protect", src, "-o", tmp_path / "prot", "--scheme", scheme, "--key-file", key_file
+    )
+    assert res.exit_code == 0, res.output
+    key = load_key_file(key_file).key
+    assert key is not None and all(
+        e not in _all_output_bytes(tmp_path / "prot") for e in _key_encodings(key)
+    )
+    res = _invoke("restore", tmp_path / "prot", "-o", tmp_path / "back", "--key-file", key_file)
+    assert res.exit_code == 0, res.output
+    plain, prot, back = _pixels(src), _pixels(tmp_path / "prot"), _pixels(tmp_path / "back")
+    assert len(plain) == 4
+    for ident, img in plain.items():
+        assert not np.array_equal(prot[ident], img)
+        assert np.array_equal(back[ident], img)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from skimage.metrics import peak_signal_noise_ratio as psnr
 
 from pixveil.dataset import SCHEMES, available_schemes, get_scheme, new_key
@@ -151,3 +153,20 @@ def test_key_permutation_is_a_permutation_that_depends_on_the_key() -> None:
     assert np.array_equal(p1, key_permutation(k1, "t", 96))
     assert not np.array_equal(p1, key_permutation(k2, "t", 96))
     assert not np.array_equal(p1, key_permutation(k1, "u", 96))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    h=st.integers(1, 6),
+    w=st.integers(1, 6),
+    m=st.sampled_from([1, 2, 4]),
+    seed=st.integers(0, 2**32 - 1),
+    key=st.binary(min_size=32, max_size=32),
+)
+def test_round_trip_property(h: int, w: int, m: int, seed: int, key: bytes) -> None:
+    """Any image, any key: decrypt(encrypt(x)) == x, for every scheme."""
+    img = np.random.default_rng(seed).integers(0, 256, (h * m, w * m, 3), dtype=np.uint8)
+    for scheme in (get_scheme("pixel-based"), get_scheme("block-scramble", block_size=m)):
+        enc = scheme.encrypt(img, key)
+        assert enc.shape == img.shape and enc.dtype == np.uint8
+        assert np.array_equal(scheme.decrypt(enc, key), img)
