@@ -20,7 +20,8 @@ of Sirichotedumrong, Kinoshita and Kiya 2019).
 
 A key file inside the output folder is refused: the output folder is what gets
 shared.  The run file ``pixveil-run.json`` written into the output folder holds
-the scheme, its parameters and the summary, never a key.
+the scheme, its parameters and the summary (failed images by id, not by local
+path), never a key.
 
 An input image's alpha channel is dropped (it is not transformed, and would show
 the outline of what the image holds); everything else of the source (EXIF, ICC
@@ -212,7 +213,7 @@ def protect_dataset(
     report = _run(
         images, skipped, out, fmt, lambda px, i: sch.encrypt(px, keys.key_for(i)), on_result
     )
-    _write_run_file(out, "protect", scheme, sch, per_image_keys, fmt, report)
+    _write_run_file(src_p, out, "protect", scheme, sch, per_image_keys, fmt, report)
     return DatasetRun(report, sch, kf, created)
 
 
@@ -240,7 +241,7 @@ def restore_dataset(
     report = _run(
         images, skipped, out, fmt, lambda px, i: sch.decrypt(px, keys.key_for(i)), on_result
     )
-    _write_run_file(out, "restore", keys.scheme, sch, keys.per_image, fmt, report)
+    _write_run_file(src_p, out, "restore", keys.scheme, sch, keys.per_image, fmt, report)
     return DatasetRun(report, sch, kf, False)
 
 
@@ -275,6 +276,7 @@ def _run(
 
 
 def _write_run_file(
+    src: Path,
     out: Path,
     command: str,
     name: str,
@@ -292,6 +294,8 @@ def _write_run_file(
         "params": sch.params(),
         "keys": "per-image" if per_image else "shared",
         "format": fmt,
-        "summary": {k: summary[k] for k in ("images", "written", "skipped_non_images", "failures")},
+        "summary": {k: summary[k] for k in ("images", "written", "skipped_non_images")},
+        # image ids, not paths: the folder is shared, the local paths need not be
+        "failures": [{"image": image_id(o.path, src), "error": o.error} for o in report.failures],
     }
     atomic_write_text(out / RUN_FILE, json.dumps(doc, indent=2) + "\n", root=out)
