@@ -2,7 +2,11 @@
 
 Both loaders return a :class:`LabeledImages`: the decoded pixels, integer labels,
 the class names (sorted folder names) and each image's id (its path below the
-dataset root without extension, as in key files).
+dataset root without extension, as in key files).  Unlike
+:func:`pixveil.evaluate.datasets.load_dataset` (face evaluation sets: listed
+lazily, sampled at random, identities with too few images left out), these keep
+every class, so that labels mean the same in every split, and decode eagerly
+into one array, as a classifier's training loop wants.
 
 CIFAR-10 here is the copy re-encoded as JPEG files (``cifar10/{train,test}/<class>/
 NNNN.jpg`` inside a ``.tar.gz``).  JPEG is lossy: the pixels are close to, not equal
