@@ -36,6 +36,7 @@ from pixveil.cli_console import (
     shown,
     warn,
 )
+from pixveil.cli_dataset import app as dataset_app
 from pixveil.cli_evaluate import app as evaluate_app
 from pixveil.cli_gan import app as gan_app
 from pixveil.cli_plan import OutputPlan, plan_outputs, take_stdin
@@ -797,6 +798,8 @@ app.add_typer(evaluate_app)
 app.add_typer(gan_app, name="gan")
 # `pixveil plates train|export|eval` (the learned plate detector).
 app.add_typer(plates_app, name="plates")
+# `pixveil dataset protect|restore|schemes` (key-based protection of training data).
+app.add_typer(dataset_app, name="dataset")
 
 
 def main() -> None:
