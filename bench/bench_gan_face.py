@@ -64,33 +64,11 @@ def export_baseline(dest: Path, n_probe: int = 300) -> Path | None:
         return None
     import onnx
     import torch
-    from torch import nn
 
+    from pixveil.evaluate.attribution import baseline_generator
     from pixveil.gan.export import export_onnx, file_sha256
 
-    class BaselineG(nn.Module):  # the layer layout of gan_face_generate.models.Generator
-        def __init__(self, nz: int = 100, ngf: int = 64) -> None:
-            super().__init__()
-            layers: list[nn.Module] = []
-            ch_in = nz
-            for ch in (ngf * 8, ngf * 4, ngf * 2, ngf):
-                stride, pad = (1, 0) if ch_in == nz else (2, 1)
-                layers += [
-                    nn.ConvTranspose2d(ch_in, ch, 4, stride, pad, bias=False),
-                    nn.BatchNorm2d(ch),
-                    nn.ReLU(True),
-                ]
-                ch_in = ch
-            layers += [nn.ConvTranspose2d(ngf, 3, 4, 2, 1, bias=False), nn.Tanh()]
-            self.main = nn.Sequential(*layers)
-
-        def forward(self, z: torch.Tensor) -> torch.Tensor:
-            return self.main(z.view(z.shape[0], -1, 1, 1))
-
-    state = torch.load(weights, map_location="cpu", weights_only=True)["netG_state_dict"]
-    g = BaselineG()
-    g.load_state_dict(state)
-    g.eval()
+    g = baseline_generator()
     dest.mkdir(parents=True, exist_ok=True)
     path = dest / "gan_face_64_generator.onnx"
     export_onnx(g, torch.zeros(1, 100), path, "z", "image")

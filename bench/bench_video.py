@@ -68,32 +68,9 @@ def _astronaut() -> np.ndarray:
 def render(
     sprites: Sequence[Sprite], n: int, size: tuple[int, int], seed: int = 0
 ) -> tuple[list[np.ndarray], list[list[tuple[int, int, int, int]]]]:
-    """Frames and, per frame, each sprite's pasted rectangle (x0, y0, x1, y1)."""
+    """Frames and, per frame, each sprite's pasted rectangle (x0, y0, x1, y1): the astronaut."""
     face = _astronaut()
-    w, h = size
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w]
-    bg = np.stack([60 + 80 * xx / w, 70 + 60 * yy / h, 110 - 40 * xx / w], axis=2)
-    bg = np.clip(bg + rng.normal(0, 6, bg.shape), 0, 255).astype(np.uint8)
-    frames, rects = [], []
-    for i in range(n):
-        t = i / max(1, n - 1)
-        img = bg.copy()
-        boxes = []
-        for s in sprites:
-            k = s.scale[0] + t * (s.scale[1] - s.scale[0])
-            src = face[:, ::-1] if s.mirror else face
-            f = cv2.resize(src, (round(src.shape[1] * k), round(src.shape[0] * k)))
-            x = round(s.start[0] + t * (s.end[0] - s.start[0]))
-            y = round(s.start[1] + t * (s.end[1] - s.start[1]))
-            fh, fw = f.shape[:2]
-            x0, y0, x1, y1 = max(0, x), max(0, y), min(w, x + fw), min(h, y + fh)
-            if x1 > x0 and y1 > y0:
-                img[y0:y1, x0:x1] = f[y0 - y : y1 - y, x0 - x : x1 - x]
-            boxes.append((x, y, x + fw, y + fh))
-        frames.append(img)
-        rects.append(boxes)
-    return frames, rects
+    return render_people(sprites, [face] * len(sprites), n, size, seed)
 
 
 def encode(path: Path, frames: Sequence[np.ndarray], fps: int = 30) -> None:
@@ -319,7 +296,11 @@ def _people(n: int, seed: int) -> list[np.ndarray]:
 
 
 def render_people(
-    sprites: Sequence[Sprite], faces: Sequence[np.ndarray], n: int, size: tuple[int, int], seed: int
+    sprites: Sequence[Sprite],
+    faces: Sequence[np.ndarray],
+    n: int,
+    size: tuple[int, int],
+    seed: int,
 ) -> tuple[list[np.ndarray], list[list[tuple[int, int, int, int]]]]:
     """Like :func:`render`, sprite ``j`` showing ``faces[j]``: frames and pasted rectangles."""
     w, h = size
@@ -335,7 +316,7 @@ def render_people(
         for s, face in zip(sprites, faces, strict=True):
             k = s.scale[0] + t * (s.scale[1] - s.scale[0])
             src = face[:, ::-1] if s.mirror else face
-            f = cv2.resize(src, (round(src.shape[1] * k), round(src.shape[0] * k)), cv2.INTER_AREA)
+            f = cv2.resize(src, (round(src.shape[1] * k), round(src.shape[0] * k)))
             x = round(s.start[0] + t * (s.end[0] - s.start[0]))
             y = round(s.start[1] + t * (s.end[1] - s.start[1]))
             fh, fw = f.shape[:2]

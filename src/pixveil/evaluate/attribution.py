@@ -74,6 +74,7 @@ __all__ = [
     "AttributionConfig",
     "AttributionResult",
     "ConditionResult",
+    "baseline_generator",
     "fingerprints",
     "parse_strengths",
     "protect_whole",
@@ -323,8 +324,14 @@ def _to_uint8(t: Any) -> np.ndarray:
     return ((t.detach().cpu().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
 
 
-def _baseline_generator() -> Any:
-    """The DCGAN of ``gan-face-generate`` (64x64, nz=100), in eval mode."""
+def baseline_generator() -> Any:
+    """The DCGAN of ``gan-face-generate`` (64x64, nz=100), in eval mode.
+
+    Raises
+    ------
+    MissingDependencyError
+        When ``gan-face-generate`` (or its weights file) is not installed.
+    """
     import torch
     from torch import nn
 
@@ -396,7 +403,7 @@ def _sample_source(
         return crops[idx]
     gen = torch.Generator().manual_seed(rng_seed)
     if kind == "dcgan-baseline":
-        g = _baseline_generator().to(cfg.device)
+        g = baseline_generator().to(cfg.device)
         z = torch.randn(n, 100, generator=gen)
         with torch.no_grad():
             return np.concatenate(
