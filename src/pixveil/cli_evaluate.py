@@ -509,11 +509,8 @@ def _run_video(
     html: Path | None,
 ) -> dict[str, Path]:
     """The temporal metrics of ``clips`` under ``settings``: files written, table printed."""
-    import json
-
-    from pixveil.evaluate.report import _csv_bytes, json_ready
+    from pixveil.evaluate.report import ReportFolder, csv_bytes, json_bytes
     from pixveil.evaluate.video import evaluate_clips, video_rows, video_section_html
-    from pixveil.io import atomic_write_bytes
 
     def note(message: str) -> None:
         if not quiet:
@@ -534,17 +531,13 @@ def _run_video(
     except PixveilError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(EXIT_FAILED) from None
-    output.mkdir(parents=True, exist_ok=True)
-    written = {
-        "video_csv": atomic_write_bytes(
-            output / "video.csv", _csv_bytes(result.rows()), root=output
-        ),
-        "video_json": atomic_write_bytes(
-            output / "video.json",
-            (json.dumps(json_ready(result.to_dict()), indent=2) + "\n").encode(),
-            root=output,
-        ),
-    }
+    try:
+        folder = ReportFolder(output)
+        folder.write("video_csv", "video.csv", csv_bytes(result.rows()))
+        folder.write("video_json", "video.json", json_bytes(result.to_dict()))
+    except PixveilError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_FAILED) from None
     section = video_section_html(result)
     if html is not None:
         page = html.read_text(encoding="utf-8")
@@ -554,7 +547,12 @@ def _run_video(
             "<!doctype html><html><head><meta charset='utf-8'><title>pixveil video report"
             f"</title></head><body><h1>pixveil evaluate: video</h1>{section}</body></html>"
         )
-    written["html"] = atomic_write_bytes(output / "index.html", page.encode("utf-8"), root=output)
+    try:
+        folder.write("html", "index.html", page.encode("utf-8"))
+    except PixveilError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_FAILED) from None
+    written = dict(folder.written)
     table = Table(title="video: temporal metrics")
     for column in (
         "clip",

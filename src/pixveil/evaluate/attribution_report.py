@@ -25,11 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from pixveil.errors import OutputError
 from pixveil.evaluate.attribution import AttributionResult, ConditionResult
 from pixveil.evaluate.plots import _figure, _png
-from pixveil.evaluate.report import _csv_bytes, _img_tag, _json_bytes, format_value
-from pixveil.io import atomic_write_bytes
+from pixveil.evaluate.report import ReportFolder, _img_tag, csv_bytes, format_value, json_bytes
 
 __all__ = ["REPORT_FILES", "attribution_figure", "render_html", "write_report"]
 
@@ -244,25 +242,15 @@ def write_report(result: AttributionResult, out_dir: str | Path) -> dict[str, Pa
     MissingDependencyError
         If matplotlib is missing (``pip install 'pixveil[eval]'``).
     """
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(
-            f"cannot create the report folder: {exc.strerror or exc}", path=out
-        ) from exc
-    written: dict[str, Path] = {}
-
-    def write(key: str, name: str, data: bytes) -> None:
-        written[key] = atomic_write_bytes(out / name, data, root=out)
-
+    folder = ReportFolder(out_dir)
+    write = folder.write
     env = environment()
-    write("csv", "results.csv", _csv_bytes(result.rows()))
-    write("json", "results.json", _json_bytes(result.to_dict()))
+    write("csv", "results.csv", csv_bytes(result.rows()))
+    write("json", "results.json", json_bytes(result.to_dict()))
     write(
         "config",
         "config.json",
-        _json_bytes({"config": result.config.to_dict(), "environment": env}),
+        json_bytes({"config": result.config.to_dict(), "environment": env}),
     )
     plot = attribution_figure(result)
     write("plot", "attribution.png", plot)
@@ -270,4 +258,4 @@ def write_report(result: AttributionResult, out_dir: str | Path) -> dict[str, Pa
     write("fingerprints", "fingerprints.png", fps)
     page = render_html(result, plot_png=plot, fingerprint_png=fps, env=env)
     write("html", "index.html", page.encode("utf-8"))
-    return written
+    return folder.written

@@ -38,7 +38,10 @@ from pixveil.io import atomic_write_bytes
 
 __all__ = [
     "REPORT_FILES",
+    "ReportFolder",
+    "csv_bytes",
     "format_value",
+    "json_bytes",
     "json_ready",
     "privacy_utility_figure",
     "render_html",
@@ -519,7 +522,8 @@ def render_html(result: EvaluationResult, *, plot_png: bytes | None) -> str:
 # --------------------------------------------------------------------------- #
 # files
 # --------------------------------------------------------------------------- #
-def _csv_bytes(rows: Sequence[Mapping[str, Any]]) -> bytes:
+def csv_bytes(rows: Sequence[Mapping[str, Any]]) -> bytes:
+    """Rows (dicts with the same keys) as CSV, UTF-8."""
     buf = io.StringIO()
     fieldnames = list(rows[0]) if rows else []
     writer = csv.DictWriter(buf, fieldnames=fieldnames, lineterminator="\n")
@@ -554,35 +558,57 @@ def write_report(result: EvaluationResult, out_dir: str | Path) -> dict[str, Pat
     MissingDependencyError
         If matplotlib is missing (``pip install 'pixveil[eval]'``).
     """
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(
-            f"cannot create the report folder: {exc.strerror or exc}", path=out
-        ) from exc
-    written: dict[str, Path] = {}
-
-    def write(key: str, name: str, data: bytes) -> None:
-        written[key] = atomic_write_bytes(out / name, data, root=out)
-
+    folder = ReportFolder(out_dir)
+    write = folder.write
     rows = result.rows()
-    write("csv", "results.csv", _csv_bytes(rows))
+    write("csv", "results.csv", csv_bytes(rows))
     payload = result.to_dict()
     payload["rows"] = rows
-    write("json", "results.json", _json_bytes(payload))
+    write("json", "results.json", json_bytes(payload))
     config = {
         "config": result.config.to_dict(),
         "dataset": result.dataset.to_dict(),
         "environment": result.environment,
     }
-    write("config", "config.json", _json_bytes(config))
+    write("config", "config.json", json_bytes(config))
     plot = privacy_utility_figure(result)
     if plot is not None:
         write("plot", "privacy_utility.png", plot)
     write("html", "index.html", render_html(result, plot_png=plot).encode("utf-8"))
-    return written
+    return folder.written
 
 
-def _json_bytes(value: Any) -> bytes:
+class ReportFolder:
+    """A report folder (created on construction) whose files are written atomically.
+
+    Shared by the report writers of ``pixveil evaluate``, its video section and
+    ``pixveil attack attribution``.
+
+    Raises
+    ------
+    OutputError
+        If the folder cannot be created, or (from :meth:`write`) a file cannot be
+        written or is a symbolic link.
+    """
+
+    def __init__(self, out_dir: str | Path) -> None:
+        self.path = Path(out_dir)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(
+                f"cannot create the report folder: {exc.strerror or exc}", path=self.path
+            ) from exc
+        #: key -> path of every file written so far
+        self.written: dict[str, Path] = {}
+
+    def write(self, key: str, name: str, data: bytes) -> Path:
+        """Write ``data`` to ``name`` in the folder (atomic; no link followed)."""
+        path = atomic_write_bytes(self.path / name, data, root=self.path)
+        self.written[key] = path
+        return path
+
+
+def json_bytes(value: Any) -> bytes:
+    """``value`` as indented JSON (NaN/inf as null, see :func:`json_ready`), UTF-8."""
     return (json.dumps(json_ready(value), indent=2, allow_nan=False) + "\n").encode("utf-8")
