@@ -15,7 +15,8 @@ goes back to Hill et al. (2016) and McPherson et al. (2016).
   whose output is ``protected + correction``, the correction starting at zero,
   so before training the attack returns its input unchanged.
 * **Training**: L1 loss plus ``ssim_weight`` x (1 - SSIM), AdamW with warm-up
-  and cosine decay; horizontal flips (applied to both images of a pair).
+  and cosine decay; horizontal flips (applied to both images of a pair;
+  ``flip=False`` for position-keyed protections).
 * **Score**: on held-out faces, the mean SSIM (and PSNR) of the reconstruction
   against the original, next to the mean SSIM (PSNR) of the protected face
   against the original.  All are computed at ``image_size`` with
@@ -107,6 +108,7 @@ def reconstruction_attack(
     learning_rate: float = 2e-3,
     ssim_weight: float = 0.5,
     width: int = 12,
+    flip: bool = True,
     progress: ProgressCallback | None = None,
 ) -> ReconstructionResult:
     """Train a U-Net to map protected faces to originals and score it on held-out faces.
@@ -136,6 +138,11 @@ def reconstruction_attack(
     width : int
         Channels of the first U-Net level (doubled at each of the three levels
         down), ``>= 4``.
+    flip : bool
+        Augment by mirroring both images of a pair.  Right for protections that
+        commute with a mirror (blur, pixelation); turn it off for key-based
+        schemes whose transform depends on the pixel position (the mirrored
+        protected image is then not the protection of the mirrored original).
     progress : callable taking a ProgressEvent, optional
         Called once per epoch (:mod:`pixveil.progress`): stage
         ``"reconstruction"``, ``done`` epochs of ``epochs``, ``metrics`` the mean
@@ -188,9 +195,11 @@ def reconstruction_attack(
         model = _nets.channels_last(_nets.UNet(width=options.width))
 
         def batch_loss(idx: Any) -> tuple[Any, dict[str, float]]:
-            flip = (torch.rand(idx.shape[0], generator=generator) < 0.5)[:, None, None, None]
-            xb = torch.where(flip, x_train[idx].flip(-1), x_train[idx])
-            yb = torch.where(flip, y_train[idx].flip(-1), y_train[idx])
+            xb, yb = x_train[idx], y_train[idx]
+            if flip:
+                mirror = (torch.rand(idx.shape[0], generator=generator) < 0.5)[:, None, None, None]
+                xb = torch.where(mirror, xb.flip(-1), xb)
+                yb = torch.where(mirror, yb.flip(-1), yb)
             out = model(xb.contiguous(memory_format=torch.channels_last))
             loss = (out - yb).abs().mean()
             if weight > 0:
