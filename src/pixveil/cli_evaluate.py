@@ -758,3 +758,8 @@ _add_attack_command(
 from pixveil.cli_attribution import register as _register_attribution  # noqa: E402
 
 _register_attribution(attack_app)
+
+# `pixveil attack dataset`: Table I of privacy-preserving training data.
+from pixveil.cli_dataset_attack import register as _register_dataset  # noqa: E402
+
+_register_dataset(attack_app)
