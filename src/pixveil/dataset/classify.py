@@ -170,7 +170,7 @@ def train_classifier(
     y = torch.from_numpy(y_train).to(dev)
 
     with _nets.seeded(options.seed) as generator:
-        layers = [nets.ResNet(n_classes, width=options.width, blocks=blocks)]
+        layers: list[Any] = [nets.ResNet(n_classes, width=options.width, blocks=blocks)]
         if adaptation_block is not None:
             layers.insert(0, nets.AdaptationNet(adaptation_block))
         model = torch.nn.Sequential(*layers).to(dev)

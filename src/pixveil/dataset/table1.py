@@ -362,7 +362,7 @@ def render_html(result: TableResult, env: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def write_report(result: TableResult, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+def write_report(result: TableResult, out_dir: str | Path) -> dict[str, Path]:
     """Write ``results.csv``, ``results.json``, ``config.json`` and ``index.html``.
 
     Raises

@@ -1,0 +1,145 @@
+"""Classifier, reconstruction attack and `pixveil attack dataset` on a tiny CIFAR-10 subset."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from typer.testing import CliRunner  # noqa: E402
+
+from pixveil.cli import app  # noqa: E402
+from pixveil.dataset import LabeledImages, get_scheme, load_cifar10, new_key  # noqa: E402
+from pixveil.dataset.classify import train_classifier  # noqa: E402
+from pixveil.dataset.table1 import protect_images  # noqa: E402
+from pixveil.evaluate.attacks import reconstruction_attack  # noqa: E402
+
+from .conftest import CIFAR  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cifar() -> tuple[LabeledImages, LabeledImages]:
+    if not CIFAR.is_file():
+        pytest.skip("../shared/data/cifar10.tar.gz is not available")
+    torch.set_num_threads(1)
+    return (
+        load_cifar10(CIFAR, split="train", limit_per_class=60),
+        load_cifar10(CIFAR, split="test", limit_per_class=20),
+    )
+
+
+def test_adaptation_network_keeps_the_image_shape() -> None:
+    from pixveil.dataset._nets import AdaptationNet, ResNet
+
+    x = torch.rand(2, 3, 32, 32)
+    assert AdaptationNet(4)(x).shape == x.shape
+    assert ResNet(10)(x).shape == (2, 10)
+
+
+def test_plain_classifier_beats_chance(cifar: tuple[LabeledImages, LabeledImages]) -> None:
+    train, test = cifar
+    res = train_classifier(
+        train.images, train.labels, test.images, test.labels, n_classes=10, epochs=4
+    )
+    assert res.n_train == 600 and res.n_test == 200
+    assert res.accuracy > 0.2  # chance is 0.1
+
+
+def test_block_scramble_classifier_with_adaptation_learns(
+    cifar: tuple[LabeledImages, LabeledImages],
+) -> None:
+    train, test = cifar
+    scheme, key = get_scheme("block-scramble", block_size=4), new_key()
+    res = train_classifier(
+        protect_images(train.images, scheme, key),
+        train.labels,
+        protect_images(test.images, scheme, key),
+        test.labels,
+        n_classes=10,
+        adaptation_block=4,
+        epochs=4,
+    )
+    assert res.train_accuracy > 0.2
+
+
+def test_classifier_rejects_a_block_size_that_does_not_divide(
+    cifar: tuple[LabeledImages, LabeledImages],
+) -> None:
+    train, test = cifar
+    with pytest.raises(ValueError, match="adaptation_block"):
+        train_classifier(
+            train.images, train.labels, test.images, test.labels, n_classes=10, adaptation_block=5
+        )
+
+
+def test_attack_recovers_identity_and_not_pixel_based(
+    cifar: tuple[LabeledImages, LabeledImages],
+) -> None:
+    train, test = cifar
+    attacker = train.images[::3]  # 200 pairs
+    plain = reconstruction_attack(
+        attacker,
+        attacker.copy(),
+        test.images,
+        test.images.copy(),
+        epochs=1,
+        image_size=32,
+        flip=False,
+        seed=0,
+    )
+    assert plain.ssim_reconstructed > 0.9  # the attack can output what it is given
+    scheme, key = get_scheme("pixel-based"), new_key()
+    prot = reconstruction_attack(
+        attacker,
+        protect_images(attacker, scheme, key),
+        test.images,
+        protect_images(test.images, scheme, key),
+        epochs=1,
+        image_size=32,
+        flip=False,
+        seed=0,
+    )
+    assert prot.ssim_protected < 0.2
+    assert prot.ssim_reconstructed < plain.ssim_reconstructed - 0.3
+
+
+def test_cli_attack_dataset_writes_table_one(tmp_path: Path) -> None:
+    if not CIFAR.is_file():
+        pytest.skip("../shared/data/cifar10.tar.gz is not available")
+    out = tmp_path / "report"
+    res = CliRunner().invoke(
+        app,
+        [
+            "attack", "dataset", "--data", str(CIFAR), "--schemes", "plain,block-scramble",
+            "--n-train", "4", "--n-attack", "2", "--n-test", "2", "--clf-epochs", "1",
+            "--attack-epochs", "1", "-q", "-o", str(out),
+        ],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader((out / "results.csv").read_text().splitlines()))
+    assert [r["scheme"] for r in rows] == ["plain", "block-scramble"]
+    assert {"attack_ssim", "accuracy", "plain_accuracy"} <= set(rows[0])
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["n_train"] == 40 and doc["n_attack"] == 20 and doc["n_test"] == 20
+    assert "Table I" in (out / "index.html").read_text()
+    assert float(rows[0]["attack_ssim"]) > float(rows[1]["attack_ssim"])
+
+
+def test_cli_attack_dataset_refuses_unknown_scheme(tmp_path: Path) -> None:
+    res = CliRunner().invoke(
+        app, ["attack", "dataset", "--schemes", "plain,rot13", "-o", str(tmp_path / "r")]
+    )
+    assert res.exit_code == 2
+    assert "rot13" in res.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_protect_images_plain_is_a_copy() -> None:
+    x = np.zeros((2, 8, 8, 3), np.uint8)
+    y = protect_images(x, None, new_key())
+    assert np.array_equal(x, y) and y is not x
