@@ -47,10 +47,10 @@ def dataset(
         int, typer.Option("--n-attack", help="Attacker's plain/protected pairs per class.")
     ] = 200,
     n_test: Annotated[int, typer.Option("--n-test", help="Test images per class.")] = 100,
-    clf_epochs: Annotated[int, typer.Option("--clf-epochs", help="Classifier epochs.")] = 5,
+    clf_epochs: Annotated[int, typer.Option("--clf-epochs", help="Classifier epochs.")] = 10,
     attack_epochs: Annotated[
         int, typer.Option("--attack-epochs", help="Reconstruction attack epochs.")
-    ] = 5,
+    ] = 10,
     width: Annotated[int, typer.Option("--width", help="ResNet width (first stage).")] = 16,
     blocks: Annotated[
         int, typer.Option("--blocks", help="Basic blocks per stage (1: ResNet-8, 3: ResNet-20).")

@@ -66,8 +66,8 @@ class TableConfig:
     n_train: int = 500
     n_attack: int = 200
     n_test: int = 100
-    clf_epochs: int = 5
-    attack_epochs: int = 5
+    clf_epochs: int = 10
+    attack_epochs: int = 10
     width: int = 16
     blocks: int = 1
     block_size: int = 4
