@@ -143,3 +143,19 @@ def test_protect_images_plain_is_a_copy() -> None:
     x = np.zeros((2, 8, 8, 3), np.uint8)
     y = protect_images(x, None, new_key())
     assert np.array_equal(x, y) and y is not x
+
+
+def test_block_aware_attack_undoes_block_scramble_better(
+    cifar: tuple[LabeledImages, LabeledImages],
+) -> None:
+    train, test = cifar
+    attacker = train.images[::2]  # 300 pairs
+    scheme, key = get_scheme("block-scramble", block_size=4), new_key()
+    pairs = (attacker, protect_images(attacker, scheme, key))
+    targets = (test.images, protect_images(test.images, scheme, key))
+    plain_unet = reconstruction_attack(*pairs, *targets, epochs=3, image_size=32, flip=False)
+    aware = reconstruction_attack(
+        *pairs, *targets, epochs=3, image_size=32, flip=False, block_size=4
+    )
+    assert aware.ssim_protected < 0.1
+    assert aware.ssim_reconstructed > max(0.3, plain_unet.ssim_reconstructed + 0.1)

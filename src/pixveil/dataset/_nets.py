@@ -1,11 +1,16 @@
-"""The classifier's networks: a CIFAR-style ResNet and Tanaka's adaptation network (imports torch)."""
+"""The classifier's networks: a CIFAR-style ResNet; Tanaka's adaptation network (imports torch)."""
 
 from __future__ import annotations
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from pixveil.evaluate.attacks._nets import BlockAdaptation
+
 __all__ = ["AdaptationNet", "ResNet"]
+
+#: Tanaka's block-wise adaptation network (shared with the reconstruction attack).
+AdaptationNet = BlockAdaptation
 
 
 class _BasicBlock(nn.Module):
@@ -53,32 +58,3 @@ class ResNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.stages(self.stem(x)))
-
-
-class AdaptationNet(nn.Module):
-    """Tanaka's block-wise adaptation network, in front of the classifier.
-
-    Space-to-depth by the block size M (each M x M x 3 block becomes one
-    3*M*M-vector, the unit the scramble permutes), two 1x1 convolutions with
-    batch norm and ReLU acting on those vectors (so the same learnt unscrambling
-    applies to every block, as the key does), then depth-to-space back to an
-    image of the input's size.
-    """
-
-    def __init__(self, block_size: int, *, expansion: int = 1) -> None:
-        super().__init__()
-        c = 3 * block_size * block_size
-        hidden = c * expansion
-        self.net = nn.Sequential(
-            nn.PixelUnshuffle(block_size),
-            nn.Conv2d(c, hidden, 1, bias=False),
-            nn.BatchNorm2d(hidden),
-            nn.ReLU(),
-            nn.Conv2d(hidden, c, 1, bias=False),
-            nn.BatchNorm2d(c),
-            nn.ReLU(),
-            nn.PixelShuffle(block_size),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)

@@ -18,7 +18,9 @@ the run):
 
 The attacker here has pairs protected with the same key as the targets (a
 known-plaintext setting, the paper's GA setting for a shared key), and is
-supervised (L1 + SSIM loss; the paper's GA adds a discriminator).
+supervised (L1 + SSIM loss; the paper's GA adds a discriminator).  The scheme
+is public (Kerckhoffs), so against ``block-scramble`` the attacker's U-Net gets
+the same block-wise adaptation network in front as the classifier.
 
 CIFAR-10 subsets are deterministic (smallest file names first): by default 500
 training images per class for the classifier, the next 200 per class for the
@@ -245,6 +247,7 @@ def run_table(
                 seed=config.seed,
                 batch_size=32,
                 flip=False,
+                block_size=config.block_size if name == "block-scramble" else None,
                 progress=progress,
             )
             rows.append(

@@ -15,7 +15,17 @@ from torch import Tensor, nn
 from pixveil.evaluate.attacks._common import TrainingOptions
 from pixveil.progress import ProgressCallback, ProgressEvent
 
-__all__ = ["ReidNet", "UNet", "augment", "channels_last", "cosine_lr", "fit", "seeded", "ssim_loss"]
+__all__ = [
+    "BlockAdaptation",
+    "ReidNet",
+    "UNet",
+    "augment",
+    "channels_last",
+    "cosine_lr",
+    "fit",
+    "seeded",
+    "ssim_loss",
+]
 
 _M = TypeVar("_M", bound=nn.Module)
 
@@ -72,8 +82,11 @@ class UNet(nn.Module):
     the protection changed.
     """
 
-    def __init__(self, *, width: int = 12, levels: int = 3):
+    def __init__(self, *, width: int = 12, levels: int = 3, block_size: int | None = None):
         super().__init__()
+        #: with ``block_size``, a learnt :class:`BlockAdaptation` first; the residual
+        #: output is then relative to its output
+        self.front: nn.Module = nn.Identity() if block_size is None else BlockAdaptation(block_size)
         widths = [width * 2**i for i in range(levels + 1)]
         self.inc = _double_conv(3, widths[0])
         self.down = nn.ModuleList(_double_conv(widths[i], widths[i + 1]) for i in range(levels))
@@ -88,6 +101,7 @@ class UNet(nn.Module):
             nn.init.zeros_(self.out.bias)
 
     def forward(self, x: Tensor) -> Tensor:
+        x = self.front(x)
         skips = [self.inc(x)]
         for block in self.down:
             skips.append(block(F.max_pool2d(skips[-1], 2)))
@@ -97,6 +111,35 @@ class UNet(nn.Module):
             y = F.interpolate(y, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             y = block(torch.cat([y, skip], dim=1))
         return x + self.out(y)
+
+
+class BlockAdaptation(nn.Module):
+    """Tanaka's block-wise adaptation network (in front of a classifier or a U-Net).
+
+    Space-to-depth by the block size M (each M x M x 3 block becomes one
+    3*M*M-vector, the unit the scramble permutes), two 1x1 convolutions with
+    batch norm and ReLU acting on those vectors (so the same learnt unscrambling
+    applies to every block, as the key does), then depth-to-space back to an
+    image of the input's size.
+    """
+
+    def __init__(self, block_size: int, *, expansion: int = 1) -> None:
+        super().__init__()
+        c = 3 * block_size * block_size
+        hidden = c * expansion
+        self.net = nn.Sequential(
+            nn.PixelUnshuffle(block_size),
+            nn.Conv2d(c, hidden, 1, bias=False),
+            nn.BatchNorm2d(hidden),
+            nn.ReLU(),
+            nn.Conv2d(hidden, c, 1, bias=False),
+            nn.BatchNorm2d(c),
+            nn.ReLU(),
+            nn.PixelShuffle(block_size),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
 
 
 def augment(x: Tensor, generator: torch.Generator, *, pad: int, jitter: float) -> Tensor:

@@ -40,6 +40,7 @@ import numpy as np
 from pixveil.errors import InputError
 from pixveil.evaluate.attacks._common import (
     check_batch,
+    check_positive_int,
     check_training_options,
     import_torch,
     resize_batch,
@@ -109,6 +110,7 @@ def reconstruction_attack(
     ssim_weight: float = 0.5,
     width: int = 12,
     flip: bool = True,
+    block_size: int | None = None,
     progress: ProgressCallback | None = None,
 ) -> ReconstructionResult:
     """Train a U-Net to map protected faces to originals and score it on held-out faces.
@@ -143,6 +145,11 @@ def reconstruction_attack(
         commute with a mirror (blur, pixelation); turn it off for key-based
         schemes whose transform depends on the pixel position (the mirrored
         protected image is then not the protection of the mirrored original).
+    block_size : int, optional
+        Put a learnt block-wise adaptation network (space-to-depth by this size,
+        1x1 convolutions, depth-to-space) in front of the U-Net: an attacker who
+        knows a scheme works block by block (block scrambling) lets the network
+        undo the same mapping in every block.  Must divide ``image_size``.
     progress : callable taking a ProgressEvent, optional
         Called once per epoch (:mod:`pixveil.progress`): stage
         ``"reconstruction"``, ``done`` epochs of ``epochs``, ``metrics`` the mean
@@ -180,6 +187,10 @@ def reconstruction_attack(
     )
     weight = check_number(ssim_weight, name="ssim_weight", low=0, high=10, error=ValueError)
     progress = check_progress(progress)
+    if block_size is not None:
+        block_size = check_positive_int("block_size", block_size, hi=64)
+        if options.image_size % block_size:
+            raise ValueError(f"block_size {block_size} does not divide image_size")
 
     torch = import_torch()
     from pixveil.evaluate.attacks import _nets
@@ -192,7 +203,7 @@ def reconstruction_attack(
     x_test = to_tensor(torch, protected_small)
 
     with _nets.seeded(options.seed) as generator:
-        model = _nets.channels_last(_nets.UNet(width=options.width))
+        model = _nets.channels_last(_nets.UNet(width=options.width, block_size=block_size))
 
         def batch_loss(idx: Any) -> tuple[Any, dict[str, float]]:
             xb, yb = x_train[idx], y_train[idx]
