@@ -116,13 +116,14 @@ def dataset(
         f"{result.n_test} test images; {result.seconds:.0f} s)",
         title_justify="left",
     )
-    for col in ("scheme", "attack SSIM", "SSIM protected", "accuracy", "plain accuracy"):
+    for col in ("scheme", "attack SSIM", "U-Net SSIM", "SSIM protected", "accuracy", "plain acc."):
         table.add_column(col, justify="left" if col == "scheme" else "right")
     plain = result.plain_accuracy
     for r in result.rows:
         table.add_row(
             escape(r.scheme),
             f"{r.attack_ssim:.3f}",
+            f"{r.unet_ssim:.3f}",
             f"{r.protected_ssim:.3f}",
             f"{r.accuracy:.1%}",
             "–" if plain is None else f"{plain:.1%}",

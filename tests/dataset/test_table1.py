@@ -123,6 +123,7 @@ def test_cli_attack_dataset_writes_table_one(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader((out / "results.csv").read_text().splitlines()))
     assert [r["scheme"] for r in rows] == ["plain", "block-scramble"]
+    assert float(rows[0]["attack_ssim"]) == float(rows[0]["unet_ssim"])
     assert {"attack_ssim", "accuracy", "plain_accuracy"} <= set(rows[0])
     doc = json.loads((out / "results.json").read_text())
     assert doc["n_train"] == 40 and doc["n_attack"] == 20 and doc["n_test"] == 20
@@ -159,3 +160,20 @@ def test_block_aware_attack_undoes_block_scramble_better(
     )
     assert aware.ssim_protected < 0.1
     assert aware.ssim_reconstructed > max(0.3, plain_unet.ssim_reconstructed + 0.1)
+
+
+def test_pixel_affine_attack_undoes_a_shared_pixel_based_key(
+    cifar: tuple[LabeledImages, LabeledImages],
+) -> None:
+    train, test = cifar
+    attacker = train.images[::2]  # 300 pairs
+    scheme, key = get_scheme("pixel-based"), new_key()
+    pairs = (attacker, protect_images(attacker, scheme, key))
+    targets = (test.images, protect_images(test.images, scheme, key))
+    aware = reconstruction_attack(
+        *pairs, *targets, epochs=3, image_size=32, flip=False, pixel_affine=True
+    )
+    assert aware.ssim_protected < 0.1
+    assert aware.ssim_reconstructed > 0.4
+    with pytest.raises(ValueError, match="not both"):
+        reconstruction_attack(*pairs, *targets, block_size=4, pixel_affine=True)

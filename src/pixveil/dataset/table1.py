@@ -18,9 +18,13 @@ the run):
 
 The attacker here has pairs protected with the same key as the targets (a
 known-plaintext setting, the paper's GA setting for a shared key), and is
-supervised (L1 + SSIM loss; the paper's GA adds a discriminator).  The scheme
-is public (Kerckhoffs), so against ``block-scramble`` the attacker's U-Net gets
-the same block-wise adaptation network in front as the classifier.
+supervised (L1 + SSIM loss; the paper's GA is unpaired, with a discriminator).
+Two attackers per scheme: ``unet_ssim``, the plain U-Net, which knows nothing of
+the scheme; and ``attack_ssim``, the scheme-aware one (the scheme is public,
+Kerckhoffs): against ``block-scramble`` the U-Net gets the same block-wise
+adaptation network in front as the classifier, against ``pixel-based`` a
+per-pixel affine colour map (which can represent a shared key's flips and
+channel orders exactly); for ``plain`` both are the same.
 
 CIFAR-10 subsets are deterministic (smallest file names first): by default 500
 training images per class for the classifier, the next 200 per class for the
@@ -108,6 +112,7 @@ class SchemeRow:
     accuracy: float
     train_accuracy: float
     attack_ssim: float
+    unet_ssim: float
     protected_ssim: float
     classifier_seconds: float
     attack_seconds: float
@@ -136,6 +141,7 @@ class TableResult:
             {
                 "scheme": r.scheme,
                 "attack_ssim": r.attack_ssim,
+                "unet_ssim": r.unet_ssim,
                 "protected_ssim": r.protected_ssim,
                 "accuracy": r.accuracy,
                 "plain_accuracy": plain,
@@ -237,28 +243,32 @@ def run_table(
                 device=config.device,
                 progress=progress,
             )
-            attack = reconstruction_attack(
-                attacker.images,
-                x_att,
-                test.images,
-                x_test,
-                epochs=config.attack_epochs,
-                image_size=test.images.shape[1],
-                seed=config.seed,
-                batch_size=32,
-                flip=False,
-                block_size=config.block_size if name == "block-scramble" else None,
-                progress=progress,
-            )
+            common: dict[str, Any] = {
+                "epochs": config.attack_epochs,
+                "image_size": test.images.shape[1],
+                "seed": config.seed,
+                "batch_size": 32,
+                "flip": False,
+                "progress": progress,
+            }
+            pairs = (attacker.images, x_att, test.images, x_test)
+            unet = reconstruction_attack(*pairs, **common)
+            attack = unet
+            if name == "block-scramble":
+                attack = reconstruction_attack(*pairs, block_size=config.block_size, **common)
+            elif name == "pixel-based":
+                attack = reconstruction_attack(*pairs, pixel_affine=True, **common)
             rows.append(
                 SchemeRow(
                     scheme=name,
                     accuracy=result.accuracy,
                     train_accuracy=result.train_accuracy,
                     attack_ssim=attack.ssim_reconstructed,
+                    unet_ssim=unet.ssim_reconstructed,
                     protected_ssim=attack.ssim_protected,
                     classifier_seconds=result.train_seconds,
-                    attack_seconds=attack.train_seconds,
+                    attack_seconds=unet.train_seconds
+                    + (attack.train_seconds if attack is not unet else 0.0),
                 )
             )
             examples[name] = (test.images[:8], x_test[:8], attack.reconstructions[:8])
@@ -333,9 +343,12 @@ def render_html(result: TableResult, env: dict[str, Any]) -> str:
         f"tested on protected test images with the same key. Attack: U-Net trained on "
         f"{result.n_attack} plain/protected pairs for {cfg.attack_epochs} epochs; SSIM between "
         "original and reconstruction on the test images (higher = more recovered). "
+        "<i>attack SSIM</i>: the scheme-aware attacker (a block-wise adaptation network "
+        "against block-scramble, a per-pixel affine colour map against pixel-based); "
+        "<i>U-Net SSIM</i>: the plain U-Net. "
         "One fresh shared key per scheme, discarded after the run.</p>",
         "<h2>Table</h2><table><tr><th class='l'>scheme</th><th>attack SSIM</th>"
-        "<th>SSIM protected</th><th>accuracy</th><th>plain accuracy</th>"
+        "<th>U-Net SSIM</th><th>SSIM protected</th><th>accuracy</th><th>plain accuracy</th>"
         "<th>paper GA SSIM</th><th>paper accuracy</th></tr>",
     ]
     for row in result.table_rows():
@@ -343,6 +356,7 @@ def render_html(result: TableResult, env: dict[str, Any]) -> str:
         parts.append(
             f"<tr><td class='l'>{html.escape(row['scheme'])}</td>"
             f"<td>{format_value(row['attack_ssim'])}</td>"
+            f"<td>{format_value(row['unet_ssim'])}</td>"
             f"<td>{format_value(row['protected_ssim'])}</td>"
             f"<td>{_pct(row['accuracy'])}</td><td>{_pct(row['plain_accuracy'])}</td>"
             f"<td>{format_value(paper[0])}</td><td>{_pct(paper[1])}</td></tr>"

@@ -17,6 +17,7 @@ from pixveil.progress import ProgressCallback, ProgressEvent
 
 __all__ = [
     "BlockAdaptation",
+    "PixelAffine",
     "ReidNet",
     "UNet",
     "augment",
@@ -82,11 +83,23 @@ class UNet(nn.Module):
     the protection changed.
     """
 
-    def __init__(self, *, width: int = 12, levels: int = 3, block_size: int | None = None):
+    def __init__(
+        self,
+        *,
+        width: int = 12,
+        levels: int = 3,
+        block_size: int | None = None,
+        pixel_affine: int | None = None,
+    ):
         super().__init__()
-        #: with ``block_size``, a learnt :class:`BlockAdaptation` first; the residual
-        #: output is then relative to its output
-        self.front: nn.Module = nn.Identity() if block_size is None else BlockAdaptation(block_size)
+        #: a learnt :class:`BlockAdaptation` (``block_size``) or :class:`PixelAffine`
+        #: (``pixel_affine``, the image side) first; the residual output is then
+        #: relative to its output
+        self.front: nn.Module = nn.Identity()
+        if block_size is not None:
+            self.front = BlockAdaptation(block_size)
+        elif pixel_affine is not None:
+            self.front = PixelAffine(pixel_affine)
         widths = [width * 2**i for i in range(levels + 1)]
         self.inc = _double_conv(3, widths[0])
         self.down = nn.ModuleList(_double_conv(widths[i], widths[i + 1]) for i in range(levels))
@@ -140,6 +153,31 @@ class BlockAdaptation(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
+
+
+class PixelAffine(nn.Module):
+    """A learnt affine map of the three channels at every pixel position, its own per pixel.
+
+    ``y[:, :, i, j] = W[i, j] @ x[:, :, i, j] + b[i, j]``, starting at the
+    identity.  It can represent any per-pixel, position-dependent colour
+    transform of a fixed image size, e.g. a key's negative-positive flips and
+    channel orders when one key protects every image.  The parameters are
+    stored divided by ``_SCALE``: with Adam that multiplies their step size, so
+    that each position, seen once per image, can move from the identity to a
+    flip within a few hundred steps.
+    """
+
+    _SCALE = 10.0
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        eye = torch.eye(3).reshape(3, 3, 1, 1).expand(3, 3, size, size)
+        self.weight = nn.Parameter(eye.clone() / self._SCALE)
+        self.bias = nn.Parameter(torch.zeros(3, size, size))
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = torch.einsum("bkhw,ckhw->bchw", x, self.weight) + self.bias
+        return y * self._SCALE
 
 
 def augment(x: Tensor, generator: torch.Generator, *, pad: int, jitter: float) -> Tensor:

@@ -111,6 +111,7 @@ def reconstruction_attack(
     width: int = 12,
     flip: bool = True,
     block_size: int | None = None,
+    pixel_affine: bool = False,
     progress: ProgressCallback | None = None,
 ) -> ReconstructionResult:
     """Train a U-Net to map protected faces to originals and score it on held-out faces.
@@ -150,6 +151,12 @@ def reconstruction_attack(
         1x1 convolutions, depth-to-space) in front of the U-Net: an attacker who
         knows a scheme works block by block (block scrambling) lets the network
         undo the same mapping in every block.  Must divide ``image_size``.
+    pixel_affine : bool
+        Put a learnt per-pixel affine colour map in front of the U-Net (its own
+        3x3 matrix and offset at every position): an attacker who knows the
+        protection is a fixed position-dependent colour transform (pixel-based
+        encryption with one shared key) learns its inverse from the pairs.
+        Not with ``block_size``.
     progress : callable taking a ProgressEvent, optional
         Called once per epoch (:mod:`pixveil.progress`): stage
         ``"reconstruction"``, ``done`` epochs of ``epochs``, ``metrics`` the mean
@@ -191,6 +198,8 @@ def reconstruction_attack(
         block_size = check_positive_int("block_size", block_size, hi=64)
         if options.image_size % block_size:
             raise ValueError(f"block_size {block_size} does not divide image_size")
+        if pixel_affine:
+            raise ValueError("give block_size or pixel_affine, not both")
 
     torch = import_torch()
     from pixveil.evaluate.attacks import _nets
@@ -203,7 +212,13 @@ def reconstruction_attack(
     x_test = to_tensor(torch, protected_small)
 
     with _nets.seeded(options.seed) as generator:
-        model = _nets.channels_last(_nets.UNet(width=options.width, block_size=block_size))
+        model = _nets.channels_last(
+            _nets.UNet(
+                width=options.width,
+                block_size=block_size,
+                pixel_affine=options.image_size if pixel_affine else None,
+            )
+        )
 
         def batch_loss(idx: Any) -> tuple[Any, dict[str, float]]:
             xb, yb = x_train[idx], y_train[idx]
