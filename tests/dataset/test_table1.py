@@ -41,6 +41,7 @@ def test_adaptation_network_keeps_the_image_shape() -> None:
     assert ResNet(10)(x).shape == (2, 10)
 
 
+@pytest.mark.slow
 def test_plain_classifier_beats_chance(cifar: tuple[LabeledImages, LabeledImages]) -> None:
     train, test = cifar
     res = train_classifier(
@@ -50,6 +51,7 @@ def test_plain_classifier_beats_chance(cifar: tuple[LabeledImages, LabeledImages
     assert res.accuracy > 0.2  # chance is 0.1
 
 
+@pytest.mark.slow
 def test_block_scramble_classifier_with_adaptation_learns(
     cifar: tuple[LabeledImages, LabeledImages],
 ) -> None:
@@ -77,6 +79,7 @@ def test_classifier_rejects_a_block_size_that_does_not_divide(
         )
 
 
+@pytest.mark.slow
 def test_attack_recovers_identity_and_not_pixel_based(
     cifar: tuple[LabeledImages, LabeledImages],
 ) -> None:
@@ -108,6 +111,7 @@ def test_attack_recovers_identity_and_not_pixel_based(
     assert prot.ssim_reconstructed < plain.ssim_reconstructed - 0.3
 
 
+@pytest.mark.slow
 def test_cli_attack_dataset_writes_table_one(tmp_path: Path) -> None:
     if not CIFAR.is_file():
         pytest.skip("../shared/data/cifar10.tar.gz is not available")
@@ -146,6 +150,7 @@ def test_protect_images_plain_is_a_copy() -> None:
     assert np.array_equal(x, y) and y is not x
 
 
+@pytest.mark.slow
 def test_block_aware_attack_undoes_block_scramble_better(
     cifar: tuple[LabeledImages, LabeledImages],
 ) -> None:
@@ -162,6 +167,7 @@ def test_block_aware_attack_undoes_block_scramble_better(
     assert aware.ssim_reconstructed > max(0.3, plain_unet.ssim_reconstructed + 0.1)
 
 
+@pytest.mark.slow
 def test_pixel_affine_attack_undoes_a_shared_pixel_based_key(
     cifar: tuple[LabeledImages, LabeledImages],
 ) -> None:
