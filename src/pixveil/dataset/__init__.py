@@ -5,6 +5,9 @@
   ``pixel-based`` and ``block-scramble``.
 * :mod:`pixveil.dataset.keys` generates keys and reads/writes key files.
 * :mod:`pixveil.dataset.protect` protects or restores a whole folder.
+* :mod:`pixveil.dataset.classify` trains a ResNet on (protected) images (torch).
+* :mod:`pixveil.dataset.table1` measures accuracy and reconstruction-attack SSIM
+  per scheme (``pixveil attack dataset``).
 
 See ``docs/dataset.md`` for the threat model of each scheme.
 """
