@@ -474,7 +474,7 @@ def anonymize(
         str,
         typer.Option(
             "--noise",
-            help="Videos, dp-pix/dp-blur: frame (fresh noise per frame: k frames compose to "
+            help="Videos, dp-pix/dp-blur/metric-pix: frame (fresh noise per frame: k frames compose to "
             "k·ε) or track (one noisy release per track, ε per track).",
             metavar="frame|track",
         ),

@@ -115,7 +115,7 @@ class AnonymizeConfig:
     audio : bool
         Videos: copy the audio streams untouched (True) or drop them.
     video_noise : {"frame", "track"}
-        Videos, dp-pix/dp-blur: fresh noise in every frame (``k`` frames of a
+        Videos, dp-pix/dp-blur/metric-pix: fresh noise in every frame (``k`` frames of a
         region compose to ``k·ε``) or one noisy release per track, warped onto each
         frame (ε per track); see docs/video.md.
     region : {"face", "head", "person"}
