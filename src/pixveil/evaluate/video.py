@@ -179,6 +179,11 @@ def evaluate_clips(
         "coverage: share of every-frame full-resolution face detections (on the originals) "
         "at least 90 % inside the protected pixels"
     )
+    # one Anonymizer (models loaded once) per setting, shared by every clip
+    anonymizers = [
+        Anonymizer(dataclasses.replace(base, method=m, method_params=p, seed=seed))
+        for _, m, p in settings
+    ]
     for clip in clips:
         path = Path(clip)
         frames, rate = _read(path, max_frames)
@@ -188,9 +193,7 @@ def evaluate_clips(
         reference = [[r.box for r in reference_detector.detect(f, max_size=None)] for f in frames]
         floor = flicker(frames, frames, [np.ones((h, w), bool)] * len(frames))
         originals_enc: dict[tuple[int, tuple[float, ...]], np.ndarray] = {}
-        for label, method, params in settings:
-            cfg = dataclasses.replace(base, method=method, method_params=params, seed=seed)
-            an = Anonymizer(cfg)
+        for (label, method, params), an in zip(settings, anonymizers, strict=True):
             start = time.perf_counter()
             results = list(
                 anonymize_video(iter(frames), anonymizer=an, frame_rate=rate, rng=an.rng())
