@@ -136,6 +136,7 @@ def build_config(
     video_noise: str = "frame",
     video_max_size: str | None = None,
     region: str = "face",
+    model: str | None = None,
 ) -> AnonymizeConfig:
     """Turn CLI options into a validated config (raises ValueError with a clear message)."""
     from pixveil._onnx import check_device
@@ -155,6 +156,8 @@ def build_config(
             method_params[key] = value
     if image is not None:
         method_params["image"] = str(image)
+    if model is not None:
+        method_params["model"] = model
     allowed = [f.name for f in dataclasses.fields(method_class(method).Params)]
     unknown = sorted(set(method_params) - set(allowed))
     if unknown:
@@ -163,6 +166,7 @@ def build_config(
             "shape": "--shape",
             "margin": "--margin",
             "image": "--image",
+            "model": "--model",
         }
         named = ", ".join(flags.get(k, k) for k in unknown)
         raise ValueError(
@@ -354,6 +358,15 @@ def anonymize(
             "--image",
             help="Replacement picture for --method image (scaled to each region, alpha respected).",
             metavar="FILE",
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="gan-face: the face model, dcgan64 (the unconditional 64-px GAN) or an "
+            "exported model folder. [default: the conditional 128-px generator]",
+            metavar="NAME|DIR",
         ),
     ] = None,
     output_format: Annotated[
@@ -577,6 +590,7 @@ def anonymize(
             dry_run=dry_run,
             boxes=boxes,
             image=image,
+            model=model,
             detect_every=detect_every,
             video_max_size=video_max_size,
             audio=not no_audio,

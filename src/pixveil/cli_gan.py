@@ -162,3 +162,78 @@ def sample(
     output.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(grid).save(output)
     out.print(f"wrote {output}", markup=False)
+
+
+@app.command()
+def pack(
+    data: Annotated[
+        Path, typer.Option("--data", help="Folder of <identity>/<images> (LFW layout).")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The .npz pack to write.")],
+    per_identity: Annotated[
+        int, typer.Option("--per-identity", help="At most this many photos per identity.")
+    ] = 6,
+    quality: Annotated[int, typer.Option("--quality", help="JPEG quality of the crops.")] = 88,
+) -> None:
+    """Build the conditional generator's training pack (context crops, landmarks, face ellipses).
+
+    Every photo of the training identities goes through pixveil's face detector, as at
+    run time; held-out identities (pixveil.gan.data.is_held_out) are never packed.
+    """
+    from pixveil.gan.cond_pack import build_pack
+
+    if not data.is_dir():
+        _error(f"{data}: not a folder")
+        raise typer.Exit(2)
+    n = build_pack(data, output, per_identity=per_identity, quality=quality)
+    out.print(f"{n} faces -> {output} ({output.stat().st_size / 1e6:.1f} MB)", markup=False)
+
+
+@app.command("train-cond")
+def train_cond(
+    pack_file: Annotated[Path, typer.Option("--pack", help="Pack from `pixveil gan pack`.")],
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Run folder (checkpoints, preview, state).")
+    ],
+    minutes: Annotated[float, typer.Option("--minutes", help="Wall-clock budget.")] = 60.0,
+    batch: Annotated[int, typer.Option("--batch", help="Batch size.")] = 32,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    every: Annotated[float, typer.Option("--every", help="Seconds between checkpoints.")] = 60.0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Train the conditional 128-px face generator for a time budget; run again to resume."""
+    try:
+        _need_torch()
+    except MissingDependencyError as exc:
+        _error(exc)
+        raise typer.Exit(2) from exc
+    from pixveil.gan.cond_train import train as run_train
+
+    if not pack_file.is_file():
+        _error(f"{pack_file}: no such pack (build one with `pixveil gan pack`)")
+        raise typer.Exit(2)
+    state = run_train(
+        pack_file, out_dir, minutes=minutes, batch=batch, device=device, every=every, seed=seed
+    )
+    out.print(f"step {state['step']}; checkpoints and preview.jpg in {out_dir}", markup=False)
+
+
+@app.command("export-cond")
+def export_cond(
+    run: Annotated[Path, typer.Argument(help="Run folder of train-cond (g_ema.pt, e.pt).")],
+    to: Annotated[Path, typer.Option("--to", help="Folder for the ONNX files and model card.")],
+) -> None:
+    """Export the conditional generator and its encoder to ONNX (float16 storage) with a card."""
+    try:
+        _need_torch()
+    except MissingDependencyError as exc:
+        _error(exc)
+        raise typer.Exit(2) from exc
+    if not (run / "g_ema.pt").is_file() or not (run / "e.pt").is_file():
+        _error(f"{run}: no g_ema.pt / e.pt (train first)")
+        raise typer.Exit(2)
+    from pixveil.gan.cond_export import export_cond as run_export
+
+    card = run_export(run, to)
+    total = sum(p.stat().st_size for p in to.glob("gan_face_cond*"))
+    out.print(f"wrote {card} ({total / 1e6:.1f} MB in all)", markup=False)

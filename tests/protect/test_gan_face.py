@@ -194,7 +194,7 @@ def test_face_sizes_from_20_px_to_full_frame(astronaut: np.ndarray, side: int) -
 def test_alignment_uses_landmarks_and_falls_back_to_the_box(
     astronaut: np.ndarray, faces: object
 ) -> None:
-    m = get_method("gan-face")
+    m = get_method("gan-face", model="dcgan64")
     assert isinstance(m, GanFace)
     region = _main_face(faces, astronaut)
     with_lm = face_transform(region, m.gan, 1.0)
@@ -257,15 +257,18 @@ def test_low_score_detections_get_the_default_method_not_a_face(astronaut: np.nd
         get_method("gan-face", swap_threshold=1.5)
 
 
-@pytest.mark.parametrize("blend", ["seamless", "feather"])
+@pytest.mark.parametrize(
+    ("model", "blend"),
+    [("", "model"), ("", "seamless"), ("dcgan64", "seamless"), ("dcgan64", "feather")],
+)
 def test_the_new_face_takes_the_lighting_of_a_dark_scene(
-    astronaut: np.ndarray, faces: object, blend: str
+    astronaut: np.ndarray, faces: object, model: str, blend: str
 ) -> None:
     # A face behind a car window: dark and flat.  The synthetic face must come
     # out dark and flat too, not as a studio-lit face pasted in.
     region = _main_face(faces, astronaut)
     dark = (astronaut.astype(np.float32) * 0.2 + 15).astype(np.uint8)
-    m = get_method("gan-face", blend=blend)
+    m = get_method("gan-face", blend=blend, model=model)
     out = m.apply(dark, [region], rng=np.random.default_rng(0))
     (x0, y0, x1, y1), mask = _mask(m, region, dark)  # type: ignore[arg-type]
 

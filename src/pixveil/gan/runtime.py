@@ -33,7 +33,7 @@ import numpy as np
 from pixveil._onnx import LoadedSession, check_device, load_session
 from pixveil.errors import ModelError
 
-__all__ = ["FaceGAN", "default_model_dir", "load_face_gan"]
+__all__ = ["FaceGAN", "default_model_dir", "load_face_gan", "verified_session"]
 
 _ENV = "PIXVEIL_GAN_MODEL"
 
@@ -72,6 +72,27 @@ def _session(path: Path, digest: str, threads: int | None, device: str) -> Loade
     )
 
 
+def verified_session(
+    folder: Path,
+    files: dict[str, dict[str, str]],
+    part: str,
+    *,
+    threads: int | None,
+    device: str,
+) -> LoadedSession:
+    """The session of the card's ``part`` in ``folder``, after checking the file's SHA-256."""
+    info = files.get(part)
+    if info is None:
+        raise ModelError(f"{folder}: the model card lists no {part}")
+    path = folder / info["name"]
+    if not path.is_file():
+        raise ModelError(f"{path}: missing model file")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != info["sha256"]:
+        raise ModelError(f"{path}: SHA-256 mismatch (corrupt or replaced model file)")
+    return _session(path, digest, threads, device)
+
+
 @dataclass(frozen=True)
 class _Card:
     size: int
@@ -103,7 +124,7 @@ class FaceGAN:
     ) -> None:
         check_device(device)
         folder = Path(folder)
-        cards = sorted(folder.glob("gan_face_*.json"))
+        cards = sorted(folder.glob("gan_face_[0-9]*.json"))
         if not cards:
             raise ModelError(
                 f"no face GAN in {folder} (expected gan_face_<size>.json and its ONNX files; "
@@ -143,16 +164,9 @@ class FaceGAN:
 
     def _load(self, part: str) -> LoadedSession:
         if part not in self._sessions:
-            info = self.card.files.get(part)
-            if info is None:
-                raise ModelError(f"{self.folder}: the model card lists no {part}")
-            path = self.folder / info["name"]
-            if not path.is_file():
-                raise ModelError(f"{path}: missing model file")
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            if digest != info["sha256"]:
-                raise ModelError(f"{path}: SHA-256 mismatch (corrupt or replaced model file)")
-            self._sessions[part] = _session(path, digest, self._threads, self.device)
+            self._sessions[part] = verified_session(
+                self.folder, self.card.files, part, threads=self._threads, device=self.device
+            )
         return self._sessions[part]
 
     @property

@@ -32,6 +32,7 @@ __all__ = [
     "Replacement",
     "region_geometry",
     "register_method",
+    "with_context",
 ]
 
 SHAPES = ("auto", "ellipse", "box")
@@ -132,6 +133,35 @@ def region_geometry(
     return (x0, y0, x1, y1), mask, local
 
 
+def with_context(
+    box: tuple[int, int, int, int],
+    mask: np.ndarray,
+    local: Region,
+    context: float,
+    width: int,
+    height: int,
+) -> tuple[tuple[int, int, int, int], np.ndarray, Region]:
+    """:func:`region_geometry`'s result on a larger crop: the grown box scaled by ``context``."""
+    x0, y0, x1, y1 = box
+    gx0, gy0, gx1, gy1 = local.box
+    cx, cy = x0 + (gx0 + gx1) / 2, y0 + (gy0 + gy1) / 2
+    hw, hh = (gx1 - gx0) * context / 2, (gy1 - gy0) * context / 2
+    cx0 = max(0, min(x0, int(np.floor(cx - hw))))
+    cy0 = max(0, min(y0, int(np.floor(cy - hh))))
+    cx1 = min(width, max(x1, int(np.ceil(cx + hw))))
+    cy1 = min(height, max(y1, int(np.ceil(cy + hh))))
+    dx, dy = x0 - cx0, y0 - cy0
+    big = np.zeros((cy1 - cy0, cx1 - cx0), dtype=bool)
+    big[dy : dy + mask.shape[0], dx : dx + mask.shape[1]] = mask
+    landmarks = local.landmarks
+    if landmarks is not None:
+        landmarks = landmarks + np.array([dx, dy], dtype=np.float32)
+    moved = dataclasses.replace(
+        local, box=(gx0 + dx, gy0 + dy, gx1 + dx, gy1 + dy), landmarks=landmarks
+    )
+    return (cx0, cy0, cx1, cy1), big, moved
+
+
 @dataclass(frozen=True)
 class Replacement:
     """What :meth:`ProtectionMethod.replace` may return instead of a bare patch.
@@ -211,6 +241,13 @@ class ProtectionMethod(ABC):
     #: regions of other kinds to the default method instead (e.g. plates found
     #: while running ``gan-face``), so every detected region is protected.
     kinds: ClassVar[frozenset[str] | None] = None
+    #: How much of the surroundings :meth:`replace` sees: the patch is the box of
+    #: the grown region scaled by this factor about its centre (clipped to the
+    #: image).  Only pixels under the region's mask are ever written back, so a
+    #: method that reads context (``gan-face``'s conditional generator fits the
+    #: new face to the hair line, skin and light around it) still changes
+    #: nothing outside the region.
+    context: float = 1.0
 
     def __init__(self, params: MethodParams | None = None, **overrides: Any) -> None:
         if params is None:
@@ -312,6 +349,10 @@ class ProtectionMethod(ABC):
                 outcomes.append(RegionOutcome(region, self.name))
                 continue
             (x0, y0, x1, y1), mask, local = geom
+            if self.context > 1.0:
+                (x0, y0, x1, y1), mask, local = with_context(
+                    (x0, y0, x1, y1), mask, local, self.context, width, height
+                )
             patch = out[y0:y1, x0:x1].copy()
             patch.setflags(write=False)
             try:

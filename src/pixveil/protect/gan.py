@@ -36,9 +36,11 @@ with :class:`~pixveil.errors.PrivacyLeakWarning`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import numbers
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import cv2
@@ -46,16 +48,30 @@ import numpy as np
 
 from pixveil._onnx import check_device
 from pixveil.errors import ModelError, PrivacyParameterError
-from pixveil.gan.runtime import FaceGAN, load_face_gan
+from pixveil.gan.cond_geometry import (
+    context_dilation,
+    crop_mask,
+    crop_transform,
+    heatmaps,
+    to_crop,
+    warp_crop,
+)
+from pixveil.gan.cond_prior import context_features
+from pixveil.gan.cond_runtime import CondFaceGAN, is_conditional
+from pixveil.gan.runtime import FaceGAN, default_model_dir, load_face_gan
 from pixveil.privacy.latent import LatentLaplace
 from pixveil.protect.base import MethodParams, ProtectionMethod, box_mask, register_method
 from pixveil.regions import DERIVED_KINDS, inner_face
 from pixveil.types import Region
 
 __all__ = [
+    "DCGAN64",
+    "CondView",
     "GanFace",
     "GanFaceParams",
+    "context_gain",
     "face_transform",
+    "load_gan_model",
     "match_lighting",
     "swap_face",
     "work_transform",
@@ -73,6 +89,33 @@ WORK_SIZE = 160
 MIN_LANDMARK_FACE = 24
 #: Head and person regions: the colour of everything around the synthetic face.
 SURROUND_COLOR = (0, 0, 0)
+#: ``model`` value that selects the shipped unconditional 64-px DCGAN.
+DCGAN64 = "dcgan64"
+#: How much context the conditional generator reads around the grown region
+#: (its crop is 1.5x the face box, rotated by up to 40 degrees).
+COND_CONTEXT = 2.0
+
+
+def load_gan_model(model: str = "", *, device: str = "cpu") -> FaceGAN | CondFaceGAN:
+    """The face model ``gan-face`` uses, loaded once per process.
+
+    ``""``: the default export (``PIXVEIL_GAN_MODEL`` or the shipped one; the
+    conditional generator where the folder has one); ``"dcgan64"``: the shipped
+    unconditional 64-px DCGAN; any other value: a folder written by ``pixveil
+    gan export`` (either kind).
+    """
+    check_device(device)
+    return _load_gan_model(model, device)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_gan_model(model: str, device: str) -> FaceGAN | CondFaceGAN:
+    if model == DCGAN64:
+        return load_face_gan(str(default_model_dir()), device=device)
+    folder = Path(model) if model else default_model_dir()
+    if is_conditional(folder):
+        return CondFaceGAN(folder, device=device)
+    return load_face_gan(model or None, device=device)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,9 +133,14 @@ class GanFaceParams(MethodParams):
     refine_steps : int
         Quality-path refinement steps (0 = encoder only, the fast path).
     blend : str
+        ``"auto"`` (the default: ``"model"`` for the conditional generator,
+        ``"seamless"`` for the 64-px DCGAN), ``"model"`` (the generator's own
+        pixels pasted as they are: it drew the seam itself; conditional only),
         ``"seamless"`` (Poisson cloning) or ``"feather"`` (colour-matched alpha blend).
     model : str
-        Folder of an exported model (``pixveil gan export``); empty = the shipped one.
+        ``""`` = the shipped default (the conditional 128-px generator),
+        ``"dcgan64"`` = the shipped unconditional 64-px DCGAN, or the folder of
+        an exported model (``pixveil gan export``).
     swap_threshold : float
         Detections scored below this are not given a synthetic face: the
         pipeline protects them with the default method (blur) instead, so a
@@ -109,7 +157,7 @@ class GanFaceParams(MethodParams):
     epsilon: float = DEFAULT_EPSILON
     clip: float = 3.0
     refine_steps: int = 0
-    blend: str = "seamless"
+    blend: str = "auto"
     model: str = ""
     swap_threshold: float = 0.5
     device: str = "cpu"
@@ -125,8 +173,10 @@ class GanFaceParams(MethodParams):
             raise ValueError(f"refine_steps must be in [0, 500], got {self.refine_steps}")
         if isinstance(self.swap_threshold, bool) or not (0.0 <= float(self.swap_threshold) <= 1.0):
             raise ValueError(f"swap_threshold must be in [0, 1], got {self.swap_threshold!r}")
-        if self.blend not in ("seamless", "feather"):
-            raise ValueError(f"blend must be 'seamless' or 'feather', got {self.blend!r}")
+        if self.blend not in ("auto", "model", "seamless", "feather"):
+            raise ValueError(
+                f"blend must be 'auto', 'model', 'seamless' or 'feather', got {self.blend!r}"
+            )
         check_device(self.device)
 
 
@@ -229,7 +279,7 @@ def swap_face(
     m: np.ndarray,
     mask: np.ndarray,
     *,
-    blend: str = "seamless",
+    blend: str = "auto",
 ) -> np.ndarray:
     """Put the generated ``face`` (S, S, 3) into ``patch`` with crop->patch transform ``m``.
 
@@ -299,13 +349,19 @@ class GanFace(ProtectionMethod):
         super().__init__(params, **overrides)
         p = self.params
         assert isinstance(p, GanFaceParams)
-        self.gan = load_face_gan(p.model or None, device=p.device)
+        self.gan = load_gan_model(p.model, device=p.device)
         # validates epsilon/clip now and warns once for epsilon=inf
         self._mech = LatentLaplace(epsilon=p.epsilon, clip=p.clip, dim=self.gan.nz)
         if p.epsilon > 0 and not self.gan.has_encoder:
             raise ModelError(
                 f"the face GAN in {self.gan.folder} has no encoder: only epsilon=0 (random faces) works"
             )
+        conditional = isinstance(self.gan, CondFaceGAN)
+        if p.blend == "model" and not conditional:
+            raise ValueError("blend='model' needs the conditional generator (it draws the seam)")
+        self._blend = p.blend if p.blend != "auto" else ("model" if conditional else "seamless")
+        # the conditional generator reads the surroundings of the region
+        self.context = COND_CONTEXT if conditional else 1.0
 
     def handles(self, region: Region) -> bool:
         """Faces detected with a score of at least ``swap_threshold``; every head and person region."""
@@ -349,6 +405,8 @@ class GanFace(ProtectionMethod):
         self, patch: np.ndarray, region: Region, *, rng: np.random.Generator | None
     ) -> np.ndarray:
         """A face region (grown by ``margin``): the synthetic face swapped in."""
+        if isinstance(self.gan, CondFaceGAN):
+            return self._swap_conditional(patch, region, rng=rng)
         p = self.params
         assert isinstance(p, GanFaceParams)
         gan = self.gan
@@ -374,7 +432,121 @@ class GanFace(ProtectionMethod):
         mask = box_mask(
             (region if k == 1.0 else _scaled_region(region, k)).box, work.shape[:2], shape
         )
-        out = swap_face(work, face, m, mask, blend=p.blend)
+        out = swap_face(work, face, m, mask, blend=self._blend)
         if out.shape[:2] != (h, w):
             out = cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC)
         return out
+
+    def _swap_conditional(
+        self, patch: np.ndarray, region: Region, *, rng: np.random.Generator | None
+    ) -> np.ndarray:
+        """The conditional generator: the face redrawn from its surroundings and a latent.
+
+        ``patch`` holds the region and its context (:attr:`context`).  The crop
+        of :mod:`pixveil.gan.cond_geometry` is cut around the detected box
+        (rolled by the eye line), the region's mask carried into it, and the
+        generator redraws everything under the mask from the rest of the crop,
+        the landmark heat maps and the latent: the encoder's projection of the
+        face through the latent Laplace mechanism, or a random code at ε = 0
+        (then the face is never read at all).
+        """
+        view = self.conditional_view(patch, region)
+        return self.conditional_render(patch, view, self.conditional_code(view, rng))
+
+    def conditional_view(self, patch: np.ndarray, region: Region) -> CondView:
+        """The generator's inputs for ``region`` (grown, in ``patch`` coordinates)."""
+        p = self.params
+        gan = self.gan
+        assert isinstance(p, GanFaceParams) and isinstance(gan, CondFaceGAN)
+        h, w = patch.shape[:2]
+        det = region.scaled(1.0 / p.margin)
+        bx0, by0, bx1, by1 = det.box
+        lm = region.landmarks
+        use_lm = lm is not None and len(lm) == 5 and min(bx1 - bx0, by1 - by0) >= MIN_LANDMARK_FACE
+        m = crop_transform(det.box, lm if use_lm else None, res=gan.res, context=gan.card.context)
+        shape = p.shape if p.shape != "auto" else "ellipse"
+        region_mask = box_mask(region.box, (h, w), shape)
+        # The generator's view is cut from a copy whose region is blanked, and its
+        # mask covers every crop pixel the interpolation may have mixed with the
+        # region: no face pixel reaches the generator, the prior or the gain.
+        blank = patch.copy()
+        blank[region_mask] = 0
+        crop = warp_crop(blank, m, gan.res)
+        cmask = crop_mask(m, region_mask, res=gan.res, dilate=context_dilation(m))
+        face_crop = warp_crop(patch, m, gan.res) if p.epsilon > 0 else None
+        heat = heatmaps(
+            to_crop(m, lm) if use_lm and lm is not None else None,
+            res=gan.res,
+            sigma=gan.card.sigma,
+        )
+        gain = context_gain(crop, cmask, gan.min_context_std)
+        if gain != 1.0:
+            crop = np.clip(np.rint(crop.astype(np.float32) * gain), 0, 255).astype(np.uint8)
+        # the context prior: the latent's mean and spread given what stays visible
+        feats = context_features(crop, cmask)
+        return CondView(m, crop, region_mask, cmask, heat, feats, gain, face_crop)
+
+    def conditional_code(self, view: CondView, rng: np.random.Generator | None) -> np.ndarray:
+        """The released residual code ``u`` (1, nz) of the face in ``view``."""
+        gan = self.gan
+        assert isinstance(gan, CondFaceGAN)
+        if self.params.epsilon == 0:  # type: ignore[attr-defined]
+            # a random face: the original face is never even encoded
+            return self._mech.privatize(np.zeros((1, gan.nz), np.float32), random_state=rng)
+        assert view.face_crop is not None
+        code = gan.prior.whiten(gan.encode(view.face_crop, view.cmask), view.features)
+        return self._mech.privatize(code, random_state=rng)
+
+    def conditional_render(self, patch: np.ndarray, view: CondView, u: np.ndarray) -> np.ndarray:
+        """The patch with the face drawn from residual code ``u`` (only the region is used)."""
+        gan = self.gan
+        assert isinstance(gan, CondFaceGAN)
+        h, w = patch.shape[:2]
+        z = gan.prior.unwhiten(u * gan.truncation, view.features)
+        redrawn = gan.generate(view.crop, view.cmask, view.heat, z)
+        if view.gain != 1.0:
+            redrawn = np.clip(np.rint(redrawn / view.gain), 0, 255).astype(np.uint8)
+        if self._blend == "model":
+            return cv2.warpAffine(
+                redrawn, view.m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
+            )
+        # Poisson or feathered blending of the generated face, as for the DCGAN
+        return swap_face(patch, redrawn, view.m, view.region_mask, blend=self._blend)
+
+
+@dataclass(frozen=True)
+class CondView:
+    """What the conditional generator sees of one region (see :meth:`GanFace.conditional_view`)."""
+
+    m: np.ndarray  # crop -> patch transform (2, 3)
+    crop: np.ndarray  # (R, R, 3) uint8: the context (region blanked), after the gain
+    region_mask: np.ndarray  # (h, w) bool, in patch pixels
+    cmask: np.ndarray  # (R, R) float32 in {0, 1}
+    heat: np.ndarray  # (5, R, R) float32
+    features: np.ndarray  # the context prior's features
+    gain: float  # brightness gain applied to the crop (and undone on the output)
+    face_crop: np.ndarray | None = None  # the crop with the face, for the encoder (ε > 0 only)
+
+
+def context_gain(
+    crop: np.ndarray, cmask: np.ndarray, min_std: float, typical_std: float = 52.0
+) -> float:
+    """Brightness gain that lifts a very flat, dark context into the training range.
+
+    The grey-level standard deviation of the context (pixels outside the mask)
+    is compared with ``min_std`` (the 2nd percentile of the training crops): a
+    flatter scene (a face behind a car window, a night shot) is multiplied up
+    to the ``typical_std`` of training crops (their median; at most 8x, and
+    never past a context mean of 230) before the generator sees it, and the
+    generated pixels are divided by the same gain, so the new face keeps the
+    scene's darkness.  Only context pixels are read.
+    """
+    ctx = cmask < 0.5
+    if ctx.sum() < 64:
+        return 1.0
+    grey = crop.astype(np.float32).mean(axis=2)[ctx]
+    std = float(grey.std())
+    if std >= min_std:
+        return 1.0
+    gain = min(8.0, typical_std / max(std, 1e-3), 230.0 / max(float(grey.mean()), 1.0))
+    return float(max(1.0, gain))

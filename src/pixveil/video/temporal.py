@@ -40,6 +40,7 @@ import cv2
 import numpy as np
 
 from pixveil.errors import PrivacyLeakWarning, ProtectionError
+from pixveil.gan.cond_runtime import CondFaceGAN
 from pixveil.protect.base import (
     Protected,
     ProtectionMethod,
@@ -47,6 +48,7 @@ from pixveil.protect.base import (
     Replacement,
     box_mask,
     region_geometry,
+    with_context,
 )
 from pixveil.protect.gan import work_transform
 from pixveil.types import Region
@@ -76,12 +78,14 @@ class _Fixed(ProtectionMethod):
         fn: Callable[[np.ndarray, Region], np.ndarray],
         label: str,
         kinds: frozenset[str] | None,
+        context: float = 1.0,
     ) -> None:
         # bypass ProtectionMethod.__init__'s type check: the params are the wrapped method's
         self.params = params
         self._fn = fn
         self.name = label  # type: ignore[misc]
         self.kinds = kinds  # type: ignore[misc]
+        self.context = context
 
     def handles(self, region: Region) -> bool:
         return True
@@ -119,8 +123,10 @@ class TrackFaces:
             self.mech = LatentLaplace(
                 epsilon=self.params.epsilon, clip=self.params.clip, dim=self.gan.nz
             )
-        #: track id -> the track's synthetic face, (S, S, 3) uint8
+        #: track id -> the track's synthetic face, (S, S, 3) uint8 (the 64-px DCGAN),
+        #: or its released residual code (1, nz) (the conditional generator)
         self.faces: dict[int, np.ndarray] = {}
+        self.conditional = isinstance(self.gan, CondFaceGAN)
 
     def handles(self, region: Region) -> bool:
         return self.method.handles(region)
@@ -140,6 +146,23 @@ class TrackFaces:
     def _draw(self, pixels: np.ndarray, region: Region, rng: np.random.Generator | None) -> Any:
         p = self.params
         gan = self.gan
+        if self.conditional:
+            # one residual code per track; every frame draws the face from it and
+            # that frame's surroundings (so light and pose follow the frame)
+            if p.epsilon == 0:
+                return self.mech.privatize(np.zeros((1, gan.nz), np.float32), random_state=rng)
+            height, width = pixels.shape[:2]
+            geom = region_geometry(region, width, height, shape=p.shape, margin=p.margin)
+            if geom is None:
+                raise ProtectionError(
+                    f"gan-face: the track's face {region.box} lies outside the frame"
+                )
+            (x0, y0, x1, y1), _, local = with_context(*geom, self.method.context, width, height)
+            view = self.method.conditional_view(  # type: ignore[attr-defined]
+                np.ascontiguousarray(pixels[y0:y1, x0:x1]), local
+            )
+            code = gan.prior.whiten(gan.encode(view.face_crop, view.cmask), view.features)
+            return self.mech.privatize(code, random_state=rng)
         if p.epsilon == 0:
             z_priv = self.mech.privatize(np.zeros((1, gan.nz), np.float32), random_state=rng)
             return gan.generate(z_priv)[0]
@@ -172,6 +195,23 @@ class TrackFaces:
         outcomes: list[RegionOutcome] = []
         for tr in regions:
             face = self.faces[tr.track]
+            if self.conditional:
+
+                def cond(
+                    patch: np.ndarray,
+                    local: Region,
+                    u: np.ndarray = face,
+                    method: Any = self.method,
+                ) -> np.ndarray:
+                    view = method.conditional_view(patch, local)
+                    return method.conditional_render(patch, view, u)
+
+                done = _Fixed(
+                    p, cond, self.method.name, self.method.kinds, context=self.method.context
+                ).protect(out, [tr.region])
+                out = done.image
+                outcomes.extend(done.outcomes)
+                continue
 
             def fn(patch: np.ndarray, local: Region, face: np.ndarray = face) -> np.ndarray:
                 h, w = patch.shape[:2]
@@ -179,7 +219,8 @@ class TrackFaces:
                 shape = p.shape if p.shape != "auto" else "ellipse"
                 box = local.box if k == 1.0 else tuple(v * k for v in local.box)
                 mask = box_mask(box, work.shape[:2], shape)  # type: ignore[arg-type]
-                swapped = swap_face(np.ascontiguousarray(work), face, m, mask, blend=p.blend)
+                blend = "seamless" if p.blend == "auto" else p.blend
+                swapped = swap_face(np.ascontiguousarray(work), face, m, mask, blend=blend)
                 if swapped.shape[:2] != (h, w):
                     swapped = cv2.resize(swapped, (w, h), interpolation=cv2.INTER_CUBIC)
                 return swapped
