@@ -222,8 +222,15 @@ def train_cond(
 def export_cond(
     run: Annotated[Path, typer.Argument(help="Run folder of train-cond (g_ema.pt, e.pt).")],
     to: Annotated[Path, typer.Option("--to", help="Folder for the ONNX files and model card.")],
+    pack_file: Annotated[
+        Path | None,
+        typer.Option("--pack", help="Training pack, to fit the context prior if the run has none."),
+    ] = None,
+    prior_samples: Annotated[
+        int, typer.Option("--prior-samples", help="Augmented crops the context prior is fitted on.")
+    ] = 12000,
 ) -> None:
-    """Export the conditional generator and its encoder to ONNX (float16 storage) with a card."""
+    """Export the conditional generator, its encoder and context prior (ONNX, float16) with a card."""
     try:
         _need_torch()
     except MissingDependencyError as exc:
@@ -234,6 +241,10 @@ def export_cond(
         raise typer.Exit(2)
     from pixveil.gan.cond_export import export_cond as run_export
 
-    card = run_export(run, to)
+    try:
+        card = run_export(run, to, pack=pack_file, prior_samples=prior_samples)
+    except FileNotFoundError as exc:
+        _error(exc)
+        raise typer.Exit(2) from exc
     total = sum(p.stat().st_size for p in to.glob("gan_face_cond*"))
     out.print(f"wrote {card} ({total / 1e6:.1f} MB in all)", markup=False)

@@ -75,6 +75,7 @@ def export_cond(
     to: Path | str,
     *,
     pack: Path | str | None = None,
+    prior_samples: int = 12000,
     summary: dict[str, Any] | None = None,
 ) -> Path:
     """Export run folder ``run`` (``g_ema.pt``, ``e.pt``, ``state.json``) into ``to``; returns the card.
@@ -88,7 +89,7 @@ def export_cond(
     if not prior_file.is_file():
         if pack is None:
             raise FileNotFoundError(f"{prior_file}: no context prior (give the training pack)")
-        prior, prior_stats = fit_prior(run, pack)
+        prior, prior_stats = fit_prior(run, pack, samples=prior_samples)
         atomic_write_bytes(prior_file, prior.to_bytes())
         atomic_write_text(run / "prior.json", json.dumps(prior_stats, indent=1) + "\n")
     elif (run / "prior.json").is_file():
