@@ -146,6 +146,11 @@ class GanFaceParams(MethodParams):
         pipeline protects them with the default method (blur) instead, so a
         false detection (a headrest, a tail-light) does not sprout a face.
         Real faces scored lower are still protected.
+    pose : str
+        Conditional generator only: ``"landmarks"`` (the five detected
+        landmarks steer the new face's pose and proportions) or ``"box"`` (no
+        landmarks: the face is drawn from the surroundings and the box alone,
+        so the original face's geometry does not reach the output either).
     device : str
         Where the GAN's networks run: one of :data:`pixveil._onnx.DEVICES`
         (``"cpu"``, ``"auto"``, ``"cuda"``...); an accelerator this ONNX
@@ -160,6 +165,7 @@ class GanFaceParams(MethodParams):
     blend: str = "auto"
     model: str = ""
     swap_threshold: float = 0.5
+    pose: str = "landmarks"
     device: str = "cpu"
 
     def __post_init__(self) -> None:
@@ -177,6 +183,8 @@ class GanFaceParams(MethodParams):
             raise ValueError(
                 f"blend must be 'auto', 'model', 'seamless' or 'feather', got {self.blend!r}"
             )
+        if self.pose not in ("landmarks", "box"):
+            raise ValueError(f"pose must be 'landmarks' or 'box', got {self.pose!r}")
         check_device(self.device)
 
 
@@ -461,7 +469,7 @@ class GanFace(ProtectionMethod):
         h, w = patch.shape[:2]
         det = region.scaled(1.0 / p.margin)
         bx0, by0, bx1, by1 = det.box
-        lm = region.landmarks
+        lm = region.landmarks if p.pose == "landmarks" else None
         use_lm = lm is not None and len(lm) == 5 and min(bx1 - bx0, by1 - by0) >= MIN_LANDMARK_FACE
         m = crop_transform(det.box, lm if use_lm else None, res=gan.res, context=gan.card.context)
         shape = p.shape if p.shape != "auto" else "ellipse"
