@@ -120,6 +120,7 @@ def test_epsilon_inf_warns() -> None:
         ({"epsilon": -1.0}, PrivacyParameterError),
         ({"epsilon": float("nan")}, PrivacyParameterError),
         ({"blend": "paste"}, ValueError),
+        ({"pose": "none"}, ValueError),
         ({"refine_steps": 10_000}, ValueError),
         ({"refine_steps": 1.5}, ValueError),
         ({"device": "gpu"}, ValueError),

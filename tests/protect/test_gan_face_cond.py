@@ -147,3 +147,15 @@ def test_cli_model_option(tmp_path: Path, astronaut: np.ndarray) -> None:
         app, ["anonymize", str(src), "-o", str(tmp_path / "x"), "--method", "blur", "--model", "a"]
     )
     assert res.exit_code == 2 and "--model" in res.output
+
+
+def test_pose_box_ignores_the_landmarks(astronaut: np.ndarray, face: Region) -> None:
+    m = get_method("gan-face", epsilon=0, pose="box")
+    bare = Region(face.box, "face", face.score)
+    a = m.apply(astronaut, [face], rng=np.random.default_rng(2))
+    b = m.apply(astronaut, [bare], rng=np.random.default_rng(2))
+    np.testing.assert_array_equal(a, b)
+    with_lm = get_method("gan-face", epsilon=0).apply(
+        astronaut, [face], rng=np.random.default_rng(2)
+    )
+    assert not np.array_equal(a, with_lm)
