@@ -22,9 +22,9 @@ around the region: every other pixel is unchanged, where SSIM is exactly 1); med
 milliseconds per plate spent in the method; fallbacks.
 
     python bench/bench_plate_synth.py [--limit N] [--methods plate-synth,blur,...]
-        [--crops /tmp/plate_synth_crops.png] [--detector plates-ocr|plates-net|plates]
+        [--crops /tmp/plate_synth_crops.png] [--detector plates|plates-net|plates-fused]
 
-``--detector`` names the target of step 1 and 3 (default ``plates-ocr``, the OCR path
+``--detector`` names the target of step 1 and 3 (default ``plates``, the OCR path
 whose text-line corners plate-synth was designed on).
 
 A method may carry parameters: ``plate-synth:epsilon=1.0`` (several with ``:``).
@@ -99,9 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-crops", type=int, default=20)
     ap.add_argument(
         "--detector",
-        default="plates-ocr",
-        help="target that finds the plate (and re-detects it): plates-ocr (the OCR path, "
-        "text-line corners), plates-net (the network, whole-plate corners) or plates (fused)",
+        default="plates",
+        help="target that finds the plate (and re-detects it): plates (the OCR path, "
+        "text-line corners), plates-net (the network, whole-plate corners) or plates-fused",
     )
     args = ap.parse_args(argv)
     samples = plate_samples(args.limit)

@@ -263,9 +263,9 @@ def anonymize(
         typer.Option(
             "--targets",
             "-t",
-            help="What to detect, comma-separated: faces, plates (the learned plate detector "
-            "with the OCR path as a second opinion), plates-net (the learned detector alone), "
-            "plates-ocr (the OCR path alone), text, text-pii.",
+            help="What to detect, comma-separated: faces, plates (OCR-based), plates-net (the "
+            "learned plate detector), plates-fused (the learned detector with the OCR path as "
+            "a second opinion), text, text-pii.",
             metavar="LIST",
         ),
     ] = "faces,plates",

@@ -1,4 +1,4 @@
-"""The default ``plates`` target: the learned detector first, the OCR path as a second opinion."""
+"""The ``plates-fused`` target: the learned detector first, the OCR path as a second opinion."""
 
 from __future__ import annotations
 
@@ -55,11 +55,10 @@ class TestSecondOpinion:
 @shipped
 class TestTarget:
     def test_registry(self) -> None:
-        det = get_detector("plates", threads=1)
+        det = get_detector("plates-fused", threads=1)
         assert isinstance(det, FusedPlateDetector)
         assert det.threshold == FUSED_THRESHOLD and det.ocr_weight == FUSED_OCR_WEIGHT
-        old = get_detector("plates-ocr", threads=1)
-        assert type(old) is PlateDetector
+        assert type(get_detector("plates", threads=1)) is PlateDetector  # the default
 
     def test_rejects_weight(self) -> None:
         with pytest.raises(ValueError, match="ocr_weight"):

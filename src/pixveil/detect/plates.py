@@ -250,12 +250,12 @@ class _Candidate:
 # ----------------------------------------------------------------------- detector
 
 
-@register_detector("plates-ocr")
+@register_detector("plates")
 class PlateDetector(Detector):
     """Find licence plates as plate-like text (PP-OCRv4 detector and recogniser).
 
-    The target ``plates-ocr`` (this path alone: the ``plates`` default before the
-    learned detector); ``plates`` is :class:`FusedPlateDetector`.
+    The default target ``plates``; ``plates-fused`` (:class:`FusedPlateDetector`) runs
+    the learned detector first with this path as a second opinion.
 
     Parameters
     ----------
@@ -373,7 +373,7 @@ class PlateDetector(Detector):
 
 # ----------------------------------------------------------------------- fusion
 
-#: The fused score a region needs in the default ``plates`` target (see
+#: The fused score a region needs in the ``plates-fused`` target (see
 #: :class:`FusedPlateDetector`; chosen by ``bench/bench_plate_fusion.py``).
 FUSED_THRESHOLD = 0.85
 #: Scale of the OCR score of a plate that the network does not find.
@@ -383,9 +383,9 @@ _NET_FLOOR = 0.3
 _OCR_FLOOR = 0.05
 
 
-@register_detector("plates")
+@register_detector("plates-fused")
 class FusedPlateDetector(PlateDetector):
-    """The default ``plates`` target: the learned detector first, the OCR path as a second opinion.
+    """The ``plates-fused`` target: the learned detector first, the OCR path as a second opinion.
 
     Both paths run on every image: the network (``plates-net``,
     :class:`~pixveil.detect.plate_net.PlateNetDetector`) keeps its candidates down to a
@@ -398,10 +398,13 @@ class FusedPlateDetector(PlateDetector):
 
     and a region is reported when that score reaches ``threshold``.  Network regions
     carry the whole plate's quadrilateral and no ``label``; OCR regions the grown text
-    line's quadrilateral and their reading.  ``plates-ocr`` is the OCR path alone,
-    ``plates-net`` the network alone.  Figures (recall and false positives against
-    each path alone, on photos never trained or tuned on):
-    ``bench/bench_plate_fusion.py``, ``docs/BENCHMARKS.md``.
+    line's quadrilateral and their reading.  ``plates`` (the default) is the OCR path
+    alone, ``plates-net`` the network alone.  Figures (recall and false positives
+    against each path alone, on photos never trained or tuned on):
+    ``bench/bench_plate_fusion.py``, ``docs/BENCHMARKS.md`` section 10.  It finds more
+    plates than ``plates`` at about the same false positives, for the time of both
+    paths; it is not the default because on the held-out photos its false positives
+    were not below the OCR path's (one more in 222 photos).
 
     Parameters
     ----------

@@ -9,7 +9,7 @@ Steps, for each ``plate`` region:
    corners, clockwise from top-left).  For the OCR path's regions (they carry their
    reading in ``label``) it is the text line's rotated rectangle grown into the plate
    (see :mod:`pixveil.detect.plates`); for the learned detector's (``plates-net``, and
-   the network's regions of the default ``plates`` target, without ``label``) it is the
+   the network's regions of ``plates-fused``, without ``label``) it is the
    whole plate, whose text is assumed where a plain box's is.  Without landmarks (a
    plain box, e.g. a hand-drawn region) the ungrown box is taken as the plate.  Inside the plate, the
    *text band* is the text line (for detector regions: the line the quadrilateral was
@@ -239,7 +239,7 @@ def _plate_and_line(region: Region, margin: float) -> tuple[np.ndarray, tuple, t
             off = np.array([(bx0 + bx1) / 2 - cx, (by0 + by1) / 2 - cy], np.float32)
             if region.label is None:
                 # The learned detector's corners (plates-net, and the network's regions
-                # of the fused plates target, which carry no reading) are the whole
+                # of plates-fused, which carry no reading) are the whole
                 # plate, not a grown text line: its text sits where a plain box's does.
                 return np.asarray(lm, np.float32) - off, _BOX_S, _BOX_T
             return np.asarray(lm, np.float32) - off, _LINE_S, _LINE_T
