@@ -111,6 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-ocr", action="store_true", help="skip the OCR path")
     ap.add_argument("--json", type=Path, help="write every figure here")
     ap.add_argument("--list-misses", action="store_true")
+    ap.add_argument(
+        "--fp-budgets",
+        default="0.1,0.2,0.4",
+        help="report the best recall within these false positives per image (fine threshold sweep)",
+    )
     args = ap.parse_args(argv)
 
     if not (DATA / "plates").is_dir():
@@ -162,8 +167,22 @@ def main(argv: list[str] | None = None) -> int:
             for c in curve
         ]
         r_net = next(c for c in res_curve if c["threshold"] == th)
+        fine = [round(min(curve) + 0.01 * k, 2) for k in range(int((0.99 - min(curve)) / 0.01) + 1)]
+        fine_scores = [(c, score(net_regions, truths, threshold=c)) for c in fine]
+        budgets = {}
+        for b in (float(v) for v in args.fp_budgets.split(",") if v.strip()):
+            ok = [(r["recall"], -c, c) for c, r in fine_scores if r["fp_per_image"] <= b + 1e-12]
+            if ok:
+                rec, _, c = max(ok)
+                fp = next(r["fp_per_image"] for cc, r in fine_scores if cc == c)
+                budgets[b] = {"recall": rec, "threshold": c, "fp_per_image": fp}
         ms_net = median_ms(runs["net"], only_1280=True)
-        results[name] = {"plates-net": r_net, "curve": res_curve, "ms_1280x720": ms_net}
+        results[name] = {
+            "plates-net": r_net,
+            "curve": res_curve,
+            "ms_1280x720": ms_net,
+            "at_fp_budget": budgets,
+        }
         rows.append(row(name, "plates-net", r_net, ms_cell(runs["net"])))
         if args.list_misses:
             print(
@@ -231,6 +250,15 @@ def main(argv: list[str] | None = None) -> int:
                 for c in val["curve"]
             )
         )
+        if val.get("at_fp_budget"):
+            print(
+                f"{name}, plates-net best recall within a false-positive budget: "
+                + ", ".join(
+                    f"<= {b} FP/image: {pct(v['recall'])} (threshold {v['threshold']:.2f}, "
+                    f"{v['fp_per_image']:.3f})"
+                    for b, v in val["at_fp_budget"].items()
+                )
+            )
         if "fused_curve" in val:
             print(
                 f"{name}, fused (net + OCR) curve: "

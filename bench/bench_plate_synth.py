@@ -2,7 +2,7 @@
 
 For every annotated photo of ``../shared/data/plates/{eu,us}``:
 
-1. the ``plates`` detector runs on the original; the detection matching the annotated
+1. the detector (``--detector``) runs on the original; the detection matching the annotated
    plate (IoU >= 0.5 or covering >= 90 % of it) is the region to protect (with its
    quadrilateral and reading).  When the detector misses the plate, the annotated box
    is protected instead (a plain box: no quadrilateral, no reading); such plates are
@@ -22,7 +22,10 @@ around the region: every other pixel is unchanged, where SSIM is exactly 1); med
 milliseconds per plate spent in the method; fallbacks.
 
     python bench/bench_plate_synth.py [--limit N] [--methods plate-synth,blur,...]
-        [--crops /tmp/plate_synth_crops.png]
+        [--crops /tmp/plate_synth_crops.png] [--detector plates|plates-net|plates-fused]
+
+``--detector`` names the target of step 1 and 3 (default ``plates``, the OCR path
+whose text-line corners plate-synth was designed on).
 
 A method may carry parameters: ``plate-synth:epsilon=1.0`` (several with ``:``).
 Methods are run interleaved, image by image, so that timings are comparable.
@@ -48,7 +51,7 @@ from _common import (
     plate_samples,
     table_head,
 )
-from pixveil.detect.plates import PlateDetector
+from pixveil.detect import get_detector
 from pixveil.evaluate import parse_list
 from pixveil.io import read_image
 from pixveil.privacy.plate_codes import levenshtein
@@ -94,11 +97,17 @@ def main(argv: list[str] | None = None) -> int:
     add_plate_method_options(ap, methods="plate-synth,blur,pixelate,dp-pix")
     ap.add_argument("--crops", type=Path, help="write original/plate-synth/blur crops here")
     ap.add_argument("--n-crops", type=int, default=20)
+    ap.add_argument(
+        "--detector",
+        default="plates",
+        help="target that finds the plate (and re-detects it): plates (the OCR path, "
+        "text-line corners), plates-net (the network, whole-plate corners) or plates-fused",
+    )
     args = ap.parse_args(argv)
     samples = plate_samples(args.limit)
     specs = parse_list(args.methods)
     built = {m: method_from_spec(m) for m in specs}
-    detector = PlateDetector(threads=1)
+    detector = get_detector(args.detector, threads=1)
     read = PlateReader()
     rng = np.random.default_rng(args.seed)
     keys = ("far", "synth_far", "acc", "redet", "redet_found", "ssim", "ms", "fallbacks")

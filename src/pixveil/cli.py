@@ -267,8 +267,9 @@ def anonymize(
         typer.Option(
             "--targets",
             "-t",
-            help="What to detect, comma-separated: faces, plates, plates-net (the learned "
-            "plate detector), text, text-pii.",
+            help="What to detect, comma-separated: faces, plates (OCR-based), plates-net (the "
+            "learned plate detector), plates-fused (the learned detector with the OCR path as "
+            "a second opinion), text, text-pii.",
             metavar="LIST",
         ),
     ] = "faces,plates",

@@ -79,6 +79,22 @@ def train(
         Path | None,
         typer.Option("--init-weights", help="Start from exported weights (plate_det.pt)."),
     ] = None,
+    hard_negatives: Annotated[
+        Path | None,
+        typer.Option(
+            "--hard-negatives", help="Mined false positives (pixveil plates mine) to train on."
+        ),
+    ] = None,
+    p_hard: Annotated[
+        float, typer.Option("--p-hard", help="Share of photo crops around a mined negative.")
+    ] = 0.35,
+    p_replay: Annotated[
+        float, typer.Option("--p-replay", help="Share of each batch replayed from mined samples.")
+    ] = 0.15,
+    vanity_weight: Annotated[
+        float,
+        typer.Option("--vanity-weight", help="Letters-only plates drawn this many times as often."),
+    ] = 1.0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from <out>/ckpt.pt.")] = False,
 ) -> None:
     """Train the plate network on synthetic scenes; --resume continues a run."""
@@ -102,6 +118,10 @@ def train(
             seed=seed,
             checkpoint_minutes=checkpoint_minutes,
             init_weights=str(init_weights) if init_weights else None,
+            hard_negatives=str(hard_negatives) if hard_negatives else None,
+            p_hard=p_hard,
+            p_replay=p_replay,
+            vanity_weight=vanity_weight,
         )
 
         def progress(step: int, total: int, metrics: dict[str, float]) -> None:
@@ -116,6 +136,84 @@ def train(
         err.print(f"[red]error:[/red] {_shown(exc)}", soft_wrap=True)
         raise typer.Exit(2) from exc
     out.print(f"checkpoint: {_shown(ckpt)}", soft_wrap=True)
+
+
+@app.command()
+def mine(
+    to: Annotated[Path, typer.Option("--to", help="JSON file to write the hard negatives to.")],
+    plates: Annotated[
+        Path, typer.Option("--plates", help="Annotated photos: a folder with eu/ and us/.")
+    ],
+    regions: Annotated[
+        str, typer.Option("--regions", help="The TRAINING photo folders (never the test ones).")
+    ] = "eu",
+    model: Annotated[
+        Path | None, typer.Option("--model", help="An exported plate_det.onnx (default: shipped).")
+    ] = None,
+    threshold: Annotated[float, typer.Option("--threshold", help="Mining threshold.")] = 0.35,
+    faces: Annotated[
+        Path | None, typer.Option("--faces", help="Face photos, as for train.")
+    ] = None,
+    holdout: Annotated[str, typer.Option("--holdout-formats", help="As for train.")] = "square",
+    size: Annotated[int, typer.Option("--size", help="Training crop side, as for train.")] = 192,
+    synthetic: Annotated[
+        int, typer.Option("--synthetic", help="Training-stream samples to mine (0: none).")
+    ] = 2000,
+    stream_seed: Annotated[
+        int, typer.Option("--stream-seed", help="Seed of the mined stream (not a training seed).")
+    ] = 977,
+    ocr_threshold: Annotated[
+        float,
+        typer.Option(
+            "--ocr-threshold", help="OCR plates above this are not negatives (0: no OCR)."
+        ),
+    ] = 0.25,
+) -> None:
+    """Mine a model's false positives on the training photos and stream (for --hard-negatives)."""
+    try:
+        from pixveil.detect.plate_net import PlateNetDetector
+        from pixveil.platedet.data import load_split
+        from pixveil.platedet.mine import mine_photos, mine_synthetic, save
+
+        det = PlateNetDetector(threshold=threshold, model=str(model) if model else None, threads=1)
+        second = None
+        if ocr_threshold > 0:
+            from pixveil.detect.plates import PlateDetector
+
+            second = PlateDetector(threshold=ocr_threshold, threads=1).detect
+        photos = load_split(plates, _split(regions))
+        found = mine_photos(det.detect, photos, second_opinion=second)
+        out.print(
+            f"photos: {sum(len(v) for v in found.values())} negatives in {len(found)} of "
+            f"{len(photos)} photos",
+            soft_wrap=True,
+        )
+        data: dict[str, object] = {"model": str(model or "shipped"), "threshold": threshold}
+        data["photos"] = found
+        if synthetic > 0:
+            _need_torch()
+            from pixveil.platedet.train import TrainConfig, make_synth
+
+            cfg = TrainConfig(
+                out=str(to.parent),
+                plates_root=str(plates),
+                train_regions=_split(regions),
+                faces_root=str(faces) if faces else None,
+                holdout_formats=_split(holdout),
+                size=size,
+            )
+            synth = make_synth(cfg, seed=stream_seed)
+            idx = mine_synthetic(det.detect, synth, range(synthetic), second_opinion=second)
+            data["synthetic"] = {"seed": stream_seed, "indices": idx, "of": synthetic}
+            out.print(f"synthetic: {len(idx)} of {synthetic} samples", soft_wrap=True)
+        save(to, data)
+    except MissingDependencyError as exc:
+        err.print(f"[red]error:[/red] {_shown(exc)}", soft_wrap=True)
+        raise typer.Exit(2) from exc
+    except (PixveilError, ValueError, FileNotFoundError) as exc:
+        err.print(f"[red]error:[/red] {_shown(exc)}", soft_wrap=True)
+        raise typer.Exit(2) from exc
+    out.print(f"hard negatives: {_shown(to)}", soft_wrap=True)
 
 
 @app.command()

@@ -220,3 +220,42 @@ def test_real_plates(shared_data, detector: PlateDetector, reader: TextLineRecog
         assert levenshtein(read, truth) >= 2
         assert levenshtein(read, texts[1]) <= 2
     assert swapped >= 4
+
+
+@pytest.mark.shared
+def test_real_plates_with_the_networks_corners(shared_data, reader: TextLineRecognizer) -> None:  # type: ignore[no-untyped-def]
+    """The learned detector's whole-plate corners (no label): the text is still swapped."""
+    from pixveil.detect.plate_net import PlateNetDetector, default_model_path
+    from pixveil.io import read_image
+
+    if not default_model_path().is_file():
+        pytest.skip("no shipped plate model")
+    net = PlateNetDetector(threads=1)
+    names = [
+        "us/12c6cb72-3ea3-49e7-b381-e0cdfc5e8960.jpg",
+        "us/21d8c31d-3deb-494b-9c63-c0223306fd82.jpg",
+        "us/car1.jpg",
+        "us/car3.jpg",
+        "us/wts-lg-000047.jpg",
+    ]
+    method = PlateSynth()
+    rng = np.random.default_rng(0)
+    swapped = 0
+    for name in names:
+        path = shared_data / "plates" / name
+        truth = path.with_suffix(".txt").read_text().split()[5]
+        image = read_image(path).pixels
+        regions = net.detect(image)
+        assert regions and regions[0].label is None
+        done = method.protect(image, regions[:1], rng=rng)
+        assert np.any(done.image != image)
+        texts = done.outcomes[0].details.get("texts")
+        if texts is None:
+            continue
+        swapped += 1
+        x, y, w, h = (float(v) for v in path.with_suffix(".txt").read_text().split()[1:5])
+        quad = np.float32([[x, y], [x + w, y], [x + w, y + h], [x, y + h]])
+        ((read, _),) = reader.read([reader.crop(done.image, quad, pad=0.1)])
+        read = "".join(c for c in read if c in ALPHABET)
+        assert levenshtein(read, truth) >= 2
+    assert swapped >= 4

@@ -30,7 +30,13 @@ from pixveil.errors import DetectionError, ModelError
 from pixveil.platedet.decode import decode, nms
 from pixveil.types import Region
 
-__all__ = ["DEFAULT_THRESHOLD", "PlateNetDetector", "default_model_path", "fuse_regions"]
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "PlateNetDetector",
+    "default_model_path",
+    "fuse_regions",
+    "second_opinion",
+]
 
 #: Default score threshold (see docs/PLATE_DETECTOR.md for the recall / false-positive curve).
 DEFAULT_THRESHOLD = 0.6
@@ -99,6 +105,49 @@ def fuse_regions(
         if any(r.iou(n) >= iou or _covered(r, n) >= 0.9 for n in net):
             continue
         out.append(replace(r, score=r.score * ocr_weight))
+    out.sort(key=lambda r: -r.score)
+    return out
+
+
+def _agree(a: Region, b: Region) -> bool:
+    """Whether two plate regions are the same plate: IoU >= 0.3, or 70 % of either inside
+    the other (an OCR box is the grown text line, larger or smaller than the plate)."""
+    return a.iou(b) >= 0.3 or _covered(a, b) >= 0.7 or _covered(b, a) >= 0.7
+
+
+def second_opinion(
+    net: list[Region], ocr: list[Region], *, ocr_weight: float = 1.0
+) -> list[Region]:
+    """One plate score for the network's and the OCR path's candidates of an image.
+
+    * a network region whose plate the OCR path also reads (:func:`_agree`) scores the
+      noisy-OR of both, ``1 - (1 - p_net) * (1 - p_ocr)`` (the best agreeing OCR score);
+      it keeps the network's quadrilateral (the whole plate) and no ``label``;
+    * a network region alone keeps its own score;
+    * an OCR region that no network region explains scores ``ocr_weight * p_ocr`` and
+      keeps its quadrilateral (the grown text line) and reading (``label``): the label
+      tells plate-synth which geometry a region's corners have.
+
+    Callers keep the regions whose score reaches one threshold.  Feed it every
+    candidate (the network at a low threshold, the OCR path at a low threshold), not
+    just those above the final one: a weak network plate that the OCR path reads is
+    what the second opinion is for.  Sorted by score, best first.
+    """
+    if not 0 <= ocr_weight <= 1:
+        raise ValueError(f"ocr_weight must be in [0, 1], got {ocr_weight!r}")
+    out: list[Region] = []
+    used = [False] * len(ocr)
+    for n in net:
+        q = 0.0
+        for k, o in enumerate(ocr):
+            if _agree(n, o):
+                used[k] = True
+                q = max(q, o.score)
+        score = 1.0 - (1.0 - n.score) * (1.0 - q)
+        out.append(replace(n, score=float(min(max(score, 0.0), 1.0))))
+    for k, o in enumerate(ocr):
+        if not used[k]:
+            out.append(replace(o, score=float(o.score * ocr_weight)))
     out.sort(key=lambda r: -r.score)
     return out
 

@@ -881,10 +881,15 @@ class Photo:
         An image file OpenCV can read.
     box : tuple of 4 floats, optional
         ``(x0, y0, x1, y1)`` of the photo's plate, in its pixels.
+    negatives : tuple of boxes, optional
+        ``(x0, y0, x1, y1)`` boxes of things in the photo that are *not* plates but
+        that a detector took for one (hard negatives, see :mod:`pixveil.platedet.mine`);
+        a share ``SynthConfig.p_hard`` of the crops of this photo is centred on one.
     """
 
     path: Path
     box: tuple[float, float, float, float] | None = None
+    negatives: tuple[tuple[float, float, float, float], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -914,6 +919,12 @@ class SynthConfig:
     effects : bool
         Blur, noise, colour casts, dirt, occlusion and JPEG (False gives clean samples,
         for tests).
+    format_weights : tuple of float, optional
+        Relative frequency of each of ``formats`` among pasted plates (non-negative,
+        one per format, not all zero); None draws them equally often.
+    p_hard : float
+        Share of the crops of a photo with hard negatives (``Photo.negatives``) that
+        is placed to contain one of them.
     """
 
     size: tuple[int, int] = (320, 320)
@@ -927,6 +938,8 @@ class SynthConfig:
     p_cover: float = 0.3
     p_faces: float = 0.15
     effects: bool = True
+    format_weights: tuple[float, ...] | None = None
+    p_hard: float = 0.0
 
     def __post_init__(self) -> None:
         if len(self.size) != 2 or min(self.size) < 32:
@@ -946,7 +959,18 @@ class SynthConfig:
             )
         if not 0 <= self.tilt <= 45:
             raise ValueError(f"tilt must be in [0, 45] degrees, got {self.tilt!r}")
-        for name in ("p_keep", "p_cover", "p_faces"):
+        if self.format_weights is not None:
+            fw = tuple(self.format_weights)
+            if (
+                len(fw) != len(self.formats)
+                or any(not math.isfinite(v) or v < 0 for v in fw)
+                or sum(fw) <= 0
+            ):
+                raise ValueError(
+                    "format_weights must hold one non-negative weight per format, not all "
+                    f"zero, got {self.format_weights!r} for {self.formats!r}"
+                )
+        for name in ("p_keep", "p_cover", "p_faces", "p_hard"):
             v = getattr(self, name)
             if not 0 <= v <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {v!r}")
@@ -1131,9 +1155,17 @@ class SceneSynth:
         f = float(np.exp(rng.uniform(math.log(0.3), math.log(1.6))))
         f = max(f, lo)
         ch, cw = min(sh, math.ceil(H / f)), min(sw, math.ceil(W / f))
-        if plate_quad is not None and rng.random() < 0.8:
-            bx0, by0 = plate_quad.min(axis=0)
-            bx1, by1 = plate_quad.max(axis=0)
+        # The box the crop is placed around: a hard negative (a share p_hard of the
+        # crops of photos that have some), else the plate (80 %), else none.
+        target: np.ndarray | None = None
+        if photo.negatives and rng.random() < cfg.p_hard:
+            nb = photo.negatives[int(rng.integers(len(photo.negatives)))]
+            target = np.array([[nb[0], nb[1]], [nb[2], nb[3]]], np.float32)
+        elif plate_quad is not None and rng.random() < 0.8:
+            target = plate_quad
+        if target is not None:
+            bx0, by0 = target.min(axis=0)
+            bx1, by1 = target.max(axis=0)
             ox_lo, ox_hi = max(0.0, bx1 - cw), min(float(sw - cw), bx0)
             oy_lo, oy_hi = max(0.0, by1 - ch), min(float(sh - ch), by0)
             ox = rng.uniform(ox_lo, ox_hi) if ox_hi > ox_lo else rng.uniform(0, sw - cw + 1e-3)
@@ -1196,7 +1228,11 @@ class SceneSynth:
     ) -> tuple[np.ndarray, str, str] | None:
         cfg = self.config
         H, W = image.shape[:2]
-        fmt = cfg.formats[rng.integers(len(cfg.formats))]
+        if cfg.format_weights is None:
+            fmt = cfg.formats[rng.integers(len(cfg.formats))]
+        else:
+            p = np.asarray(cfg.format_weights, np.float64)
+            fmt = cfg.formats[int(rng.choice(len(cfg.formats), p=p / p.sum()))]
         rgb, alpha, text = render_plate(fmt, rng=rng)
         th, tw = alpha.shape
         hi = min(cfg.max_plate_width, 0.85 * W, 0.85 * H * tw / th)

@@ -34,7 +34,7 @@ from pixveil.platedet.data import REGIONS, load_split
 from pixveil.platedet.decode import decode
 from pixveil.platedet.evaluate import match
 from pixveil.platedet.model import ALIGN, Exported, PlateNet, build_model
-from pixveil.platedet.synth import FORMATS, SceneSynth, SynthConfig, quad_boxes
+from pixveil.platedet.synth import FORMATS, Photo, SceneSynth, SynthConfig, quad_boxes
 from pixveil.platedet.targets import make_targets
 
 __all__ = ["TrainConfig", "export_onnx", "load_checkpoint", "train"]
@@ -82,6 +82,16 @@ class TrainConfig:
         instead (a new run, not a resume: optimiser and step start afresh).
     device : str
         ``"cpu"`` or ``"cuda"``.
+    hard_negatives : str or None
+        A file written by ``pixveil plates mine`` (:mod:`pixveil.platedet.mine`): false
+        positives of an earlier model on the training photos and stream.
+    p_hard : float
+        Share of the crops of a photo with mined negatives placed around one of them.
+    p_replay : float
+        Share of each batch replayed from the mined synthetic samples.
+    vanity_weight : float
+        How much more often letters-only (``us_vanity``) plates are drawn than each
+        other format.
     """
 
     out: str
@@ -102,6 +112,10 @@ class TrainConfig:
     init_weights: str | None = None
     device: str = "cpu"
     width: int = 64
+    hard_negatives: str | None = None
+    p_hard: float = 0.35
+    p_replay: float = 0.15
+    vanity_weight: float = 1.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -125,6 +139,12 @@ class TrainConfig:
             raise ValueError(f"lr must be in (0, 1), got {self.lr!r}")
         if self.threads < 0:
             raise ValueError(f"threads must be >= 0, got {self.threads!r}")
+        for name in ("p_hard", "p_replay"):
+            v = getattr(self, name)
+            if not 0 <= v <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {v!r}")
+        if not 0 < self.vanity_weight <= 20:
+            raise ValueError(f"vanity_weight must be in (0, 20], got {self.vanity_weight!r}")
         if self.checkpoint_minutes <= 0:
             raise ValueError(f"checkpoint_minutes must be > 0, got {self.checkpoint_minutes!r}")
 
@@ -157,28 +177,64 @@ def _faces(root: str | None, *, train: bool) -> list[Path]:
     return out
 
 
-def make_synth(cfg: TrainConfig, *, validation: bool = False) -> SceneSynth:
-    """The training stream of ``cfg`` (or its validation stream: other seed, unseen faces)."""
+def _hard(cfg: TrainConfig) -> dict[str, Any]:
+    if cfg.hard_negatives is None:
+        return {}
+    from pixveil.platedet.mine import load
+
+    return load(cfg.hard_negatives)
+
+
+def make_synth(
+    cfg: TrainConfig, *, validation: bool = False, seed: int | None = None
+) -> SceneSynth:
+    """The training stream of ``cfg`` (or its validation stream: other seed, unseen faces).
+
+    The validation stream draws the formats equally often and no mined negatives;
+    ``seed`` overrides the training stream's seed (mined replay streams).
+    """
     photos = []
+    negatives = {} if validation else _hard(cfg).get("photos", {})
     if cfg.plates_root is not None and Path(cfg.plates_root).is_dir():
-        photos = [p.as_photo() for p in load_split(Path(cfg.plates_root), cfg.train_regions)]
+        for p in load_split(Path(cfg.plates_root), cfg.train_regions):
+            neg = negatives.get(str(p.path), ())
+            photos.append(Photo(p.path, p.box, tuple((b[0], b[1], b[2], b[3]) for b in neg)))
     formats = tuple(f for f in FORMATS if f not in cfg.holdout_formats)
+    weights = None
+    if cfg.vanity_weight != 1.0 and not validation and "us_vanity" in formats:
+        weights = tuple(cfg.vanity_weight if f == "us_vanity" else 1.0 for f in formats)
     sc = SynthConfig(
         size=(cfg.size, cfg.size),
         min_plate_width=cfg.min_plate_width,
         max_plate_width=cfg.max_plate_width,
         formats=formats,
+        format_weights=weights,
+        p_hard=0.0 if validation else cfg.p_hard,
     )
-    seed = cfg.seed + (VAL_SEED_OFFSET if validation else 0)
+    if seed is None:
+        seed = cfg.seed + (VAL_SEED_OFFSET if validation else 0)
     return SceneSynth(
         sc, photos=photos, faces=_faces(cfg.faces_root, train=not validation), seed=seed
     )
 
 
-def _batch(synth: SceneSynth, start: int, n: int) -> tuple[torch.Tensor, ...]:
+def _batch(
+    synth: SceneSynth,
+    start: int,
+    n: int,
+    *,
+    replay: tuple[SceneSynth, list[int], float] | None = None,
+) -> tuple[torch.Tensor, ...]:
+    """Samples ``start .. start + n - 1``; with ``replay = (stream, indices, share)``, a
+    share of them (chosen by a generator seeded with ``start``) is replaced by mined
+    samples of ``stream``, so a resumed run still sees the same batches."""
     imgs, heats, regs, weights = [], [], [], []
+    pick = np.random.default_rng([7919, start]) if replay is not None else None
     for i in range(start, start + n):
-        s = synth.sample(i)
+        if replay is not None and pick is not None and replay[1] and pick.random() < replay[2]:
+            s = replay[0].sample(replay[1][int(pick.integers(len(replay[1])))])
+        else:
+            s = synth.sample(i)
         h, w = s.image.shape[:2]
         heat, reg, wt = make_targets(s.quads, h, w)
         imgs.append(s.image.transpose(2, 0, 1))
@@ -332,6 +388,18 @@ def train(
 
     synth = make_synth(cfg)
     val_synth = make_synth(cfg, validation=True)
+    replay: tuple[SceneSynth, list[int], float] | None = None
+    mined = _hard(cfg).get("synthetic", {})
+    if mined.get("indices") and cfg.p_replay > 0:
+        replay = (
+            # the stream the samples were mined from: no negatives, equal formats
+            make_synth(
+                dataclasses.replace(cfg, hard_negatives=None, vanity_weight=1.0),
+                seed=int(mined["seed"]),
+            ),
+            [int(i) for i in mined["indices"]],
+            cfg.p_replay,
+        )
     net.train()
     net.stages[0].eval()  # frozen: keep its batch-norm statistics
     last_ckpt = time.monotonic()
@@ -354,7 +422,7 @@ def train(
             for g in opt.param_groups:
                 g["lr"] = _lr_at(step, cfg)
             imgs, heat, reg, wt = (
-                t.to(cfg.device) for t in _batch(synth, step * cfg.batch, cfg.batch)
+                t.to(cfg.device) for t in _batch(synth, step * cfg.batch, cfg.batch, replay=replay)
             )
             pred = net(imgs)
             parts = losses(pred, heat, reg, wt)

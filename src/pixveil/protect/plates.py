@@ -6,9 +6,12 @@ its character codes with Laplace noise, render a synthetic plate and swap it in)
 Steps, for each ``plate`` region:
 
 1. **Geometry.**  The plate quadrilateral is the detector's (``Region.landmarks``: four
-   corners, clockwise from top-left, the text line's rotated rectangle grown into the
-   plate; see :mod:`pixveil.detect.plates`).  Without landmarks (a plain box, e.g. a
-   hand-drawn region) the ungrown box is taken as the plate.  Inside the plate, the
+   corners, clockwise from top-left).  For the OCR path's regions (they carry their
+   reading in ``label``) it is the text line's rotated rectangle grown into the plate
+   (see :mod:`pixveil.detect.plates`); for the learned detector's (``plates-net``, and
+   the network's regions of ``plates-fused``, without ``label``) it is the
+   whole plate, whose text is assumed where a plain box's is.  Without landmarks (a
+   plain box, e.g. a hand-drawn region) the ungrown box is taken as the plate.  Inside the plate, the
    *text band* is the text line (for detector regions: the line the quadrilateral was
    grown from) plus a small margin; only the text band is repainted.
 2. **Reading.**  The band is rectified (perspective warp to a 48-pixel-high strip) and
@@ -234,6 +237,11 @@ def _plate_and_line(region: Region, margin: float) -> tuple[np.ndarray, tuple, t
         # The detector's box is the quad's bounding box: that fixes the offset.
         if abs((bx1 - bx0) - w0) <= 1.0 and abs((by1 - by0) - h0) <= 1.0:
             off = np.array([(bx0 + bx1) / 2 - cx, (by0 + by1) / 2 - cy], np.float32)
+            if region.label is None:
+                # The learned detector's corners (plates-net, and the network's regions
+                # of plates-fused, which carry no reading) are the whole
+                # plate, not a grown text line: its text sits where a plain box's does.
+                return np.asarray(lm, np.float32) - off, _BOX_S, _BOX_T
             return np.asarray(lm, np.float32) - off, _LINE_S, _LINE_T
     quad = np.array(
         [
