@@ -151,6 +151,12 @@ def main(argv: list[str] | None = None) -> int:
         f"gan-face cond (ε={DEFAULT_EPSILON:g})": cond,
         "gan-face cond (ε=0)": get_method("gan-face", epsilon=0),
         "gan-face cond (ε=0, no landmarks)": get_method("gan-face", epsilon=0, pose="box"),
+        f"gan-face cond (ε={DEFAULT_EPSILON:g}, truncation 1.0)": get_method(
+            "gan-face", truncation=1.0
+        ),
+        f"gan-face cond (ε={DEFAULT_EPSILON:g}, truncation 1.3)": get_method(
+            "gan-face", truncation=1.3
+        ),
         f"gan-face cond + Poisson blend (ε={DEFAULT_EPSILON:g})": get_method(
             "gan-face", blend="seamless"
         ),

@@ -121,6 +121,8 @@ def test_epsilon_inf_warns() -> None:
         ({"epsilon": float("nan")}, PrivacyParameterError),
         ({"blend": "paste"}, ValueError),
         ({"pose": "none"}, ValueError),
+        ({"truncation": -0.1}, ValueError),
+        ({"truncation": 3.0}, ValueError),
         ({"refine_steps": 10_000}, ValueError),
         ({"refine_steps": 1.5}, ValueError),
         ({"device": "gpu"}, ValueError),

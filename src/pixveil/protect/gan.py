@@ -146,6 +146,11 @@ class GanFaceParams(MethodParams):
         pipeline protects them with the default method (blur) instead, so a
         false detection (a headrest, a tail-light) does not sprout a face.
         Real faces scored lower are still protected.
+    truncation : float or None
+        Conditional generator only: the scale of the released residual code
+        before it is turned into a latent (post-processing, no privacy cost).
+        Lower gives more typical faces, higher more varied ones; None = the
+        model card's value.
     pose : str
         Conditional generator only: ``"landmarks"`` (the five detected
         landmarks steer the new face's pose and proportions) or ``"box"`` (no
@@ -166,6 +171,7 @@ class GanFaceParams(MethodParams):
     model: str = ""
     swap_threshold: float = 0.5
     pose: str = "landmarks"
+    truncation: float | None = None
     device: str = "cpu"
 
     def __post_init__(self) -> None:
@@ -183,6 +189,11 @@ class GanFaceParams(MethodParams):
             raise ValueError(
                 f"blend must be 'auto', 'model', 'seamless' or 'feather', got {self.blend!r}"
             )
+        tr = self.truncation
+        if tr is not None and (
+            isinstance(tr, bool) or not isinstance(tr, numbers.Real) or not 0 <= tr <= 2
+        ):
+            raise ValueError(f"truncation must be in [0, 2] or None, got {tr!r}")
         if self.pose not in ("landmarks", "box"):
             raise ValueError(f"pose must be 'landmarks' or 'box', got {self.pose!r}")
         check_device(self.device)
@@ -510,7 +521,10 @@ class GanFace(ProtectionMethod):
         gan = self.gan
         assert isinstance(gan, CondFaceGAN)
         h, w = patch.shape[:2]
-        z = gan.prior.unwhiten(u * gan.truncation, view.features)
+        p = self.params
+        assert isinstance(p, GanFaceParams)
+        tr = gan.truncation if p.truncation is None else float(p.truncation)
+        z = gan.prior.unwhiten(u * tr, view.features)
         redrawn = gan.generate(view.crop, view.cmask, view.heat, z)
         if view.gain != 1.0:
             redrawn = np.clip(np.rint(redrawn / view.gain), 0, 255).astype(np.uint8)
