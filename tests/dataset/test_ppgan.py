@@ -192,3 +192,28 @@ def test_cifar_training_subset() -> None:
     data = load_training_data(CIFAR, n_per_class=2)
     assert data.images.shape == (20, 32, 32, 3)
     assert all(i.split("/")[0] in data.classes for i in data.ids)
+
+
+def test_table_row_for_gan(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    from pixveil.dataset.table1 import TableConfig, run_table
+
+    data_dir, run = trained
+    with pytest.raises(ValueError, match="--model"):
+        TableConfig(data=tmp_path, schemes=("plain", "gan"))
+    data = load_image_folder(data_dir)
+    cfg = TableConfig(
+        data=tmp_path,
+        schemes=("plain", "gan"),
+        n_train=5,
+        n_attack=3,
+        clf_epochs=1,
+        attack_epochs=1,
+        gan_model=run,
+    )
+    result = run_table(cfg, train=data, test=data)
+    plain, gan = result.rows
+    assert (plain.scheme, gan.scheme) == ("plain", "gan")
+    assert plain.protected_ssim == pytest.approx(1.0)
+    assert gan.protected_ssim < 0.9  # the transform changed the test images
+    assert gan.attack_ssim == gan.unet_ssim  # one attacker (a U-Net), as in the paper
+    assert result.to_dict()["config"]["gan_model"] == str(run)
