@@ -175,6 +175,30 @@ def preliminary_protection(
     return out
 
 
+def perceptual_margin(
+    clf: Classifier, x: Tensor, *, config: Any, device: Any, generator: torch.Generator
+) -> float:
+    """The cap on L_p when it is maximised: ``config.perceptual_margin``, or by default
+    L_p between the training images and *other* training images (a random pairing).
+
+    Maximising an unbounded feature distance diverges (the features of h_theta
+    grow without limit on out-of-distribution inputs, and the classification and
+    cycle losses are swamped); once a transformed image is as far from its
+    original, in phi's features, as an unrelated image is, it gets no further push.
+    """
+    if config.perceptual_margin is not None:
+        return float(config.perceptual_margin)
+    perm = torch.randperm(x.shape[0], generator=generator)
+    total = 0.0
+    with torch.no_grad():
+        for i in range(0, x.shape[0], _CHUNK):
+            a = clf.features(x[i : i + _CHUNK].to(device))
+            b = clf.features(x[perm[i : i + _CHUNK]].to(device))
+            total += float(F.mse_loss(a, b, reduction="none").mean(dim=(1, 2, 3)).sum())
+    # two terms in L_p (eq. 6)
+    return 2 * total / x.shape[0]
+
+
 def _lsgan(pred: Tensor, real: bool) -> Tensor:
     return F.mse_loss(pred, torch.ones_like(pred) if real else torch.zeros_like(pred))
 
@@ -209,6 +233,7 @@ def train_cyclegan(
             lr=c.learning_rate,
             betas=(0.5, 0.999),
         )
+        margin = perceptual_margin(clf, x, config=c, device=device, generator=generator)
         start_epoch = 0
         if previous is not None:
             for name, m in (("g_ab", g_ab), ("g_ba", g_ba), ("f_a", f_a), ("f_b", f_b)):
@@ -233,7 +258,9 @@ def train_cyclegan(
                 )
                 l_c = F.cross_entropy(clf(fake_b), yb) + F.cross_entropy(clf(fake_a), yb)
                 l_r = F.mse_loss(g_ba(fake_b), xa) + F.mse_loss(g_ab(fake_a), xb)
-                loss_g = c.lam * l_ad + c.gamma1 * l_p + c.gamma2 * l_c + c.gamma3 * l_r
+                # gamma1 < 0 maximises L_p; capped at the margin (see perceptual_margin)
+                l_p_used = torch.clamp(l_p, max=margin) if c.gamma1 < 0 else l_p
+                loss_g = c.lam * l_ad + c.gamma1 * l_p_used + c.gamma2 * l_c + c.gamma3 * l_r
                 opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
                 opt_g.step()

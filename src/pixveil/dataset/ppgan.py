@@ -36,7 +36,14 @@ a CPU scale by default, in three resumable stages written to one run folder:
    ||G_AB(G_BA(x_p)) - x_p||^2`` (means over pixels), and the paper's weights
    ``lambda = 0.4, gamma1 = -1`` (the perceptual loss is *maximised*: the
    transformed image must look unlike the original), ``gamma2 = 0.4,
-   gamma3 = 0.9``; Adam, ``beta1 = 0.5, beta2 = 0.999``.  **Departure:** the
+   gamma3 = 0.9``; Adam, ``beta1 = 0.5, beta2 = 0.999``.  **Departure 1:**
+   maximising L_p without a bound diverged in our first default run (L_p grew
+   from 5 to 21 in two epochs while the classification loss rose from 2.1 to
+   9.0), so the maximised term is capped: ``min(L_p, m)``, with ``m`` the L_p
+   between the training images and a random pairing of *other* training
+   images (an image is pushed until it is as far from its original, in phi's
+   features, as an unrelated image is; ``perceptual_margin`` sets ``m``).
+   **Departure 2:** the
    paper's feature extractor ``phi`` is an ImageNet VGG16 (its second ReLU);
    nothing may be downloaded here, so ``phi`` is h_theta's stem and first stage
    (ReLU feature maps of 16 channels at full resolution).  Batches pair each
@@ -99,7 +106,9 @@ class TransformConfig:
     """Options of :func:`train_transform` (CPU defaults; see the module notes).
 
     ``epsilon`` and ``step_size`` are in units of the [0, 1] pixel range;
-    ``step_size=None`` means ``2.5 * epsilon / pgd_steps``.
+    ``step_size=None`` means ``2.5 * epsilon / pgd_steps``.  ``perceptual_margin``
+    caps the maximised L_p (None: L_p between the images and a random pairing
+    of other training images).
     """
 
     n_per_class: int = 200
@@ -116,6 +125,7 @@ class TransformConfig:
     gamma1: float = -1.0
     gamma2: float = 0.4
     gamma3: float = 0.9
+    perceptual_margin: float | None = None
     seed: int = 0
     threads: int = 1
     device: str = "cpu"
@@ -141,6 +151,8 @@ class TransformConfig:
             raise ValueError(f"learning_rate must be in (0, 1], got {self.learning_rate}")
         if self.threads < 0:
             raise ValueError(f"threads must be >= 0, got {self.threads}")
+        if self.perceptual_margin is not None and self.perceptual_margin <= 0:
+            raise ValueError(f"perceptual_margin must be > 0, got {self.perceptual_margin}")
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
 
