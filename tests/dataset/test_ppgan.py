@@ -217,3 +217,19 @@ def test_table_row_for_gan(trained: tuple[Path, Path], tmp_path: Path) -> None:
     assert gan.protected_ssim < 0.9  # the transform changed the test images
     assert gan.attack_ssim == gan.unet_ssim  # one attacker (a U-Net), as in the paper
     assert result.to_dict()["config"]["gan_model"] == str(run)
+
+
+def test_onnx_transform_matches_the_trained_generator(trained: tuple[Path, Path]) -> None:
+    from pixveil.dataset._ppgan_nets import Generator
+
+    data_dir, run = trained
+    images = load_image_folder(data_dir).images[:4]
+    state = torch.load(run / "cyclegan.pt", map_location="cpu")
+    g = Generator(width=8)
+    g.load_state_dict(state["g_ab"])
+    g.eval()
+    with torch.no_grad():
+        y = g(torch.from_numpy(images.transpose(0, 3, 1, 2).astype(np.float32) / 255)).numpy()
+    expected = np.clip(np.rint(y * 255), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+    got = get_scheme("gan", model=run / MODEL_FILE).encrypt_batch(images)
+    assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
