@@ -81,7 +81,6 @@ class Discriminator(nn.Module):
 
 
 def train_classifier(
-    torch_: Any,
     clf: Classifier,
     x: Tensor,
     y: Tensor,
@@ -128,7 +127,7 @@ def train_classifier(
     clf.cpu()
 
 
-def accuracy(torch_: Any, clf: Classifier, x: Tensor, y: Tensor, dev: Any) -> float:
+def accuracy(clf: Classifier, x: Tensor, y: Tensor, dev: Any) -> float:
     hits = 0
     with torch.no_grad():
         for i in range(0, x.shape[0], _CHUNK):
@@ -138,7 +137,6 @@ def accuracy(torch_: Any, clf: Classifier, x: Tensor, y: Tensor, dev: Any) -> fl
 
 
 def preliminary_protection(
-    torch_: Any,
     clf: Classifier,
     x: Tensor,
     y: Tensor,
@@ -204,7 +202,6 @@ def _lsgan(pred: Tensor, real: bool) -> Tensor:
 
 
 def train_cyclegan(
-    torch_: Any,
     clf: Classifier,
     x: Tensor,
     prelim: Tensor,
@@ -313,7 +310,7 @@ def train_cyclegan(
     return g_ab
 
 
-def export_onnx(torch_: Any, g_ab: Generator, size: int, path: Path) -> None:
+def export_onnx(g_ab: Generator, size: int, path: Path) -> None:
     """Export G_AB to ONNX (opset 17; batch, height and width dynamic), atomically."""
     example = torch.rand(1, 3, size, size)
     with tempfile.TemporaryDirectory(prefix="pixveil-ppgan-", dir=path.parent) as folder:

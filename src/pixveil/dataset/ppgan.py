@@ -98,7 +98,7 @@ _PRELIM_FILE = "preliminary.npz"
 _GAN_FILE = "cyclegan.pt"
 
 #: What a resumed run may change (everything else must match the checkpoint's).
-_RESUMABLE = ("epochs", "threads", "device", "checkpoint_every")
+_RESUMABLE = ("epochs", "threads", "device")
 
 
 @dataclass(frozen=True)
@@ -314,14 +314,14 @@ def train_transform(
             clf.load_state_dict(torch.load(out / _CLF_FILE, map_location="cpu"))
         else:
             t0 = time.perf_counter()
-            nets.train_classifier(torch, clf, x, y, config=config, progress=progress)
+            nets.train_classifier(clf, x, y, config=config, progress=progress)
             _save_torch(torch, clf.state_dict(), out / _CLF_FILE)
             seconds["classifier"] = time.perf_counter() - t0
             save_state()
         clf = clf.to(dev).eval()
         for p in clf.parameters():
             p.requires_grad_(False)
-        state["classifier_accuracy"] = nets.accuracy(torch, clf, x, y, dev)
+        state["classifier_accuracy"] = nets.accuracy(clf, x, y, dev)
 
         # 2. preliminary protection
         if (out / _PRELIM_FILE).is_file():
@@ -330,14 +330,14 @@ def train_transform(
         else:
             t0 = time.perf_counter()
             prelim = nets.preliminary_protection(
-                torch, clf, x, y, config=config, device=dev, progress=progress
+                clf, x, y, config=config, device=dev, progress=progress
             )
             tmp = out / (_PRELIM_FILE + ".tmp.npz")
             np.savez_compressed(tmp, images=prelim.numpy())
             os.replace(tmp, out / _PRELIM_FILE)
             seconds["preliminary"] = time.perf_counter() - t0
             save_state()
-        state["preliminary_accuracy"] = nets.accuracy(torch, clf, prelim, y, dev)
+        state["preliminary_accuracy"] = nets.accuracy(clf, prelim, y, dev)
 
         # 3. CycleGAN
         t0 = time.perf_counter()
@@ -354,7 +354,6 @@ def train_transform(
             torch.load(out / _GAN_FILE, map_location="cpu") if (out / _GAN_FILE).is_file() else None
         )
         g_ab = nets.train_cyclegan(
-            torch,
             clf,
             x,
             prelim,
@@ -369,7 +368,7 @@ def train_transform(
 
         # export h_p = G_AB
         model = out / MODEL_FILE
-        nets.export_onnx(torch, g_ab.cpu().eval(), x.shape[2], model)
+        nets.export_onnx(g_ab.cpu().eval(), x.shape[2], model)
         state.setdefault("epochs_done", 0)
         save_state()
         info = {

@@ -357,17 +357,16 @@ class GanTransform(Scheme):
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         if self._session is None:
-            try:
-                import onnxruntime as ort
+            from pixveil._onnx import load_session
 
-                opts = ort.SessionOptions()
-                opts.intra_op_num_threads = 1
-                opts.inter_op_num_threads = 1
-                self._session = ort.InferenceSession(
-                    str(self.model), opts, providers=["CPUExecutionProvider"]
-                )
-            except Exception as exc:  # corrupt or foreign file
-                raise ModelError(f"{self.model}: cannot load the GAN transform ({exc})") from None
+            model = self.model
+            # one session per process and model content (shared, built once)
+            self._session = load_session(
+                ("dataset-gan", self._digest),
+                lambda: model,
+                threads=1,
+                name=f"GAN transform {model.name}",
+            ).session
         x = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
         (y,) = self._session.run(["protected"], {"image": x})
         if y.shape != x.shape or not np.isfinite(y).all():
