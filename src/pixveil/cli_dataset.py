@@ -81,7 +81,7 @@ def protect(
         str,
         typer.Option(
             "--scheme",
-            help="pixel-based or block-scramble (`pixveil dataset schemes`).",
+            help="pixel-based, block-scramble or gan (`pixveil dataset schemes`).",
             metavar="NAME",
         ),
     ],
@@ -118,6 +118,15 @@ def protect(
             metavar="M",
         ),
     ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            help="For --scheme gan: the train-transform folder (or its transform.onnx). "
+            "Keep it secret: with it anyone can learn to undo the transform.",
+            metavar="DIR",
+        ),
+    ] = None,
     output_format: Annotated[
         str,
         typer.Option(
@@ -125,7 +134,7 @@ def protect(
         ),
     ] = "png",
 ) -> None:
-    """Protect every image of SRC into DIR with a key-based scheme."""
+    """Protect every image of SRC into DIR with a scheme (key-based, or the trained GAN transform)."""
     from pixveil.dataset import available_schemes, protect_dataset
 
     if scheme not in available_schemes():
@@ -137,10 +146,24 @@ def protect(
         if scheme != "block-scramble":
             raise fail_usage(f"--block-size applies to block-scramble, not {scheme}")
         params["block_size"] = block_size
-    if key_file is None and not per_image_keys:
+    if scheme == "gan":
+        if model is None:
+            raise fail_usage(
+                "--scheme gan needs --model DIR (from `pixveil dataset train-transform`)"
+            )
+        if key_file is not None or per_image_keys or reuse_key:
+            raise fail_usage(
+                "--scheme gan takes no key (no --key-file, --per-image-keys, --reuse-key)"
+            )
+        params["model"] = model
+    elif model is not None:
+        raise fail_usage(f"--model applies to --scheme gan, not {scheme}")
+    elif key_file is None and not per_image_keys:
         raise fail_usage(f"--scheme {scheme} with a shared key needs --key-file FILE")
     fmt = _format(output_format)
-    if key_file is None:
+    if scheme == "gan":
+        pass
+    elif key_file is None:
         warn(
             "--per-image-keys without --key-file: the keys are discarded; the outputs can never be restored"
         )
@@ -206,4 +229,116 @@ def list_schemes() -> None:
     for name in available_schemes():
         cls = SCHEMES.get(name)
         table.add_row(name, shown(cls.summary), shown(cls.threat_model))
+    out.print(table)
+
+
+@app.command("train-transform")
+def train_transform_cmd(
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            help="CIFAR-10 tarball (its training split is used) or a <class>/<images> folder.",
+            metavar="PATH",
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="Run folder (checkpoints, transform.onnx).", metavar="DIR"
+        ),
+    ],
+    n_per_class: Annotated[
+        int, typer.Option("--n-per-class", help="Training images per class (the first by name).")
+    ] = 200,
+    clf_epochs: Annotated[int, typer.Option("--clf-epochs", help="Epochs of h_theta.")] = 8,
+    pgd_steps: Annotated[
+        int, typer.Option("--pgd-steps", help="Preliminary-protection iterations.")
+    ] = 50,
+    epsilon: Annotated[
+        float, typer.Option("--epsilon", help="L-inf bound of the preliminary noise, 0-255 scale.")
+    ] = 64.0,
+    epochs: Annotated[
+        int, typer.Option("--epochs", help="CycleGAN epochs (raise it and rerun to train longer).")
+    ] = 15,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 16,
+    learning_rate: Annotated[
+        float, typer.Option("--learning-rate", help="Adam learning rate (paper: 2e-4).")
+    ] = 5e-4,
+    gen_width: Annotated[int, typer.Option("--gen-width", help="U-Net width.")] = 16,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    threads: Annotated[int, typer.Option("--threads", help="Torch threads (0 = default).")] = 1,
+    device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Train the GAN transform (PGD-style preliminary protection, then a CycleGAN); resumable.
+
+    Rerunning with the same options continues from the last checkpoint in DIR.
+    Writes DIR/transform.onnx (apply it with `dataset protect --scheme gan
+    --model DIR`) and DIR/transform.json. Needs torch (the eval extra).
+    """
+    import shlex
+
+    from rich.console import Console
+
+    from pixveil.cli_progress import ProgressBars
+    from pixveil.errors import MissingDependencyError
+
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise fail_usage(str(MissingDependencyError("torch", "eval"))) from None
+    from pixveil.dataset.ppgan import TransformConfig, load_training_data, train_transform
+
+    try:
+        cfg = TransformConfig(
+            n_per_class=n_per_class,
+            clf_epochs=clf_epochs,
+            pgd_steps=pgd_steps,
+            epsilon=epsilon / 255.0,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            gen_width=gen_width,
+            seed=seed,
+            threads=threads,
+            device=device,
+        )
+        train = load_training_data(data, n_per_class=n_per_class)
+    except (PixveilError, ValueError) as exc:
+        raise fail_usage(str(exc)) from None
+    # the resolved command (every option spelt out), for the record in transform.json
+    opts = {
+        "--data": data,
+        "-o": output,
+        "--n-per-class": n_per_class,
+        "--clf-epochs": clf_epochs,
+        "--pgd-steps": pgd_steps,
+        "--epsilon": epsilon,
+        "--epochs": epochs,
+        "--batch-size": batch_size,
+        "--learning-rate": learning_rate,
+        "--gen-width": gen_width,
+        "--seed": seed,
+        "--threads": threads,
+        "--device": device,
+    }
+    command = "pixveil dataset train-transform " + " ".join(
+        f"{k} {shlex.quote(str(v))}" for k, v in opts.items()
+    )
+    try:
+        with ProgressBars(Console(stderr=True), disable=quiet) as bars:
+            result = train_transform(train, output, cfg, command=command, progress=bars)
+    except (PixveilError, ValueError) as exc:
+        error(str(exc))
+        raise typer.Exit(EXIT_FAILURES) from None
+    table = Table(title="pixveil dataset train-transform", show_header=False, title_justify="left")
+    table.add_row("images", str(result.n_images))
+    table.add_row("resumed", "yes" if result.resumed else "no")
+    table.add_row("CycleGAN epochs", str(result.epochs_done))
+    table.add_row("h_theta accuracy (plain)", f"{result.classifier_accuracy:.1%}")
+    table.add_row("h_theta accuracy (preliminary)", f"{result.preliminary_accuracy:.1%}")
+    for stage, sec in result.seconds.items():
+        table.add_row(f"time: {stage}", f"{sec:.0f} s")
+    table.add_row("model", shown(result.model))
     out.print(table)

@@ -35,8 +35,16 @@ def dataset(
     ] = Path("../shared/data/cifar10.tar.gz"),
     schemes: Annotated[
         str,
-        typer.Option("--schemes", help="Comma-separated: plain, pixel-based, block-scramble."),
+        typer.Option("--schemes", help="Comma-separated: plain, pixel-based, block-scramble, gan."),
     ] = "plain,pixel-based,block-scramble",
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            help="For the gan scheme: the `pixveil dataset train-transform` folder.",
+            metavar="DIR",
+        ),
+    ] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Report folder.")] = Path(
         "dataset-report"
     ),
@@ -94,6 +102,7 @@ def dataset(
             seed=seed,
             threads=threads,
             device=device,
+            gan_model=model,
         )
     except (ValueError, TypeError, PixveilError) as exc:
         _error(exc)

@@ -2,7 +2,8 @@
 
 * :mod:`pixveil.dataset.data` loads ``<class>/<images>`` folders and CIFAR-10.
 * :mod:`pixveil.dataset.schemes` holds the registered schemes (:data:`SCHEMES`):
-  ``pixel-based`` and ``block-scramble``.
+  ``pixel-based`` and ``block-scramble`` (keyed), ``gan`` (a trained transform).
+* :mod:`pixveil.dataset.ppgan` trains the ``gan`` transform (torch).
 * :mod:`pixveil.dataset.keys` generates keys and reads/writes key files.
 * :mod:`pixveil.dataset.protect` protects or restores a whole folder.
 * :mod:`pixveil.dataset.classify` trains a ResNet on (protected) images (torch).

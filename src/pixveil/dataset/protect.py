@@ -171,9 +171,11 @@ def protect_dataset(
         Output folder; ``src``'s tree is mirrored in it.
     scheme : str
         A name of :data:`pixveil.dataset.SCHEMES` (``"pixel-based"``,
-        ``"block-scramble"``).
+        ``"block-scramble"``, ``"gan"``).
     params : dict, optional
-        The scheme's parameters (``{"block_size": 4}``).
+        The scheme's parameters (``{"block_size": 4}``; ``{"model": folder}`` for
+        ``gan``, which takes no key: ``key_file`` and ``per_image_keys`` must then
+        be left out).
     key_file : path, optional
         Where the key(s) are (or go).  Needed for a shared key.
     per_image_keys : bool
@@ -201,6 +203,13 @@ def protect_dataset(
             path=kf,
         )
     images, skipped = collect_inputs([src_p], exclude=out)
+    if not sch.keyed:
+        # a keyless scheme (the GAN transform): nothing to generate, store or restore
+        if kf is not None or per_image_keys or reuse_key:
+            raise InputError(f"scheme {scheme} takes no key (no --key-file, --per-image-keys)")
+        report = _run(images, skipped, out, fmt, lambda px, i: sch.encrypt(px, None), on_result)
+        _write_run_file(src_p, out, "protect", scheme, sch, False, fmt, report)
+        return DatasetRun(report, sch, None, False)
     ids = [image_id(p, root) for p, root in images]
     keys, created = _prepare_keys(
         kf,
@@ -292,7 +301,7 @@ def _write_run_file(
         "command": f"dataset {command}",
         "scheme": name,
         "params": sch.params(),
-        "keys": "per-image" if per_image else "shared",
+        "keys": ("per-image" if per_image else "shared") if sch.keyed else "none",
         "format": fmt,
         "summary": {k: summary[k] for k in ("images", "written", "skipped_non_images")},
         # image ids, not paths: the folder is shared, the local paths need not be

@@ -12,6 +12,9 @@ image size: the same key always gives the same transform of an image of that
 size, and nothing about the key can be learnt from the expansion of another
 label.
 
+One registered scheme has no key: ``gan``, the trained transform of the
+reference paper (:class:`GanTransform`; ``keyed = False``, no ``decrypt``).
+
 Threat model (all schemes)
 --------------------------
 These are *visual* protections, not ciphers in the cryptographic sense.  They
@@ -28,11 +31,13 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from pixveil.errors import InputError, PrivacyParameterError
+from pixveil.errors import InputError, ModelError, PrivacyParameterError
 from pixveil.registry import Registry
 from pixveil.validate import check_image
 
@@ -40,6 +45,7 @@ __all__ = [
     "KEY_BYTES",
     "SCHEMES",
     "BlockScramble",
+    "GanTransform",
     "PixelBased",
     "Scheme",
     "available_schemes",
@@ -107,6 +113,8 @@ class Scheme:
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     threat_model: ClassVar[str] = ""
+    #: Whether the scheme takes a key (and can be inverted with it).
+    keyed: ClassVar[bool] = True
 
     def params(self) -> dict[str, Any]:
         return {}
@@ -115,13 +123,20 @@ class Scheme:
         """``image`` checked as (H, W, 3) uint8 (InputError otherwise)."""
         return check_image(image, name="image")
 
-    def encrypt(self, image: np.ndarray, key: bytes) -> np.ndarray:
-        """The protected version of ``image`` ((H, W, 3) uint8 -> same shape and dtype)."""
+    def encrypt(self, image: np.ndarray, key: bytes | None) -> np.ndarray:
+        """The protected version of ``image`` ((H, W, 3) uint8 -> same shape and dtype).
+
+        ``key`` is None only for a scheme with ``keyed = False``.
+        """
         raise NotImplementedError
 
     def decrypt(self, image: np.ndarray, key: bytes) -> np.ndarray:
         """The inverse of :meth:`encrypt` with the same key (exact, bit for bit)."""
         raise NotImplementedError
+
+    def encrypt_batch(self, images: np.ndarray, key: bytes | None) -> np.ndarray:
+        """:meth:`encrypt` of every image of an (N, H, W, 3) uint8 batch."""
+        return np.stack([self.encrypt(im, key) for im in images])
 
 
 #: Registry of the dataset schemes, by name.
@@ -179,9 +194,9 @@ class PixelBased(Scheme):
         orders = _CHANNEL_PERMS[(raw % 6).astype(np.intp)].reshape(h, w, 3)
         return flips * np.uint8(255), orders
 
-    def encrypt(self, image: np.ndarray, key: bytes) -> np.ndarray:
+    def encrypt(self, image: np.ndarray, key: bytes | None) -> np.ndarray:
         img = self.check_image(image)
-        xor, orders = self._masks(key, img.shape[0], img.shape[1])
+        xor, orders = self._masks(_check_key(key), img.shape[0], img.shape[1])
         flipped = img ^ xor
         return np.ascontiguousarray(np.take_along_axis(flipped, orders, axis=2))
 
@@ -266,9 +281,9 @@ class BlockScramble(Scheme):
         b = blocks.reshape(h // m, w // m, m, m, 3).transpose(0, 2, 1, 3, 4)
         return np.ascontiguousarray(b.reshape(h, w, 3))
 
-    def encrypt(self, image: np.ndarray, key: bytes) -> np.ndarray:
+    def encrypt(self, image: np.ndarray, key: bytes | None) -> np.ndarray:
         img = self.check_image(image)
-        flips, perm = self._key(key)
+        flips, perm = self._key(_check_key(key))
         b = self._blocks(img)
         nib = np.concatenate((b >> 4, b & 15), axis=1) ^ flips
         nib = nib[:, perm]
@@ -287,3 +302,94 @@ class BlockScramble(Scheme):
         half = nib.shape[1] // 2
         packed = (nib[:, :half] << 4) | nib[:, half:]
         return self._image(packed.astype(np.uint8), *img.shape[:2])
+
+
+@SCHEMES.decorator("gan")
+class GanTransform(Scheme):
+    """The GAN transform of Sirichotedumrong & Kiya: a trained network ``h_p`` maps plain to protected.
+
+    ``h_p`` is the generator G_AB of a CycleGAN trained by ``pixveil dataset
+    train-transform`` (:mod:`pixveil.dataset.ppgan`) and exported to ONNX; this
+    class runs it with ONNX Runtime (no torch).  There is no key: ``encrypt``
+    ignores it, and there is no ``decrypt``.
+
+    Parameters
+    ----------
+    model : path, keyword-only
+        The run folder of ``train-transform`` (holding ``transform.onnx``) or
+        the ``.onnx`` file itself.
+
+    Threat model: not invertible by design (no key; the network is not a
+    bijection and nothing is kept to undo it), so nobody, not even the data
+    owner, can restore the images.  Whoever holds the model can transform
+    images of their own and train an inverse on the pairs (the known-plaintext
+    attack of ``pixveil attack dataset``), so the model is a secret of the data
+    owner: it must not travel with the protected images.  Like the key-based
+    schemes it keeps pixel positions roughly (a U-Net), so coarse layout can
+    leak; the paper reports the lowest GA SSIM of its schemes (0.0956, an
+    unpaired attacker without the model).
+    """
+
+    name = "gan"
+    summary = "a trained CycleGAN generator (U-Net) after PGD-style preliminary protection; no key"
+    threat_model = (
+        "not invertible (no key, no restore); keep the model secret: with it an attacker makes "
+        "pairs and learns an inverse"
+    )
+    keyed = False
+
+    def __init__(self, *, model: str | os.PathLike[str]) -> None:
+        path = Path(model)
+        if path.is_dir():
+            path = path / "transform.onnx"
+        if not path.is_file():
+            raise PrivacyParameterError(
+                f"model: {path} not found; train one with `pixveil dataset train-transform` "
+                "and give its folder"
+            )
+        self.model = path
+        self._session: Any = None
+        self._digest = hashlib.sha256(path.read_bytes()).hexdigest()
+
+    def params(self) -> dict[str, Any]:
+        # the model's digest, not its local path: run files travel with the outputs
+        return {"model_sha256": self._digest}
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        if self._session is None:
+            from pixveil._onnx import load_session
+
+            model = self.model
+            # one session per process and model content (shared, built once)
+            self._session = load_session(
+                ("dataset-gan", self._digest),
+                lambda: model,
+                threads=1,
+                name=f"GAN transform {model.name}",
+            ).session
+        x = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
+        (y,) = self._session.run(["protected"], {"image": x})
+        if y.shape != x.shape or not np.isfinite(y).all():
+            raise ModelError(f"{self.model}: the transform returned {y.shape}, expected {x.shape}")
+        out = np.clip(np.rint(y * 255.0), 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(out.transpose(0, 2, 3, 1))
+
+    def check_image(self, image: np.ndarray) -> np.ndarray:
+        img = check_image(image, name="image")
+        if img.shape[0] % 4 or img.shape[1] % 4:
+            raise InputError(
+                f"image of {img.shape[1]}x{img.shape[0]} pixels: the GAN transform needs sides "
+                "that are multiples of 4 (it was trained on 32x32 images; resize first)"
+            )
+        return img
+
+    def encrypt(self, image: np.ndarray, key: bytes | None = None) -> np.ndarray:
+        return self._run(self.check_image(image)[None])[0]
+
+    def encrypt_batch(self, images: np.ndarray, key: bytes | None = None) -> np.ndarray:
+        for im in images[:1]:
+            self.check_image(im)
+        return np.concatenate([self._run(images[i : i + 256]) for i in range(0, len(images), 256)])
+
+    def decrypt(self, image: np.ndarray, key: bytes) -> np.ndarray:
+        raise PrivacyParameterError("the GAN transform is not invertible: there is no restore")
