@@ -13,8 +13,6 @@ it loads a graph), every file is written atomically.
 from __future__ import annotations
 
 import json
-import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,8 @@ from torch import nn
 from pixveil.gan.cond_geometry import CONTEXT, NZ, RES, SIGMA
 from pixveil.gan.cond_models import CondEncoder, CondGenerator
 from pixveil.gan.cond_prior import TRUNCATION, fit_prior
-from pixveil.gan.export import _fp16_storage, file_sha256
+from pixveil.gan.cond_train import load_weights
+from pixveil.gan.export import _fp16_storage, _onnx_graph, file_sha256
 from pixveil.io import atomic_write_bytes, atomic_write_text
 
 __all__ = ["CARD_NAME", "export_cond"]
@@ -42,32 +41,6 @@ class _Mu(nn.Module):
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.e(image, mask)[0]
-
-
-def _graph(
-    module: nn.Module, examples: tuple[torch.Tensor, ...], names: list[str], out: str
-) -> bytes:
-    module.eval()
-    with tempfile.TemporaryDirectory(prefix="pixveil-export-") as folder:
-        path = Path(folder) / "graph.onnx"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                module,
-                examples,
-                str(path),
-                input_names=names,
-                output_names=[out],
-                dynamic_axes={**{n: {0: "N"} for n in names}, out: {0: "N"}},
-                opset_version=17,
-                dynamo=False,
-            )
-        return path.read_bytes()
-
-
-def _load(model: nn.Module, path: Path) -> None:
-    sd = torch.load(path, map_location="cpu", weights_only=True)
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()})
 
 
 def export_cond(
@@ -95,8 +68,8 @@ def export_cond(
     elif (run / "prior.json").is_file():
         prior_stats = json.loads((run / "prior.json").read_text())
     g, e = CondGenerator(), CondEncoder()
-    _load(g, run / "g_ema.pt")
-    _load(e, run / "e.pt")
+    load_weights(g, run / "g_ema.pt")
+    load_weights(e, run / "e.pt")
     state = json.loads((run / "state.json").read_text()) if (run / "state.json").exists() else {}
     to.mkdir(parents=True, exist_ok=True)
     files = {
@@ -107,9 +80,9 @@ def export_cond(
     atomic_write_bytes(files["prior"], prior_file.read_bytes())
     img, mask = torch.zeros(1, 3, RES, RES), torch.zeros(1, 1, RES, RES)
     heat, z = torch.zeros(1, 5, RES, RES), torch.zeros(1, NZ)
-    gg = _graph(g, (img, mask, heat, z), ["image", "mask", "heat", "z"], "face")
+    gg = _onnx_graph(g, (img, mask, heat, z), ["image", "mask", "heat", "z"], "face")
     atomic_write_bytes(files["generator"], _fp16_storage(gg))
-    eg = _graph(_Mu(e), (img, mask), ["image", "mask"], "mu")
+    eg = _onnx_graph(_Mu(e), (img, mask), ["image", "mask"], "mu")
     atomic_write_bytes(files["encoder"], _fp16_storage(eg))
     card = {
         "kind": "conditional",

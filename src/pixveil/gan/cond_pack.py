@@ -33,7 +33,7 @@ from pixveil.gan.cond_geometry import (
 )
 from pixveil.gan.data import is_held_out
 
-__all__ = ["build_pack", "load_pack", "main"]
+__all__ = ["build_pack", "main"]
 
 
 def _files(root: Path, *, held_out: bool, per_identity: int) -> list[tuple[str, Path]]:
@@ -102,19 +102,6 @@ def build_pack(
         context=np.float32(CONTEXT),
     )
     return len(blobs)
-
-
-def load_pack(path: Path | str) -> dict[str, np.ndarray]:
-    """The pack's arrays, with ``images`` (N, RES, RES, 3) uint8 decoded."""
-    z = np.load(path)
-    data = {k: z[k] for k in z.files}
-    jpeg, off = data["jpeg"], data["offsets"]
-    imgs = [
-        np.asarray(Image.open(io.BytesIO(jpeg[off[i] : off[i + 1]].tobytes())).convert("RGB"))
-        for i in range(len(off) - 1)
-    ]
-    data["images"] = np.stack(imgs)
-    return data
 
 
 def main(argv: list[str] | None = None) -> int:

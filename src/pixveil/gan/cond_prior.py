@@ -104,10 +104,10 @@ def fit_prior(
     import torch
 
     from pixveil.gan.cond_models import CondEncoder
-    from pixveil.gan.cond_train import Batcher, _load
+    from pixveil.gan.cond_train import Batcher, load_weights
 
     e = CondEncoder().eval()
-    _load(e, Path(run) / "e.pt")
+    load_weights(e, Path(run) / "e.pt")
     data = Batcher(Path(pack), torch.device("cpu"), seed)
     feats: list[np.ndarray] = []
     codes: list[np.ndarray] = []

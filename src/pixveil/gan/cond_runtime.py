@@ -8,7 +8,6 @@ lives in ``pixveil/models`` next to the 64-px DCGAN.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ import numpy as np
 from pixveil._onnx import LoadedSession, check_device
 from pixveil.errors import ModelError
 from pixveil.gan.cond_prior import ContextPrior
-from pixveil.gan.runtime import verified_session
+from pixveil.gan.runtime import verified_file, verified_session
 
 __all__ = ["CARD_NAME", "CondFaceGAN", "is_conditional"]
 
@@ -90,15 +89,7 @@ class CondFaceGAN:
     has_encoder = True
 
     def _load_prior(self) -> ContextPrior:
-        info = self.card.files.get("prior")
-        if info is None:
-            raise ModelError(f"{self.folder}: the model card lists no prior")
-        path = self.folder / info["name"]
-        if not path.is_file():
-            raise ModelError(f"{path}: missing model file")
-        data = path.read_bytes()
-        if hashlib.sha256(data).hexdigest() != info["sha256"]:
-            raise ModelError(f"{path}: SHA-256 mismatch (corrupt or replaced model file)")
+        path, data = verified_file(self.folder, self.card.files, "prior")
         try:
             prior = ContextPrior.from_bytes(data)
         except (OSError, KeyError, ValueError) as exc:

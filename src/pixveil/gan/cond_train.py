@@ -44,7 +44,7 @@ from PIL import Image
 from pixveil.gan.cond_geometry import NZ, SIGMA
 from pixveil.gan.cond_models import CondDiscriminator, CondEncoder, CondGenerator
 
-__all__ = ["main", "train"]
+__all__ = ["load_weights", "main", "train"]
 
 
 def load_pack_arrays(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -191,7 +191,8 @@ def _half(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     }
 
 
-def _load(model: torch.nn.Module, path: Path) -> None:
+def load_weights(model: torch.nn.Module, path: Path) -> None:
+    """Load a (float16) state dict saved by :func:`train` into ``model`` as float32."""
     sd = torch.load(path, map_location="cpu", weights_only=True)
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()})
 
@@ -242,13 +243,13 @@ def train(
     state: dict[str, object] = {"step": 0, "seconds": 0.0, "pack": str(pack), "faces": data.n}
     if (out / "state.json").exists():
         state = json.loads((out / "state.json").read_text())
-        _load(g, out / "g.pt")
-        _load(e, out / "e.pt")
-        _load(d, out / "d.pt")
+        load_weights(g, out / "g.pt")
+        load_weights(e, out / "e.pt")
+        load_weights(d, out / "d.pt")
         print(f"resumed at step {state['step']}", file=sys.stderr, flush=True)
     g_ema = copy.deepcopy(g).eval()
     if (out / "g_ema.pt").exists():
-        _load(g_ema, out / "g_ema.pt")
+        load_weights(g_ema, out / "g_ema.pt")
     for p in g_ema.parameters():
         p.requires_grad_(False)
     opt_g = torch.optim.Adam(list(g.parameters()) + list(e.parameters()), lr=lr, betas=(0.0, 0.99))

@@ -67,24 +67,34 @@ def _fp16_storage(graph: bytes) -> bytes:
     return bytes(model.SerializeToString())
 
 
-def _onnx_graph(module: nn.Module, example: torch.Tensor, in_name: str, out_name: str) -> bytes:
-    """``module`` exported to ONNX (opset 17, batch axis dynamic), serialised.
+def _onnx_graph(
+    module: nn.Module,
+    examples: tuple[torch.Tensor, ...],
+    in_names: list[str],
+    out_name: str,
+) -> bytes:
+    """``module`` exported to ONNX (opset 17, batch axis of every tensor dynamic), serialised.
 
     The exporter writes a file (its documented target), in a private temporary
-    folder that is removed afterwards.
+    folder that is removed afterwards.  The caller puts ``module`` in eval mode.
     """
+    module.eval()
     with tempfile.TemporaryDirectory(prefix="pixveil-export-") as folder:
         graph = Path(folder) / "graph.onnx"
-        torch.onnx.export(
-            module,
-            (example,),
-            str(graph),
-            input_names=[in_name],
-            output_names=[out_name],
-            dynamic_axes={in_name: {0: "N"}, out_name: {0: "N"}},
-            opset_version=17,
-            dynamo=False,
-        )
+        # The TorchScript exporter handles these plain conv nets exactly and needs no
+        # extra package (the dynamo exporter needs onnxscript); silence its deprecation note.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(
+                module,
+                examples,
+                str(graph),
+                input_names=in_names,
+                output_names=[out_name],
+                dynamic_axes={**{n: {0: "N"} for n in in_names}, out_name: {0: "N"}},
+                opset_version=17,
+                dynamo=False,
+            )
         return graph.read_bytes()
 
 
@@ -109,12 +119,7 @@ def export_onnx(
     Path
         ``path``.
     """
-    module.eval()
-    # The TorchScript exporter handles these plain conv nets exactly and needs no
-    # extra package (the dynamo exporter needs onnxscript); silence its deprecation note.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        graph = _onnx_graph(module, example, in_name, out_name)
+    graph = _onnx_graph(module, (example,), [in_name], out_name)
     return atomic_write_bytes(path, _fp16_storage(graph))
 
 

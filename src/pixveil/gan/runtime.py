@@ -33,7 +33,7 @@ import numpy as np
 from pixveil._onnx import LoadedSession, check_device, load_session
 from pixveil.errors import ModelError
 
-__all__ = ["FaceGAN", "default_model_dir", "load_face_gan", "verified_session"]
+__all__ = ["FaceGAN", "default_model_dir", "load_face_gan", "verified_file", "verified_session"]
 
 _ENV = "PIXVEIL_GAN_MODEL"
 
@@ -81,16 +81,22 @@ def verified_session(
     device: str,
 ) -> LoadedSession:
     """The session of the card's ``part`` in ``folder``, after checking the file's SHA-256."""
+    path, data = verified_file(folder, files, part)
+    return _session(path, hashlib.sha256(data).hexdigest(), threads, device)
+
+
+def verified_file(folder: Path, files: dict[str, dict[str, str]], part: str) -> tuple[Path, bytes]:
+    """Path and bytes of the card's ``part`` in ``folder``; ModelError unless its SHA-256 matches."""
     info = files.get(part)
     if info is None:
         raise ModelError(f"{folder}: the model card lists no {part}")
     path = folder / info["name"]
     if not path.is_file():
         raise ModelError(f"{path}: missing model file")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != info["sha256"]:
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != info["sha256"]:
         raise ModelError(f"{path}: SHA-256 mismatch (corrupt or replaced model file)")
-    return _session(path, digest, threads, device)
+    return path, data
 
 
 @dataclass(frozen=True)

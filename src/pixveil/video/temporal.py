@@ -161,8 +161,7 @@ class TrackFaces:
             view = self.method.conditional_view(  # type: ignore[attr-defined]
                 np.ascontiguousarray(pixels[y0:y1, x0:x1]), local
             )
-            code = gan.prior.whiten(gan.encode(view.face_crop, view.cmask), view.features)
-            return self.mech.privatize(code, random_state=rng)
+            return self.method.conditional_code(view, rng)  # type: ignore[attr-defined]
         if p.epsilon == 0:
             z_priv = self.mech.privatize(np.zeros((1, gan.nz), np.float32), random_state=rng)
             return gan.generate(z_priv)[0]
