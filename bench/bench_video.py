@@ -194,7 +194,7 @@ SPEED_SPRITES = (
 
 
 def bench_speed(args: argparse.Namespace) -> None:
-    from pixveil.config import VIDEO_DETECT_EVERY, VIDEO_MAX_SIZE, AnonymizeConfig
+    from pixveil.config import AnonymizeConfig
     from pixveil.io.video import open_video
     from pixveil.pipeline import Anonymizer
     from pixveil.video import process_video
@@ -219,18 +219,23 @@ def bench_speed(args: argparse.Namespace) -> None:
             f"every-frame reference detection {n / ref_s:.1f} frames/s\n"
         )
         rows = []
-        settings = [("pixveil blur", k, None) for k in (1, 2, 3)]
-        settings += [("pixveil blur", k, args.max_size) for k in (1, 3, 5)]
-        for label, k, max_size in settings:
+        settings = [("pixveil blur", k, None, 0) for k in (1, 2, 3)]
+        settings += [("pixveil blur", k, None, te) for k, te in _tracked(args)]
+        settings += [("pixveil blur", k, args.max_size, 0) for k in (1, 3, 5)]
+        for label, k, max_size, te in settings:
             regions: list[list] = []
             t0 = time.perf_counter()  # models loaded inside the timing, as deface's are
             c = AnonymizeConfig(
-                targets=("faces",), device="cpu", video_max_size=max_size, detect_every=k
+                targets=("faces",),
+                device="cpu",
+                video_max_size=max_size,
+                detect_every=k,
+                track_every=te,
             )
             a = Anonymizer(c)
             out = process_video(
                 clip,
-                Path(tmp) / f"out_{k}_{max_size}.mp4",
+                Path(tmp) / f"out_{k}_{max_size}_{te}.mp4",
                 anonymizer=a,
                 detect_every=k,
                 on_frame=lambda r, regions=regions: regions.append([t.region for t in r.regions]),
@@ -239,12 +244,8 @@ def bench_speed(args: argparse.Namespace) -> None:
             cov = coverage(reference, regions, (1280, 720))
             rows.append(
                 [
-                    f"{label} k={k}, {max_size or 'full'}"
-                    + (
-                        " (default)"
-                        if (k, max_size) == (VIDEO_DETECT_EVERY, VIDEO_MAX_SIZE)
-                        else ""
-                    ),
+                    f"{label} {_label(k, max_size, te)}"
+                    + (" (default)" if _is_default(k, max_size, te) else ""),
                     n / wall,
                     cov.rate,
                     f"{cov.covered}/{cov.total}",
@@ -271,6 +272,25 @@ def bench_speed(args: argparse.Namespace) -> None:
             r.insert(2, r[1] / d_fps if d_fps == d_fps else float("nan"))
         rows[-1].insert(2, 1.0)
         table(("run", "frames/s", "x deface", "coverage", "covered", "tracks"), rows)
+
+
+def _tracked(args: argparse.Namespace) -> list[tuple[int, int]]:
+    """The ``--tracked K,N`` settings: full detection every K frames, windows every N."""
+    out = []
+    for text in args.tracked:
+        k, _, te = text.partition(",")
+        out.append((int(k), int(te or 1)))
+    return out
+
+
+def _label(k: int, px: int | None, te: int) -> str:
+    return f"k={k}, {px or 'full'}" + (f", tracked every {te}" if te else "")
+
+
+def _is_default(k: int, px: int | None, te: int) -> bool:
+    from pixveil.config import VIDEO_DETECT_EVERY, VIDEO_MAX_SIZE, VIDEO_TRACK_EVERY
+
+    return (k, px, te) == (VIDEO_DETECT_EVERY, VIDEO_MAX_SIZE, VIDEO_TRACK_EVERY)
 
 
 # ----------------------------------------------------------------------------- coverage
@@ -351,38 +371,45 @@ def _grid_sprites(
 Clip = tuple[str, tuple[int, int], list[np.ndarray], list[list[tuple[int, int, int, int]]] | None]
 
 
-def _coverage_clips(n: int) -> list[Clip]:
+def _coverage_clips(n: int, offset: int = 0) -> list[Clip]:
+    """The four coverage clips; ``offset`` > 0 draws other people, paths and
+    backgrounds (the crossing clip then uses grid sprites too)."""
     clips = []
-    faces = _people(3, seed=1)
+    faces = _people(3, seed=1 + offset)
+    sprites = (
+        SPEED_SPRITES
+        if offset == 0
+        else _grid_sprites(3, (1280, 720), (0.9, 1.3), 6.0, n, seed=1 + offset)
+    )
     clips.append(
         (
-            "720p, 3 large faces, crossing",
+            "720p, 3 large faces" + (", crossing" if offset == 0 else ""),
             (1280, 720),
-            *render_people(SPEED_SPRITES, faces, n, (1280, 720), 1),
+            *render_people(sprites, faces, n, (1280, 720), 1 + offset),
         )
     )
-    sp = _grid_sprites(6, (1280, 720), (0.35, 0.6), 2.0, n, seed=2)
+    sp = _grid_sprites(6, (1280, 720), (0.35, 0.6), 2.0, n, seed=2 + offset)
     clips.append(
         (
             "720p, 6 small faces (40-70 px)",
             (1280, 720),
-            *render_people(sp, _people(6, 2), n, (1280, 720), 2),
+            *render_people(sp, _people(6, 2 + offset), n, (1280, 720), 2 + offset),
         )
     )
-    sp = _grid_sprites(4, (1280, 720), (0.5, 0.9), 12.0, n, seed=3)
+    sp = _grid_sprites(4, (1280, 720), (0.5, 0.9), 12.0, n, seed=3 + offset)
     clips.append(
         (
             "720p, 4 fast faces (12 px/frame)",
             (1280, 720),
-            *render_people(sp, _people(4, 3), n, (1280, 720), 3),
+            *render_people(sp, _people(4, 3 + offset), n, (1280, 720), 3 + offset),
         )
     )
-    sp = _grid_sprites(10, (1920, 1080), (0.4, 1.0), 3.0, n, seed=4)
+    sp = _grid_sprites(10, (1920, 1080), (0.4, 1.0), 3.0, n, seed=4 + offset)
     clips.append(
         (
             "1080p, 10 faces (45-110 px)",
             (1920, 1080),
-            *render_people(sp, _people(10, 4), n, (1920, 1080), 4),
+            *render_people(sp, _people(10, 4 + offset), n, (1920, 1080), 4 + offset),
         )
     )
     return clips
@@ -415,21 +442,23 @@ def _plate_pan(n: int, photo: Path) -> list[np.ndarray]:
 
 def bench_coverage(args: argparse.Namespace) -> None:
     """Coverage of every-frame full-resolution detections under the video defaults and variants."""
-    from pixveil.config import VIDEO_DETECT_EVERY, VIDEO_MAX_SIZE, AnonymizeConfig
+    from pixveil.config import AnonymizeConfig
     from pixveil.pipeline import Anonymizer
     from pixveil.video import anonymize_video
     from pixveil.video.metrics import coverage
 
     n = args.coverage_frames
-    settings = [(1, None), (2, None), (3, None), (5, None), (3, 960), (1, 640), (3, 640)]
-    jobs: list[tuple[Any, ...]] = [("faces", *c) for c in _coverage_clips(n)]
+    settings = [(1, None, 0), (2, None, 0), (3, None, 0), (5, None, 0)]
+    settings += [(k, None, te) for k, te in _tracked(args)]
+    settings += [(3, 960, 0), (1, 640, 0), (3, 640, 0)]
+    jobs: list[tuple[Any, ...]] = [("faces", *c) for c in _coverage_clips(n, args.clip_seed)]
     if PLATES.is_dir():
         photos = sorted(PLATES.rglob("*.jpg"))
         for photo in photos[:: max(1, len(photos) // args.plate_clips)][: args.plate_clips]:
             name = f"720p pan over plate photo {photo.stem}"
             jobs.append(("plates", name, (1280, 720), _plate_pan(n, photo), None))
     rows = []
-    totals: dict[tuple[str, int, int | None], list[int]] = {}
+    totals: dict[tuple[str, int, int | None, int], list[int]] = {}
     for target, name, size, frames, rects in jobs:
         full = Anonymizer(AnonymizeConfig(targets=(target,), device="cpu"))
         reference = [[r.box for r in full.detect(img, max_size=None)] for img in frames]
@@ -438,19 +467,24 @@ def bench_coverage(args: argparse.Namespace) -> None:
                 [b for b in boxes if _inside_any(b, rs)]
                 for boxes, rs in zip(reference, rects, strict=True)
             ]
-        for k, px in settings:
+        for k, px, te in settings:
             an = Anonymizer(
-                AnonymizeConfig(targets=(target,), device="cpu", detect_every=k, video_max_size=px)
+                AnonymizeConfig(
+                    targets=(target,),
+                    device="cpu",
+                    detect_every=k,
+                    video_max_size=px,
+                    track_every=te,
+                )
             )
             regions = [
                 [t.region for t in r.regions] for r in anonymize_video(iter(frames), anonymizer=an)
             ]
             cov = coverage(reference, regions, size)
-            tot = totals.setdefault((target, k, px), [0, 0])
+            tot = totals.setdefault((target, k, px, te), [0, 0])
             tot[0] += cov.covered
             tot[1] += cov.total
-            default = k == VIDEO_DETECT_EVERY and px == VIDEO_MAX_SIZE
-            label = f"k={k}, {px or 'full'}" + (" (default)" if default else "")
+            label = _label(k, px, te) + (" (default)" if _is_default(k, px, te) else "")
             rows.append((name, label, f"{100 * cov.rate:.1f} %", f"{cov.covered}/{cov.total}"))
         print(f"  done: {name}", file=sys.stderr, flush=True)
     print(
@@ -462,8 +496,8 @@ def bench_coverage(args: argparse.Namespace) -> None:
     table(
         ("target", "detect every, size", "coverage (all clips)", "covered"),
         [
-            (t, f"k={k}, {px or 'full'}", f"{100 * c / max(1, a):.2f} %", f"{c}/{a}")
-            for (t, k, px), (c, a) in totals.items()
+            (t, _label(k, px, te), f"{100 * c / max(1, a):.2f} %", f"{c}/{a}")
+            for (t, k, px, te), (c, a) in totals.items()
         ],
     )
 
@@ -607,7 +641,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument(
         "--max-size", type=int, default=640, help="detection size of the reduced-size runs"
     )
+    ap.add_argument(
+        "--tracked",
+        action="append",
+        default=None,
+        metavar="K,N",
+        help="also run full detection every K frames with tracked-face windows every N "
+        "(repeatable; default 6,1 and 4,1)",
+    )
+    ap.add_argument(
+        "--clip-seed",
+        type=int,
+        default=0,
+        help="coverage clips: 0 = the clips the defaults were chosen on; another value "
+        "draws other people, paths and backgrounds (held out)",
+    )
     args = ap.parse_args(argv)
+    if args.tracked is None:
+        args.tracked = ["6,1", "4,1"]
     if args.section in ("all", "trackers"):
         bench_trackers(args)
     if args.section in ("all", "speed"):

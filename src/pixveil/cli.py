@@ -77,6 +77,8 @@ def _check_options(**flags: Any) -> None:
         raise ValueError(f"--noise must be frame or track, got {flags['--noise']!r}")
     if flags.get("--detect-every") is not None and flags["--detect-every"] < 1:
         raise ValueError(f"--detect-every must be >= 1, got {flags['--detect-every']}")
+    if flags.get("--track-every") is not None and flags["--track-every"] < 0:
+        raise ValueError(f"--track-every must be >= 0, got {flags['--track-every']}")
     if flags.get("--video-max-size") not in (None, "full"):
         try:
             px = int(flags["--video-max-size"])
@@ -131,6 +133,7 @@ def build_config(
     boxes: bool = False,
     image: Path | None = None,
     detect_every: int | None = None,
+    track_every: int | None = None,
     audio: bool = True,
     detect_mode: str | None = None,
     video_noise: str = "frame",
@@ -191,6 +194,8 @@ def build_config(
     video: dict[str, Any] = {}
     if detect_every is not None:
         video["detect_every"] = detect_every
+    if track_every is not None:
+        video["track_every"] = track_every
     if video_max_size is not None:
         video["video_max_size"] = None if video_max_size == "full" else int(video_max_size)
     return AnonymizeConfig(
@@ -474,6 +479,15 @@ def anonymize(
             metavar="K",
         ),
     ] = None,
+    track_every: Annotated[
+        int | None,
+        typer.Option(
+            "--track-every",
+            help="Videos: between full detections, search the tracked faces again in small "
+            "windows around them on one frame in N (0 = never). [default: TRACK_DEFAULT]",
+            metavar="N",
+        ),
+    ] = None,
     video_max_size: Annotated[
         str | None,
         typer.Option(
@@ -563,6 +577,7 @@ def anonymize(
                 "--max-size": max_size,
                 "--margin": margin,
                 "--detect-every": detect_every,
+                "--track-every": track_every,
                 "--video-max-size": video_max_size,
                 "--detect": detect_mode,
                 "--noise": noise,
@@ -593,6 +608,7 @@ def anonymize(
             image=image,
             model=model,
             detect_every=detect_every,
+            track_every=track_every,
             video_max_size=video_max_size,
             audio=not no_audio,
             detect_mode=detect_mode,

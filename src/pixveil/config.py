@@ -17,6 +17,7 @@ __all__ = [
     "DEFAULT_TARGETS",
     "VIDEO_DETECT_EVERY",
     "VIDEO_MAX_SIZE",
+    "VIDEO_TRACK_EVERY",
     "AnonymizeConfig",
     "parse_targets",
 ]
@@ -32,6 +33,9 @@ VIDEO_DETECT_EVERY = 2
 #: (None = full resolution).  640 is real time at 720p on two CPU cores but keeps
 #: only 93 % of the faces on clips with faces under 70 px (docs/video.md).
 VIDEO_MAX_SIZE: int | None = None
+#: Videos: between full detections, the tracked faces are searched again in
+#: windows around them on one frame in this many (0 = never).
+VIDEO_TRACK_EVERY = 0
 
 
 def parse_targets(value: str | Any) -> tuple[str, ...]:
@@ -106,6 +110,10 @@ class AnonymizeConfig:
         the interpolation between detections cover the frames in between.  Default
         :data:`VIDEO_DETECT_EVERY` (2; coverage and speed of other values in
         docs/video.md).
+    track_every : int
+        Videos: between two full detections, look for the faces already found
+        again, on one frame in this many, in small windows around where they are
+        expected (0 = never).  Default :data:`VIDEO_TRACK_EVERY`.
     video_max_size : int or None
         Videos: detect on a copy whose longer side is at most this many pixels
         (default :data:`VIDEO_MAX_SIZE`: None, full resolution; 640 is real time at
@@ -150,6 +158,7 @@ class AnonymizeConfig:
     dry_run: bool = False
     boxes: bool = False
     detect_every: int = VIDEO_DETECT_EVERY
+    track_every: int = VIDEO_TRACK_EVERY
     video_max_size: int | None = VIDEO_MAX_SIZE
     audio: bool = True
     video_noise: str = "frame"
@@ -208,6 +217,12 @@ class AnonymizeConfig:
             or self.detect_every < 1
         ):
             raise ValueError(f"detect_every must be an integer >= 1, got {self.detect_every!r}")
+        if (
+            isinstance(self.track_every, bool)
+            or not isinstance(self.track_every, int)
+            or self.track_every < 0
+        ):
+            raise ValueError(f"track_every must be an integer >= 0, got {self.track_every!r}")
         if not isinstance(self.device, str) or not self.device.strip():
             raise ValueError(f"device must be a non-empty string, got {self.device!r}")
         object.__setattr__(self, "device", self.device.strip().lower())

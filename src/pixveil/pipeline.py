@@ -149,6 +149,32 @@ class Anonymizer:
                     regions.append(big)
         return Detections.of(regions, width, height)
 
+    @property
+    def can_detect_near(self) -> bool:
+        """Whether a face detector that can search windows (:meth:`detect_near`) is loaded."""
+        return any(callable(getattr(d, "detect_near", None)) for d in self.detectors)
+
+    def detect_near(self, pixels: np.ndarray, boxes: Sequence[Sequence[float]]) -> Detections:
+        """Faces found in windows around ``boxes`` (where tracked faces are expected).
+
+        Only the face detectors run (:meth:`pixveil.detect.faces.FaceDetector.detect_near`),
+        at full resolution whatever ``max_size`` says (the windows are small);
+        other targets are not looked for.  Failures raise :class:`DetectionError`.
+        """
+        height, width = pixels.shape[:2]
+        regions: list[Region] = []
+        for det in self.detectors:
+            near = getattr(det, "detect_near", None)
+            if not callable(near):
+                continue
+            try:
+                regions.extend(near(pixels, boxes))
+            except PixveilError:
+                raise
+            except Exception as exc:
+                raise DetectionError(f"{type(det).__name__} failed: {exc}") from exc
+        return Detections.of(regions, width, height)
+
     def protect(
         self, pixels: np.ndarray, *, rng: np.random.Generator | None = None
     ) -> ProtectedImage:

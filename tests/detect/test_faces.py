@@ -571,3 +571,77 @@ class TestCascade:
     def test_bad_options(self, name, value):
         with pytest.raises(ValueError, match=name):
             FaceDetector(**{name: value})
+
+
+class TestDetectNear:
+    """detect_near: faces searched only in windows around where they are expected."""
+
+    @staticmethod
+    def scene(astronaut: np.ndarray) -> tuple[np.ndarray, list[tuple[float, float]]]:
+        """A 1280 x 720 frame with faces of 30, 60 and 150 px, one at the right edge."""
+        canvas = background(720, 1280, seed=5)
+        crop = face_crop(astronaut)
+        centres = [paste_face(canvas, crop, w, x, y) for w, x, y in [
+            (30, 200, 500), (60, 600, 100), (150, 1280 - 215, 300),
+        ]]  # fmt: skip
+        return canvas, centres
+
+    def test_finds_the_faces_it_is_pointed_at_for_a_fraction_of_the_work(
+        self, detector, astronaut, monkeypatch
+    ):
+        canvas, centres = self.scene(astronaut)
+        full = detector.detect(canvas)
+        assert all(any(covers(r.box, c) for r in full) for c in centres)
+        work = TestCascade.counting(detector, monkeypatch)
+        # where the faces were a few frames ago: shifted by a fifth of their size
+        moved = [
+            (r.box[0] + 0.2 * (r.box[2] - r.box[0]), r.box[1], r.box[2], r.box[3]) for r in full
+        ]
+        near = detector.detect_near(canvas, moved)
+        assert len(near) == len(full)
+        for r in full:
+            assert max(r.iou(n.box) for n in near) > 0.6
+        # three windows, each far smaller than the frame (a 720p pass is 1280 x 736)
+        assert len(work) == 3
+        assert sum(work) < 0.1 * 1280 * 736
+        # every window's network input is a multiple of 32 and lies inside the frame
+        for p in detector.near_windows(1280, 720, moved):
+            assert p.width % 32 == 0 and p.height % 32 == 0
+            assert 0 <= p.x0 < p.x1 <= 1280 and 0 <= p.y0 < p.y1 <= 720
+
+    def test_only_the_windows_are_searched(self, detector, astronaut):
+        canvas, _ = self.scene(astronaut)
+        full = detector.detect(canvas)
+        big = max(full, key=lambda r: r.box[2] - r.box[0])
+        near = detector.detect_near(canvas, [big.box])
+        assert len(near) == 1 and near[0].iou(big.box) > 0.6
+        assert detector.detect_near(canvas, []) == []
+
+    def test_window_beyond_the_frame_is_moved_inside(self, detector):
+        # a box at the right edge gets a full-size window shifted inside the frame
+        (p,) = detector.near_windows(1280, 720, [(1200, 300, 1280, 380)])
+        assert p.x1 == 1280 and p.x1 - p.x0 == pytest.approx(3 * 80, abs=40)
+
+    def test_overlapping_windows_merge_only_when_cheaper(self, detector):
+        same = detector.near_windows(1280, 720, [(500, 300, 560, 360), (520, 310, 580, 370)])
+        assert len(same) == 1
+        # a small face next to a large one keeps its own fine window
+        mixed = detector.near_windows(1280, 720, [(400, 200, 700, 500), (720, 300, 740, 320)])
+        assert len(mixed) == 2
+
+    def test_many_boxes_fall_back_to_the_full_detection(self, detector, astronaut, monkeypatch):
+        canvas, _ = self.scene(astronaut)
+        # 40-px boxes every 100 px: windows of 128 x 128 network px each, more than a full pass
+        grid = [(x, y, x + 40, y + 40) for x in range(0, 1280, 100) for y in range(0, 720, 100)]
+        work = TestCascade.counting(detector, monkeypatch)
+        near = detector.detect_near(canvas, grid)
+        assert work == [1280 * 736]  # one full pass, as detect
+        assert [(r.box, r.score) for r in near] == [
+            (r.box, r.score) for r in detector.detect(canvas)
+        ]
+
+    def test_bad_parameters(self, detector, astronaut):
+        with pytest.raises(InputError):
+            detector.detect_near(astronaut, [ASTRONAUT_FACE], margin=0)
+        with pytest.raises(InputError):
+            detector.detect_near(astronaut, [ASTRONAUT_FACE], face_px=5)

@@ -153,6 +153,75 @@ class TestProcessVideo:
 
 
 @pytest.fixture(scope="module")
+def tracked(anonymizer: Anonymizer, clip: Path) -> list[FrameResult]:
+    """Full detection on one frame in 6, the tracked faces searched again in every other."""
+    return list(anonymize_video(clip, anonymizer=anonymizer, detect_every=6, track_every=1))
+
+
+class TestTrackedWindows:
+    def test_every_face_frame_is_covered(self, tracked, reference) -> None:
+        got = coverage(reference, [[t.region for t in r.regions] for r in tracked], (640, 360))
+        assert got.rate >= 0.995, got
+        assert len({t for r in tracked for t in r.tracks}) == 2
+
+    def test_full_search_every_sixth_frame_windows_between(self, tracked) -> None:
+        assert [r.scope for r in tracked] == ["full" if i % 6 == 0 else "tracked" for i in range(N)]
+        # the windows find both moving faces between the full detections (one
+        # hides the other for a few frames where they cross)
+        counts = [len(r.detections) for r in tracked if r.scope == "tracked"]
+        assert min(counts) >= 1 and max(counts) == 2
+        assert sum(c == 2 for c in counts) >= 0.8 * len(counts), counts
+        sources = [t.source for r in tracked for t in r.regions]
+        assert sources.count("detected") >= 0.9 * len(sources)
+
+    def test_windows_follow_the_faces(self, decoded, monkeypatch) -> None:
+        an = Anonymizer(AnonymizeConfig(targets=("faces",), device="cpu"))
+        asked: list[list] = []
+        real = an.detect_near
+        calls = itertools.count()
+
+        def near(pixels, boxes):
+            asked.append(list(boxes))
+            if next(calls) == 2:  # one search finds nothing: the faces are still looked for
+                return real(pixels, [])
+            return real(pixels, boxes)
+
+        monkeypatch.setattr(an, "detect_near", near)
+        res = list(
+            anonymize_video(iter(decoded[:12]), anonymizer=an, detect_every=6, track_every=1)
+        )
+        assert len(asked) == 10 and all(len(a) == 2 for a in asked)
+        assert res[3].scope == "tracked" and len(res[3].detections) == 0
+        assert len(res[4].detections) == 2
+        # the expected boxes move with the faces (about 13 px per frame)
+        assert abs(asked[-1][0][0] - asked[0][0][0]) > 40
+
+    def test_process_video_counts_and_fails_closed(
+        self, clip: Path, tmp_path: Path, monkeypatch
+    ) -> None:
+        an = Anonymizer(AnonymizeConfig(targets=("faces",), device="cpu", track_every=1))
+        out = process_video(clip, tmp_path / "ok.mp4", anonymizer=an, detect_every=6)
+        assert (out.detected_frames, out.tracked_frames) == (5, 25)
+        assert out.to_dict()["tracked_frames"] == 25
+
+        def broken(pixels, boxes):
+            raise DetectionError("the face detector failed")
+
+        monkeypatch.setattr(an, "detect_near", broken)
+        with pytest.raises(DetectionError):
+            process_video(clip, tmp_path / "o" / "x.mp4", anonymizer=an, detect_every=6)
+        assert not (tmp_path / "o").exists() or list((tmp_path / "o").iterdir()) == []
+
+    def test_off_by_default_and_validated(self, anonymizer, runs) -> None:
+        assert AnonymizeConfig().track_every == 0
+        assert {r.scope for r in runs[3]} == {"full", None}
+        with pytest.raises(ValueError, match="track_every"):
+            next(anonymize_video([], anonymizer=anonymizer, track_every=-1))
+        with pytest.raises(ValueError, match="track_every"):
+            AnonymizeConfig(track_every=-1)
+
+
+@pytest.fixture(scope="module")
 def still(kit) -> list[np.ndarray]:
     """A face that does not move: per-track releases must look the same in every frame."""
     return kit.frames([kit.Sprite((200, 60), (200, 60), (0.6, 0.6))], n=6)

@@ -127,6 +127,31 @@ class TestDetectionTracker:
             got = tr.update([_face(10.0, 10.0), plate], i / 30)
         assert len({tid for tid, _ in got}) == 2
 
+    def test_frames_searched_for_faces_only_leave_plate_tracks_alone(self) -> None:
+        # plates found one frame in 20, faces searched in every frame between
+        # (tracked windows): the plate keeps its track across the face-only frames
+        def run(kinds: tuple[str, ...] | None) -> set[int]:
+            tr = DetectionTracker(frame_rate=30, max_gap_frames=25)
+            ids = set()
+            for i in range(61):
+                face = _face(10.0 + i, 10.0)
+                if i % 20 == 0:
+                    plate = Region((300 + i, 200, 380 + i, 230), "plate", 0.9)
+                    ids |= {t for t, r in tr.update([face, plate], i / 30) if r.kind == "plate"}
+                else:
+                    tr.update([face], i / 30, kinds=kinds)
+            return ids
+
+        assert len(run(("face",))) == 1
+        # told that no plate was there in 19 frames out of 20, the tracker drops it
+        assert len(run(None)) > 1
+
+    def test_region_of_a_kind_not_searched_is_an_error(self) -> None:
+        tr = DetectionTracker(frame_rate=30, max_gap_frames=10)
+        plate = Region((10, 10, 50, 48), "plate", 0.9)
+        with pytest.raises(ValueError, match="plate"):
+            tr.update([plate], 0.0, kinds=("face",))
+
     def test_unknown_tracker(self) -> None:
         with pytest.raises(ValueError, match="tracker must be one of"):
             make_tracker("deepsort", frame_rate=30, max_gap_frames=5)

@@ -26,6 +26,7 @@ from pixveil.video.tracking import DetectionTracker, Lookahead, TrackedRegion
 
 __all__ = [
     "NOISE_MODES",
+    "TRACKED_GROWTH",
     "FrameResult",
     "VideoOutcome",
     "anonymize_video",
@@ -41,6 +42,17 @@ _AHEAD = 8
 #: Methods whose one release per track is always used (their per-frame draws
 #: would change identity or text from frame to frame).
 _PER_TRACK_METHODS = ("gan-face", "plate-synth")
+
+#: Growth of the boxes found in tracked-face windows before they are protected.
+#: The windows run at a reduced scale (a face about 48 network px wide), where
+#: boxes are less precise than at full resolution: on held-out generated clips
+#: (``bench/bench_video.py`` clips with ``--clip-seed 100``) their width was
+#: 0.93-1.09x the full-resolution box's (5th-95th percentile) and their centre
+#: off by up to 4.8 % of the width (95th percentile).
+TRACKED_GROWTH = 1.15
+
+#: A frame's detections and what they looked at ("full" or "tracked").
+_Found = tuple[Detections, str]
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,9 +70,14 @@ class FrameResult:
         detected here, interpolated or extended (see :mod:`pixveil.video.tracking`).
     detections : Detections or None
         The raw detections of this frame, or None when no detector ran on it
-        (``detect_every > 1``).
+        (``detect_every > 1``).  In a ``"tracked"`` frame, the faces found in the
+        windows, grown by :data:`TRACKED_GROWTH`.
     outcomes : tuple of RegionOutcome
         The method's outcome for each protected region.
+    scope : {"full", "tracked"} or None
+        What the detections of this frame looked at: the whole frame with every
+        detector (``"full"``), only windows around the faces already tracked
+        (``"tracked"``, see ``track_every``), or nothing (None).
     """
 
     frame: VideoFrame
@@ -68,6 +85,7 @@ class FrameResult:
     regions: tuple[TrackedRegion, ...]
     detections: Detections | None
     outcomes: tuple[RegionOutcome, ...] = ()
+    scope: str | None = None
 
     @property
     def index(self) -> int:
@@ -82,9 +100,11 @@ class FrameResult:
         return self.detections is not None
 
 
-def _validate(detect_every: int, noise: str) -> None:
+def _validate(detect_every: int, noise: str, track_every: int = 0) -> None:
     if isinstance(detect_every, bool) or not isinstance(detect_every, int) or detect_every < 1:
         raise ValueError(f"detect_every must be an integer >= 1, got {detect_every!r}")
+    if isinstance(track_every, bool) or not isinstance(track_every, int) or track_every < 0:
+        raise ValueError(f"track_every must be an integer >= 0, got {track_every!r}")
     if noise not in NOISE_MODES:
         raise ValueError(f"noise must be one of {', '.join(NOISE_MODES)}, got {noise!r}")
 
@@ -95,6 +115,7 @@ def anonymize_video(
     config: AnonymizeConfig | None = None,
     anonymizer: Any = None,
     detect_every: int | None = None,
+    track_every: int | None = None,
     noise: str | None = None,
     frame_rate: float | Fraction | None = None,
     pad: int = 3,
@@ -123,9 +144,17 @@ def anonymize_video(
     detect_every : int, optional
         Run the detectors on one frame in this many (1 = every frame); default
         ``config.detect_every`` (2).  The frames between are covered by
-        interpolating each track between its detections.  The detectors see a
+        interpolating each track between its detections (and, with
+        ``track_every``, by re-detecting the tracked faces).  The detectors see a
         copy of at most ``config.max_size`` or else ``config.video_max_size``
         (default None: full resolution) pixels on its longer side.
+    track_every : int, optional
+        Between two full detections, look for the faces already found again,
+        on one frame in this many, in windows around where they are expected
+        (:meth:`pixveil.detect.faces.FaceDetector.detect_near`, a fraction of
+        a full detection's cost); 0 = never.  Fast faces are then followed
+        frame by frame while new faces (and plates, text) are found at the next
+        full detection.  Default ``config.track_every``.
     noise : {"frame", "track"}, optional
         For ``dp-pix``/``dp-blur``: ``"frame"`` draws fresh noise in every frame
         (``k`` frames of one region compose to ``k·ε``); ``"track"`` protects each
@@ -170,8 +199,9 @@ def anonymize_video(
             "videos protect the face region (use --region face and a larger --margin)"
         )
     detect_every = cfg.detect_every if detect_every is None else detect_every
+    track_every = cfg.track_every if track_every is None else track_every
     noise = cfg.video_noise if noise is None else noise
-    _validate(detect_every, noise)
+    _validate(detect_every, noise, track_every)
     if rng is None:
         rng = None if cfg.seed is None else np.random.default_rng(cfg.seed)
     own_reader = None
@@ -192,6 +222,7 @@ def anonymize_video(
             anonymizer,
             rate=rate,
             detect_every=detect_every,
+            track_every=track_every,
             noise=noise,
             pad=pad,
             max_gap_frames=max(1, round(max_gap * rate)),
@@ -224,6 +255,7 @@ def _run(
     *,
     rate: float,
     detect_every: int,
+    track_every: int,
     noise: str,
     pad: int,
     max_gap_frames: int,
@@ -242,7 +274,7 @@ def _run(
         per_track = TrackRelease(method)
     tracks = DetectionTracker(tracker, frame_rate=rate, max_gap_frames=max_gap_frames)
     look = Lookahead(detect_every=detect_every, pad=pad, max_gap=max_gap_frames, smooth=smooth)
-    buffer: deque[tuple[VideoFrame, Detections | None]] = deque()
+    buffer: deque[tuple[VideoFrame, _Found | None]] = deque()
     # detections of frames still in the buffer: track -> [(frame, region)]
     seen: dict[int, list[tuple[int, Region]]] = {}
     # best detection score of each track: a kind-specific method (gan-face's
@@ -255,11 +287,12 @@ def _run(
         score = max(best.get(tr.track, tr.region.score), tr.region.score)
         return per_track.handles(dataclasses.replace(tr.region, score=score))
 
-    def finish(item: tuple[VideoFrame, Detections | None]) -> FrameResult:
-        frame, dets = item
+    def finish(item: tuple[VideoFrame, _Found | None]) -> FrameResult:
+        frame, found = item
+        dets, scope = (None, None) if found is None else found
         regions = look.regions(frame.index)
         if cfg.dry_run:
-            return FrameResult(frame, frame.pixels, tuple(regions), dets)
+            return FrameResult(frame, frame.pixels, tuple(regions), dets, (), scope)
         mine = [r for r in regions if per_track_handles(r)]
         others = [r.region for r in regions if r not in mine]
         pixels = frame.pixels
@@ -281,31 +314,59 @@ def _run(
             pixels = draw_detections(pixels, dets)
         if pixels is frame.pixels:
             pixels = pixels.copy()
-        return FrameResult(frame, pixels, tuple(regions), dets, tuple(outcomes))
+        return FrameResult(frame, pixels, tuple(regions), dets, tuple(outcomes), scope)
 
-    def observe(frame: VideoFrame, dets: Detections | None) -> None:
+    def observe(frame: VideoFrame, found: _Found | None) -> None:
         i = frame.index
-        if dets is not None:
+        if found is not None:
+            dets, scope = found
             t = frame.time if frame.time is not None else i / rate
-            observed = tracks.update(dets, t)
+            observed = tracks.update(dets, t, kinds=None if scope == "full" else ("face",))
             look.add(i, observed)
             for tid, region in observed:
                 seen.setdefault(tid, []).append((i, region))
                 best[tid] = max(best.get(tid, 0.0), region.score)
         else:
             look.seen_until(i)
-        buffer.append((frame, dets))
+        buffer.append((frame, found))
 
     # Detection runs in a worker thread (ONNX Runtime releases the GIL) while this
     # thread decodes ahead and protects, and the consumer encodes, earlier frames.
-    pending: deque[tuple[VideoFrame, Future[Detections] | None]] = deque()
+    # One worker: the jobs run in frame order, so the follower's state (where the
+    # faces are expected) is only ever touched by that thread, in order.
+    pending: deque[tuple[VideoFrame, Future[_Found | None] | None]] = deque()
     size = cfg.max_size if cfg.max_size is not None else cfg.video_max_size
+    follower = _Follower(keep=max(detect_every, track_every))
+    follow = track_every > 0 and detect_every > 1 and anonymizer.can_detect_near
+
+    def detect_full(index: int, pixels: np.ndarray) -> _Found:
+        dets = anonymizer.detect(pixels, max_size=size)
+        if follow:
+            follower.update(index, dets.of_kind("face"))
+        return dets, "full"
+
+    def detect_tracked(index: int, pixels: np.ndarray) -> _Found | None:
+        expected = follower.expected(index)
+        if not expected:
+            return None
+        # a window re-finds the face it was opened for; anything else in it (part
+        # of a face at an occlusion, a new face) waits for the next full detection
+        found = _matching(anonymizer.detect_near(pixels, expected).of_kind("face"), expected)
+        follower.update(index, found)
+        h, w = pixels.shape[:2]
+        grown = (r.scaled(TRACKED_GROWTH).clipped(w, h) for r in found)
+        return Detections.of([r for r in grown if r is not None], w, h), "tracked"
+
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixveil-detect")
     try:
         for frame in frames:
             check_pixel_limit(frame.pixels, anonymizer.max_pixels)
-            due = frame.index % detect_every == 0
-            job = pool.submit(anonymizer.detect, frame.pixels, max_size=size) if due else None
+            i = frame.index
+            job: Future[_Found | None] | None = None
+            if i % detect_every == 0:
+                job = pool.submit(detect_full, i, frame.pixels)
+            elif follow and i % track_every == 0:
+                job = pool.submit(detect_tracked, i, frame.pixels)
             pending.append((frame, job))
             while pending and (
                 pending[0][1] is None or pending[0][1].done() or len(pending) > _AHEAD
@@ -327,6 +388,75 @@ def _run(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+class _Follower:
+    """Where the faces found so far are expected in a later frame (detection thread only).
+
+    Each face seen keeps its last box and a velocity (from its previous sighting);
+    a face not seen again for ``keep`` frames is dropped, so a face that left the
+    picture stops costing windows, and a face one search missed is still looked for.
+    """
+
+    def __init__(self, *, keep: int) -> None:
+        self.keep = int(keep)
+        # [box (4,), velocity (4,) per frame, last frame seen]
+        self._faces: list[tuple[np.ndarray, np.ndarray, int]] = []
+
+    def expected(self, index: int) -> list[tuple[float, ...]]:
+        """The boxes where the faces are expected in frame ``index``."""
+        out = []
+        for box, vel, last in self._faces:
+            b = box + vel * (index - last)
+            if b[2] > b[0] and b[3] > b[1]:
+                out.append(tuple(float(v) for v in b))
+        return out
+
+    def update(self, index: int, faces: Iterable[Region]) -> None:
+        """Record the faces found in frame ``index`` (a full or a windowed search)."""
+        olds = list(self._faces)
+        new: list[tuple[np.ndarray, np.ndarray, int]] = []
+        for r in sorted(faces, key=lambda r: -r.score):
+            box = np.asarray(r.box, dtype=np.float64)
+            match = _nearest(box, [o[0] + o[1] * (index - o[2]) for o in olds])
+            if match is None:
+                new.append((box, np.zeros(4), index))
+                continue
+            obox, _, olast = olds.pop(match)
+            vel = (box - obox) / max(1, index - olast)
+            new.append((box, vel, index))
+        new.extend(o for o in olds if index - o[2] < self.keep)
+        self._faces = new
+
+
+def _matching(found: list[Region], expected: list[tuple[float, ...]]) -> list[Region]:
+    """The best-scored detection that continues each expected box (one each, at most)."""
+    left = [np.asarray(b, dtype=np.float64) for b in expected]
+    out = []
+    for r in sorted(found, key=lambda r: -r.score):
+        box = np.asarray(r.box, dtype=np.float64)
+        j = _nearest(box, left)
+        if j is None:
+            continue
+        size = max(box[2] - box[0], box[3] - box[1])
+        other = left[j]
+        if not 0.5 <= size / max(other[2] - other[0], other[3] - other[1], 1e-6) <= 2.0:
+            continue  # a part of the face, or a different one
+        del left[j]
+        out.append(r)
+    return out
+
+
+def _nearest(box: np.ndarray, others: list[np.ndarray]) -> int | None:
+    """The index of the box in ``others`` that ``box`` most likely continues, if any."""
+    best, best_d = None, float("inf")
+    size = max(box[2] - box[0], box[3] - box[1])
+    c = (box[:2] + box[2:]) / 2
+    for j, o in enumerate(others):
+        d = float(np.abs((o[:2] + o[2:]) / 2 - c).sum())
+        if d <= size and d < best_d:
+            best, best_d = j, d
+    return best
+
+
 def _forget(
     look: Lookahead, per_track: TrackFaces | TrackRelease | None, best: dict[int, float]
 ) -> None:
@@ -339,10 +469,10 @@ def _forget(
 
 
 def _next_result(
-    buffer: deque[tuple[VideoFrame, Detections | None]],
+    buffer: deque[tuple[VideoFrame, _Found | None]],
     seen: dict[int, list[tuple[int, Region]]],
     look: Lookahead,
-    finish: Callable[[tuple[VideoFrame, Detections | None]], FrameResult],
+    finish: Callable[[tuple[VideoFrame, _Found | None]], FrameResult],
 ) -> FrameResult:
     """Finish the oldest held frame, then forget what no later frame needs."""
     result = finish(buffer[0])
@@ -360,7 +490,7 @@ def _next_result(
 
 def _representative(
     track: int,
-    buffer: deque[tuple[VideoFrame, Detections | None]],
+    buffer: deque[tuple[VideoFrame, _Found | None]],
     seen: dict[int, list[tuple[int, Region]]],
     tr: TrackedRegion,
 ) -> Representative:
@@ -389,7 +519,9 @@ class VideoOutcome:
     frames : int
         Frames read and written.
     detected_frames : int
-        Frames the detectors ran on.
+        Frames the detectors ran on, over the whole frame.
+    tracked_frames : int
+        Frames searched only around the faces already tracked (``track_every``).
     tracks : dict of str to int
         Tracks per region kind (``{"face": 3}``).
     regions : dict of str to int
@@ -415,6 +547,7 @@ class VideoOutcome:
     events: dict[str, int] = field(default_factory=dict)
     audio_streams: int = 0
     seconds: float = 0.0
+    tracked_frames: int = 0
 
     @property
     def fps(self) -> float:
@@ -427,6 +560,7 @@ class VideoOutcome:
             "output": None if self.output is None else str(self.output),
             "frames": self.frames,
             "detected_frames": self.detected_frames,
+            "tracked_frames": self.tracked_frames,
             "tracks": dict(self.tracks),
             "regions": dict(self.regions),
             "detections": dict(self.detections),
@@ -443,6 +577,7 @@ def process_video(
     *,
     anonymizer: Any = None,
     detect_every: int | None = None,
+    track_every: int | None = None,
     audio: bool | None = None,
     noise: str | None = None,
     crf: int | None = None,
@@ -467,7 +602,7 @@ def process_video(
     config : AnonymizeConfig, optional
     anonymizer : pixveil.pipeline.Anonymizer, optional
         Reuse loaded models across videos (overrides ``config``).
-    detect_every, noise
+    detect_every, track_every, noise
         See :func:`anonymize_video`.
     audio : bool, optional
         Copy the audio streams untouched or write none; default ``config.audio``.
@@ -500,9 +635,10 @@ def process_video(
         anonymizer = Anonymizer(config)
     cfg: AnonymizeConfig = anonymizer.config
     detect_every = cfg.detect_every if detect_every is None else detect_every
+    track_every = cfg.track_every if track_every is None else track_every
     noise = cfg.video_noise if noise is None else noise
     audio = cfg.audio if audio is None else audio
-    _validate(detect_every, noise)
+    _validate(detect_every, noise, track_every)
     if crf is None:
         crf = _crf_from_quality(cfg.quality, DEFAULT_CRF)
     reader = open_video(src, max_pixels=anonymizer.max_pixels, allow_damaged=cfg.allow_damaged)
@@ -511,7 +647,12 @@ def process_video(
         info = reader.info
         total = info.n_frames
         results = anonymize_video(
-            reader, anonymizer=anonymizer, detect_every=detect_every, noise=noise, **options
+            reader,
+            anonymizer=anonymizer,
+            detect_every=detect_every,
+            track_every=track_every,
+            noise=noise,
+            **options,
         )
 
         def protected() -> Iterator[VideoFrame]:
@@ -543,6 +684,7 @@ def process_video(
         info=info,
         frames=stats.frames,
         detected_frames=stats.detected,
+        tracked_frames=stats.tracked,
         tracks={k: len(v) for k, v in sorted(stats.tracks.items())},
         regions=dict(sorted(stats.regions.items())),
         detections=dict(sorted(stats.detections.items())),
@@ -563,6 +705,7 @@ class _Stats:
     def __init__(self) -> None:
         self.frames = 0
         self.detected = 0
+        self.tracked = 0
         self.tracks: dict[str, set[int]] = {}
         self.regions: Counter[str] = Counter()
         self.detections: Counter[str] = Counter()
@@ -571,7 +714,10 @@ class _Stats:
     def add(self, r: FrameResult) -> None:
         self.frames += 1
         if r.detections is not None:
-            self.detected += 1
+            if r.scope == "tracked":
+                self.tracked += 1
+            else:
+                self.detected += 1
             for region in r.detections:
                 self.detections[region.kind] += 1
         for tr in r.regions:

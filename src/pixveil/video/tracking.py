@@ -18,7 +18,9 @@ Two layers:
   detected too.  The region of a track in frame ``t`` is
 
   - the observation of frame ``t``, smoothed over its neighbours (a centred
-    moving average over ``smooth`` observations on each side, box and landmarks);
+    moving average over ``smooth`` observations on each side, box and landmarks,
+    each pair of neighbours taken as its linear interpolation at ``t`` so that
+    unevenly spaced observations do not drag the box behind a moving face);
   - between two observations at most ``max_gap`` frames apart: the linear
     interpolation of the two (box and landmarks);
   - within ``pad`` frames (plus ``detect_every - 1``, the frames no detector
@@ -147,22 +149,36 @@ class DetectionTracker:
         self._next = itertools.count(1)
         # untracked detections of the previous detection frame, per kind: (track, box)
         self._orphans: dict[str, list[tuple[int, Box]]] = {}
-        self._last_time: float | None = None
+        self._last_time: dict[str, float] = {}
 
-    def update(self, regions: Iterable[Region], time: float) -> list[tuple[int, Region]]:
-        """(track id, region) for every region of one detection frame at ``time`` seconds."""
+    def update(
+        self, regions: Iterable[Region], time: float, *, kinds: Iterable[str] | None = None
+    ) -> list[tuple[int, Region]]:
+        """(track id, region) for every region of one detection frame at ``time`` seconds.
+
+        ``kinds``: the region kinds this frame was searched for (default: every
+        kind); the trackers of other kinds are left as they are, not told that
+        their objects vanished.
+        """
         import supervision as sv
 
         by_kind: dict[str, list[Region]] = {}
         for r in regions:
             by_kind.setdefault(r.kind, []).append(r)
         out: list[tuple[int, Region]] = []
-        # frames since the previous detection frame: how far an untracked face may have moved
-        step = 1.0
-        if self._last_time is not None:
-            step = max(1.0, (float(time) - self._last_time) * self._frame_rate)
-        self._last_time = float(time)
+        searched = None if kinds is None else set(kinds)
         for kind in sorted(set(by_kind) | set(self._trackers)):
+            if searched is not None and kind not in searched:
+                if kind in by_kind:
+                    raise ValueError(f"a {kind!r} region in a frame searched for {searched}")
+                continue
+            # frames since this kind's previous detection frame: how far an
+            # untracked object may have moved
+            step = 1.0
+            last = self._last_time.get(kind)
+            if last is not None:
+                step = max(1.0, (float(time) - last) * self._frame_rate)
+            self._last_time[kind] = float(time)
             found = by_kind.get(kind, [])
             tracker = self._trackers.get(kind)
             if tracker is None:
@@ -373,21 +389,29 @@ class Lookahead:
         idx = [j for j in range(lo, hi) if abs(t.frames[j] - t.frames[i]) <= span]
         if len(idx) <= 1:
             return t.regions[i]
-        # symmetric window: as many on each side, so a steady motion is not biased
-        left = [j for j in idx if j < i]
+        # as many on each side; each pair (k-th before, k-th after) enters as its
+        # linear interpolation at this frame, so a steady motion is not biased even
+        # when the observations are unevenly spaced (an occluded or missed frame)
+        left = [j for j in idx if j < i][::-1]
         right = [j for j in idx if j > i]
         n = min(len(left), len(right))
         if n == 0:
             return t.regions[i]
-        idx = [*left[len(left) - n :], i, *right[:n]]
-        boxes = np.array([t.regions[j].box for j in idx], dtype=np.float64)
-        box = tuple(float(v) for v in boxes.mean(axis=0))
+        f = t.frames[i]
+        weights = [(i, 1.0)]
+        for a, b in zip(left[:n], right[:n], strict=True):
+            w = (f - t.frames[a]) / (t.frames[b] - t.frames[a])
+            weights += [(a, 2.0 * (1 - w)), (b, 2.0 * w)]
+        total = 1.0 + 2.0 * n
+        boxes = np.array([t.regions[j].box for j, _ in weights], dtype=np.float64)
+        ws = np.array([w for _, w in weights]) / total
+        box = tuple(float(v) for v in (boxes * ws[:, None]).sum(axis=0))
         landmarks = t.regions[i].landmarks
         if landmarks is not None:
-            lms = [t.regions[j].landmarks for j in idx]
+            lms = [t.regions[j].landmarks for j, _ in weights]
             same = [lm for lm in lms if lm is not None and lm.shape == landmarks.shape]
             if len(same) == len(lms):
-                landmarks = np.mean(np.stack(same), axis=0).astype(np.float32)
+                landmarks = (np.stack(same) * ws[:, None, None]).sum(axis=0).astype(np.float32)
         return dataclasses.replace(t.regions[i], box=box, landmarks=landmarks)  # type: ignore[arg-type]
 
     def _region_of(self, t: _Track, frame: int) -> tuple[Region, str] | None:
