@@ -474,8 +474,8 @@ def anonymize(
         int | None,
         typer.Option(
             "--detect-every",
-            help="Videos: run the detectors on one frame in K, >= 1 (tracking covers the others). "
-            "[default: 2]",
+            help="Videos: run the detectors over the whole frame on one frame in K, >= 1 "
+            "(tracked-face windows and tracking cover the others). [default: 8]",
             metavar="K",
         ),
     ] = None,
@@ -484,7 +484,7 @@ def anonymize(
         typer.Option(
             "--track-every",
             help="Videos: between full detections, search the tracked faces again in small "
-            "windows around them on one frame in N (0 = never). [default: TRACK_DEFAULT]",
+            "windows around them on one frame in N (0 = never). [default: 1]",
             metavar="N",
         ),
     ] = None,

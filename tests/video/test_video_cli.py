@@ -91,23 +91,42 @@ def test_per_track_noise_is_one_release_per_track(kit, tmp_path: Path) -> None:
     assert res.exit_code == 2 and "--noise must be frame or track" in res.output
 
 
-def test_video_defaults_detect_one_frame_in_two_at_full_size(
+def test_video_defaults_detect_one_frame_in_eight_at_full_size_windows_between(
     kit, tmp_path: Path, monkeypatch
 ) -> None:
     from pixveil.pipeline import Anonymizer
 
     clip = kit.encode_clip(tmp_path / "hd.mp4", kit.frames(n=9, size=(1280, 720)), audio=False)
     seen: list[tuple[int, int | None]] = []
+    near: list[int] = []
     real = Anonymizer.detect
+    real_near = Anonymizer.detect_near
 
     def detect(self, pixels, **kw):
         seen.append((pixels.shape[1], kw.get("max_size")))
         return real(self, pixels, **kw)
 
+    def detect_near(self, pixels, boxes):
+        near.append(len(boxes))
+        return real_near(self, pixels, boxes)
+
     monkeypatch.setattr(Anonymizer, "detect", detect)
+    monkeypatch.setattr(Anonymizer, "detect_near", detect_near)
     res = runner.invoke(app, ["anonymize", str(clip), "-o", str(tmp_path / "a"), "-t", "faces"])
     assert res.exit_code == 0, res.output
-    assert seen == [(1280, None)] * 5  # frames 0, 2, 4, 6, 8
+    assert seen == [(1280, None)] * 2  # frames 0 and 8
+    assert near == [2] * 7  # frames 1-7: windows around the two faces
+    seen.clear()
+    near.clear()
+    res = runner.invoke(
+        app,
+        ["anonymize", str(clip), "-o", str(tmp_path / "t"), "-t", "faces", "--track-every", "0"],
+    )
+    assert res.exit_code == 0 and seen == [(1280, None)] * 2 and near == [], res.output
+    res = runner.invoke(
+        app, ["anonymize", str(clip), "-o", str(tmp_path / "u"), "--track-every", "-1"]
+    )
+    assert res.exit_code == 2 and "--track-every must be >= 0" in res.output
     seen.clear()
     res = runner.invoke(
         app,
@@ -130,7 +149,7 @@ def test_video_defaults_detect_one_frame_in_two_at_full_size(
     res = runner.invoke(  # --max-size applies to videos too
         app, ["anonymize", str(clip), "-o", str(tmp_path / "c"), "-t", "faces", "--max-size", "960"]
     )
-    assert res.exit_code == 0 and seen == [(1280, 960)] * 5, res.output
+    assert res.exit_code == 0 and seen == [(1280, 960)] * 2, res.output
     seen.clear()
     res = runner.invoke(
         app,

@@ -59,6 +59,7 @@ def test_evaluate_a_folder_of_clips(kit, tmp_path: Path) -> None:
     # flicker: blur moves with the scene, its error stays near the flow's own
     assert float(blur["flicker"]) < float(gan["flicker"]) + 10
     data = json.loads((out / "video.json").read_text())
-    assert data["detect_every"] == 2 and data["video_max_size"] is None and len(data["rows"]) == 2
+    assert (data["detect_every"], data["track_every"], data["video_max_size"]) == (8, 1, None)
+    assert len(data["rows"]) == 2
     html = (out / "index.html").read_text()
     assert "Video: temporal metrics" in html and "two [faces].mp4" in html

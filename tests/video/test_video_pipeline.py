@@ -47,7 +47,11 @@ def reference(anonymizer: Anonymizer, decoded: list[np.ndarray]) -> list[list]:
 
 @pytest.fixture(scope="module")
 def runs(anonymizer: Anonymizer, clip: Path) -> dict[int, list[FrameResult]]:
-    return {k: list(anonymize_video(clip, anonymizer=anonymizer, detect_every=k)) for k in (1, 3)}
+    # full detections only: one frame in k, the others covered by tracking
+    return {
+        k: list(anonymize_video(clip, anonymizer=anonymizer, detect_every=k, track_every=0))
+        for k in (1, 3)
+    }
 
 
 class TestAnonymizeVideo:
@@ -129,7 +133,7 @@ class TestProcessVideo:
         real = an.detect
 
         def detect(pixels, **kw):
-            if next(calls) == 7:
+            if next(calls) == 2:  # the third full detection (frame 16 of 30)
                 raise DetectionError("the face detector failed")
             return real(pixels, **kw)
 
@@ -212,9 +216,16 @@ class TestTrackedWindows:
             process_video(clip, tmp_path / "o" / "x.mp4", anonymizer=an, detect_every=6)
         assert not (tmp_path / "o").exists() or list((tmp_path / "o").iterdir()) == []
 
-    def test_off_by_default_and_validated(self, anonymizer, runs) -> None:
-        assert AnonymizeConfig().track_every == 0
-        assert {r.scope for r in runs[3]} == {"full", None}
+    def test_on_by_default_and_validated(self, anonymizer, clip: Path) -> None:
+        from pixveil.config import VIDEO_DETECT_EVERY
+
+        cfg = AnonymizeConfig()
+        assert (cfg.detect_every, cfg.track_every) == (VIDEO_DETECT_EVERY, 1) == (8, 1)
+        res = list(anonymize_video(clip, anonymizer=anonymizer))
+        assert [r.scope for r in res] == ["full" if i % 8 == 0 else "tracked" for i in range(N)]
+        # without windows, the frames between full detections are not searched
+        off = list(anonymize_video(clip, anonymizer=anonymizer, detect_every=3, track_every=0))
+        assert [r.scope for r in off] == ["full" if i % 3 == 0 else None for i in range(N)]
         with pytest.raises(ValueError, match="track_every"):
             next(anonymize_video([], anonymizer=anonymizer, track_every=-1))
         with pytest.raises(ValueError, match="track_every"):

@@ -97,6 +97,7 @@ class VideoEvaluation:
     detect_every: int
     video_max_size: int | None
     results: list[ClipResult] = field(default_factory=list)
+    track_every: int = 0
     notes: list[str] = field(default_factory=list)
 
     def rows(self) -> list[dict[str, Any]]:
@@ -106,6 +107,7 @@ class VideoEvaluation:
         return {
             "clips": list(self.clips),
             "detect_every": self.detect_every,
+            "track_every": self.track_every,
             "video_max_size": self.video_max_size,
             "notes": list(self.notes),
             "rows": self.rows(),
@@ -174,6 +176,7 @@ def evaluate_clips(
         clips=[str(c) for c in clips],
         detect_every=base.detect_every,
         video_max_size=base.video_max_size,
+        track_every=base.track_every,
     )
     result.notes.append(
         "coverage: share of every-frame full-resolution face detections (on the originals) "
@@ -323,7 +326,13 @@ def video_section_html(result: VideoEvaluation) -> str:
     return (
         '<section id="video"><h2>Video: temporal metrics</h2>'
         f"<p>{len(result.clips)} clip(s); detection on one frame in {result.detect_every} "
-        f"at {escape(size)}. Flicker: temporal warping error inside the protected regions "
+        f"at {escape(size)}"
+        + (
+            f", the tracked faces searched again in windows on one frame in {result.track_every}"
+            if result.track_every and result.detect_every > 1
+            else ""
+        )
+        + ". Flicker: temporal warping error inside the protected regions "
         "(0..255; in brackets the optical flow's own error on the originals). Same person / "
         "matches: dlib distance below 0.6.</p>"
         f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
