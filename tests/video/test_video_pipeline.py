@@ -216,6 +216,38 @@ class TestTrackedWindows:
             process_video(clip, tmp_path / "o" / "x.mp4", anonymizer=an, detect_every=6)
         assert not (tmp_path / "o").exists() or list((tmp_path / "o").iterdir()) == []
 
+    def test_a_scene_cut_gets_a_full_detection_and_new_tracks(self, kit, decoded) -> None:
+        # 11 frames of one shot, then the other faces of a different shot
+        other = kit.frames(
+            [kit.Sprite((60, 180), (120, 170), (0.5, 0.5)), kit.Sprite((420, 40), (380, 60))],
+            n=12,
+            seed=5,
+        )
+        frames = [*decoded[:11], *(255 - f for f in other)]
+        an = Anonymizer(AnonymizeConfig(targets=("faces",), device="cpu"))
+        res = list(anonymize_video(iter(frames), anonymizer=an))
+        assert [r.scope for r in res][:12] == [
+            "full",
+            *["tracked"] * 7,
+            "full",
+            "tracked",
+            "tracked",
+            "cut",
+        ]
+        assert len(res[11].detections) >= 1
+        # no track is observed on both sides of the cut (each track is still
+        # extended a few frames past its ends, harmlessly over the other shot)
+        before = {tr.track for r in res[:11] for tr in r.regions if tr.source != "extended"}
+        after = {tr.track for r in res[11:] for tr in r.regions if tr.source != "extended"}
+        assert before and after and not before & after
+
+    def test_cut_detector(self, decoded) -> None:
+        from pixveil.video.engine import _CutDetector
+
+        cuts = _CutDetector()
+        assert not any(cuts.is_cut(f) for f in decoded)  # one shot: moving faces only
+        assert cuts.is_cut(255 - decoded[-1]) and not cuts.is_cut(255 - decoded[-1])
+
     def test_on_by_default_and_validated(self, anonymizer, clip: Path) -> None:
         from pixveil.config import VIDEO_DETECT_EVERY
 

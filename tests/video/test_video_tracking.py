@@ -58,6 +58,18 @@ class TestLookahead:
         assert after.region.center[0] == pytest.approx(last.center[0] + 6)
         assert before.region.width > first.width
 
+    def test_extension_never_shrinks_a_growing_face(self) -> None:
+        # a face seen growing 10 px a frame (a zoom), extended 6 frames backwards:
+        # extrapolating its size would make it vanish; the size holds and grows
+        look = Lookahead(pad=6, detect_every=1, smooth=0)
+        for i in (10, 11):
+            look.add(i, [(3, _face(100.0, 50.0, w=40.0 + 10 * (i - 10)))])
+        look.seen_until(30)
+        (early,) = look.regions(4)
+        assert early.source == "extended"
+        assert early.region.width >= 40.0 and early.region.height >= 48.0
+        assert early.region.center[0] == pytest.approx(_face(100.0, 50.0).center[0] - 30)
+
     def test_padding_grows_with_detect_every(self) -> None:
         look = Lookahead(pad=2, detect_every=4, smooth=0)
         look.add(8, [(1, _face(0.0, 0.0))])
@@ -145,6 +157,13 @@ class TestDetectionTracker:
         assert len(run(("face",))) == 1
         # told that no plate was there in 19 frames out of 20, the tracker drops it
         assert len(run(None)) > 1
+
+    def test_reset_ends_every_track(self) -> None:
+        tr = DetectionTracker(frame_rate=30, max_gap_frames=10)
+        before = {tid for i in range(3) for tid, _ in tr.update([_face(50.0, 40.0)], i / 30)}
+        tr.reset()
+        after = {tid for i in range(3, 6) for tid, _ in tr.update([_face(50.0, 40.0)], i / 30)}
+        assert len(before) == len(after) == 1 and not before & after
 
     def test_region_of_a_kind_not_searched_is_an_error(self) -> None:
         tr = DetectionTracker(frame_rate=30, max_gap_frames=10)

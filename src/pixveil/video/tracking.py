@@ -25,9 +25,9 @@ Two layers:
     interpolation of the two (box and landmarks);
   - within ``pad`` frames (plus ``detect_every - 1``, the frames no detector
     looked at) before the track's first or after its last observation: the
-    nearest observation continued at the track's velocity, grown by
-    ``pad_growth`` per frame of extrapolation (a face entering the picture or
-    turning away is still covered).
+    nearest observation continued at the track's velocity (its size never
+    shrinking), grown by ``pad_growth`` per frame of extrapolation (a face
+    entering the picture or turning away is still covered).
 
   A face that any frame detects is thus covered in its neighbours too.
 """
@@ -150,6 +150,13 @@ class DetectionTracker:
         # untracked detections of the previous detection frame, per kind: (track, box)
         self._orphans: dict[str, list[tuple[int, Box]]] = {}
         self._last_time: dict[str, float] = {}
+
+    def reset(self) -> None:
+        """End every track (a scene cut): later detections start new tracks, new ids."""
+        self._trackers = {}
+        self._ids = {}  # the new trackers number their tracks from the start again
+        self._orphans = {}
+        self._last_time = {}
 
     def update(
         self, regions: Iterable[Region], time: float, *, kinds: Iterable[str] | None = None
@@ -448,6 +455,12 @@ class Lookahead:
             other = self._smoothed(t, j)
             vel = (np.array(base.box) - np.array(other.box)) / (t.frames[i] - t.frames[j])
         box = np.array(base.box) + vel * (frame - t.frames[i])
+        # the centre follows the velocity; the size may grow with it, never shrink
+        # (a face seen growing, extended backwards, would otherwise vanish)
+        w0, h0 = base.box[2] - base.box[0], base.box[3] - base.box[1]
+        w, h = max(w0, box[2] - box[0]), max(h0, box[3] - box[1])
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        box = np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
         moved = _with_box(base, tuple(float(v) for v in box))  # type: ignore[arg-type]
         grow = min(1.5, 1.0 + self.pad_growth * dist)
         return moved.scaled(grow)
