@@ -493,8 +493,8 @@ def anonymize(
         typer.Option(
             "--video-max-size",
             help="Videos: detect on a copy at most PX pixels on its longer side, or 'full' "
-            "(--max-size, when given, applies to videos too; 640 with --detect-every 3 is "
-            "real time at 720p but misses faces under about 40 px). [default: full]",
+            "(--max-size, when given, applies to videos too; 640 is faster but misses faces "
+            "under about 40 px at 720p). [default: full]",
             metavar="PX|full",
         ),
     ] = None,

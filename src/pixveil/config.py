@@ -34,8 +34,8 @@ DEFAULT_METHOD = "blur"
 #: in 2 (99.72 % / 99.39 %); without the windows, one in 3 already drops to 99.29 %.
 VIDEO_DETECT_EVERY = 8
 #: Videos: the detectors see a copy at most this many pixels on its longer side
-#: (None = full resolution).  640 is real time at 720p on two CPU cores but keeps
-#: only 93 % of the faces on clips with faces under 70 px (docs/video.md).
+#: (None = full resolution).  640 is faster but keeps only 93 % of the faces on
+#: clips with faces under 70 px (docs/video.md).
 VIDEO_MAX_SIZE: int | None = None
 #: Videos: between full detections, the tracked faces are searched again in
 #: windows around them on one frame in this many (0 = never; see above).
@@ -121,8 +121,8 @@ class AnonymizeConfig:
         expected (0 = never).  Default :data:`VIDEO_TRACK_EVERY`.
     video_max_size : int or None
         Videos: detect on a copy whose longer side is at most this many pixels
-        (default :data:`VIDEO_MAX_SIZE`: None, full resolution; 640 is real time at
-        720p on two CPU cores, but misses small faces).  ``max_size``,
+        (default :data:`VIDEO_MAX_SIZE`: None, full resolution; 640 is faster
+        but misses small faces).  ``max_size``,
         when set, applies to videos too and takes precedence.  The output keeps
         the full resolution.
     audio : bool
