@@ -1,29 +1,40 @@
-"""Images/s of the local engine and of ``--engine ray`` (1 and 2 workers), same photos, one run.
+"""Images/s of the local engine and of ``--engine ray``, same photos, same CPUs, one run.
 
-    python bench/bench_ray.py                     # 300 LFW photos, 330 plate photos
+    python bench/bench_ray.py --cores 2          # 300 LFW photos, 330 plate photos, 2 cores
+    python bench/bench_ray.py --cores 2,1        # then the 1-core rows
     python bench/bench_ray.py --lfw 60 --plates 40 --repeat 1
 
-Each engine runs on the same CPUs as the one it is compared with
-(``os.sched_setaffinity``, inherited by every process started after it):
+Three rows per set and core count, each run in its own process (a driver, as the
+``pixveil`` command is), timed from after its imports to the end of its run:
 
-* 1 core:  ``local-1c`` (:func:`pixveil.batch.run_batch` in a fresh process) against
-  ``ray-1w`` (:func:`pixveil.ray_engine.run_batch_ray`, 1 worker, with Ray's own
-  processes — GCS, raylet, driver — on that core too);
-* 2 cores: ``local-2c`` against ``ray-2w`` (2 workers).
+* ``local-Nc``: :func:`pixveil.batch.run_batch`.  On 1 core with one ONNX Runtime
+  thread, like a Ray worker (on a shared machine two busy threads get a larger
+  share of the core than one); on 2 cores as shipped (one thread per core).
+* ``ray-Nw new``: :func:`pixveil.ray_engine.run_batch_ray` with N workers, the
+  first job on a Ray started just before (its start, ``ray.init``, is timed apart
+  and printed: a user of ``--engine ray`` without ``--ray-address`` pays it too).
+  The row includes what the first Ray Data job of a cluster starts: Ray Data's
+  helper actors (autoscaling coordinator, stats, actor locations — detached,
+  cluster-wide) and the pool's worker processes.
+* ``ray-Nw running``: the next job on the same Ray, from a new driver process
+  (``--ray-address`` to a running cluster): its connection, its worker processes
+  (one per worker, started for each job) and its run, but not the helper actors
+  the first job left running.
 
-A Ray worker runs its detectors on one ONNX Runtime thread (it holds one CPU).  The
-local engine uses ONNX Runtime's default on 2 cores (one thread per core), and one
-thread on 1 core, like the worker: on a machine shared with other jobs a process
-with two busy threads on one core gets a larger share of it than one with a single
-thread, which would favour the local engine.  Ray is started once per core count
-(``ray.init``, timed apart: a running cluster does not pay it).  Every run starts
-cold: models are loaded inside the timed run (the local engine in a new process,
-each Ray worker once).  ``first`` is the time to the first result (start-up);
-``steady`` the rate after it.  With ``--repeat 2`` (default) each pair runs
-local, ray, ray, local and the table shows the mean of the two runs of each (the
-machine is shared: the load average is printed).  ``overhead`` is the wall time
-per image beyond the local engine's at the same core count.  Every output is
-compared with the local engine's, byte for byte.
+The driver's imports (pixveil; for Ray also ``ray`` and ``ray.data``) are not in the
+rows; they are printed in their own column (the ``pixveil`` command pays them on
+every run, a long-lived program once).
+
+Every process — the local engine, Ray's own (GCS, raylet, agents, helper actors,
+workers) and the drivers — runs on the same CPUs (``os.sched_setaffinity``,
+inherited by every process started after it).  Each worker runs its detectors on
+one ONNX Runtime thread (it holds one CPU).  Every run starts cold: models are
+loaded inside the timed run.  With ``--repeat 2`` (default) the runs of a set go
+local, [new Ray] new, running, [new Ray] new, running, local, and the table shows
+the mean of the two runs of each (the machine may be shared: the load average is
+printed).  ``first`` is the time to the first result; ``steady`` the rate after
+it; ``overhead`` the wall time per image beyond the local engine's at the same
+core count.  Every output is compared with the local engine's, byte for byte.
 """
 
 from __future__ import annotations
@@ -40,7 +51,9 @@ from pathlib import Path
 from _common import LFW, PLATES, REPO, table_head, table_row
 
 LOCAL_RUN = """
-import json, sys, time
+import time
+t0 = time.perf_counter()
+import json, sys
 from pathlib import Path
 import pixveil.pipeline
 if sys.argv[4] != "default":  # the detectors' ONNX Runtime threads, as in a Ray worker
@@ -55,7 +68,26 @@ t = time.perf_counter()
 r = run_batch([Path(sys.argv[1])], Path(sys.argv[2]), AnonymizeConfig(method=sys.argv[3]),
               on_result=lambda o: first or first.append(time.perf_counter()))
 end = time.perf_counter()
-print(json.dumps({"seconds": end - t, "first": first[0] - t, "ok": r.n_ok, "n": r.n_images}))
+print(json.dumps({"seconds": end - t, "first": first[0] - t, "ok": r.n_ok, "n": r.n_images,
+                  "imports": t - t0}))
+"""
+
+RAY_RUN = """
+import time
+t0 = time.perf_counter()
+import json, sys
+from pathlib import Path
+import ray, ray.data
+from pixveil.config import AnonymizeConfig
+from pixveil.ray_engine import run_batch_ray
+first = []
+t = time.perf_counter()
+r = run_batch_ray([Path(sys.argv[1])], Path(sys.argv[2]), AnonymizeConfig(method=sys.argv[3]),
+                  address=sys.argv[4], workers=int(sys.argv[5]),
+                  on_result=lambda o: first or first.append(time.perf_counter()))
+end = time.perf_counter()
+print(json.dumps({"seconds": end - t, "first": first[0] - t, "ok": r.n_ok, "n": r.n_images,
+                  "imports": t - t0}))
 """
 
 
@@ -67,42 +99,30 @@ def _files(folder: Path) -> dict[str, bytes]:
     }
 
 
-def local_run(listing: Path, out: Path, *, method: str, threads: int | None) -> dict[str, float]:
-    """The local engine in a fresh process (on the CPUs this process may use)."""
+def _child(code: str, *args: object) -> dict[str, float]:
+    """Run ``code`` in a fresh Python (on the CPUs this process may use); its last line, parsed."""
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     res = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            LOCAL_RUN,
-            str(listing),
-            str(out),
-            method,
-            str(threads or "default"),
-        ],
+        [sys.executable, "-c", code, *map(str, args)],
         env=env,
         capture_output=True,
         text=True,
-        check=True,
     )
+    if res.returncode != 0:
+        raise SystemExit(f"a timed run failed:\n{res.stderr[-3000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def ray_run(listing: Path, out: Path, *, workers: int, method: str) -> dict[str, float]:
-    from pixveil.config import AnonymizeConfig
-    from pixveil.ray_engine import run_batch_ray
+def local_run(listing: Path, out: Path, *, method: str, threads: int | None) -> dict[str, float]:
+    """The local engine in a fresh process."""
+    return _child(LOCAL_RUN, listing, out, method, threads or "default")
 
-    first: list[float] = []
-    t = time.perf_counter()
-    r = run_batch_ray(
-        [listing],
-        out,
-        AnonymizeConfig(method=method),
-        workers=workers,
-        on_result=lambda _o: first or first.append(time.perf_counter()),
-    )
-    end = time.perf_counter()
-    return {"seconds": end - t, "first": first[0] - t, "ok": r.n_ok, "n": r.n_images}
+
+def ray_run(
+    listing: Path, out: Path, *, address: str, workers: int, method: str
+) -> dict[str, float]:
+    """``--engine ray`` from a fresh driver process, joining the Ray at ``address``."""
+    return _child(RAY_RUN, listing, out, method, address, workers)
 
 
 def main() -> None:
@@ -111,7 +131,7 @@ def main() -> None:
     ap.add_argument("--plates", type=int, default=330, help="plate photos (first N by name)")
     ap.add_argument("--method", default="blur")
     ap.add_argument("--repeat", type=int, choices=(1, 2), default=2)
-    ap.add_argument("--cores", default="1,2", help="core counts to compare: 1, 2 or 1,2")
+    ap.add_argument("--cores", default="2,1", help="core counts to compare, in this order")
     args = ap.parse_args()
     if not LFW.is_dir() or not PLATES.is_dir():
         raise SystemExit(f"no data at {LFW} / {PLATES}")
@@ -122,11 +142,12 @@ def main() -> None:
         "plates": sorted(PLATES.glob("*/*.jpg"))[: args.plates],
     }
     cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        raise SystemExit("needs 2 CPUs")
-    print(f"# CPUs {cpus}, load average {os.getloadavg()[0]:.1f} at start", flush=True)
+    core_counts = [int(c) for c in args.cores.split(",")]
+    if max(core_counts) > len(cpus):
+        raise SystemExit(f"needs {max(core_counts)} CPUs")
+    print(f"# CPUs {cpus}, load average {_load()} at start", flush=True)
     rows = []
-    starts = {}
+    starts: list[tuple[int, float]] = []
     with tempfile.TemporaryDirectory(prefix="bench-ray-") as tmp:
         work = Path(tmp)
         listings = {}
@@ -135,31 +156,47 @@ def main() -> None:
             listings[name].write_text("\n".join(str(p) for p in photos) + "\n")
             for p in photos:
                 p.read_bytes()  # the same warm file cache for every run
-        for cores in sorted({int(c) for c in args.cores.split(",")}):
+        for cores in core_counts:
             os.sched_setaffinity(0, set(cpus[:cores]))
-            t = time.perf_counter()
-            ray.init(address="local", num_cpus=cores, include_dashboard=False, log_to_driver=False)
-            starts[cores] = time.perf_counter() - t
-            local, remote = f"local-{cores}c", f"ray-{cores}w"
+            local, new, running = f"local-{cores}c", f"ray-{cores}w new", f"ray-{cores}w running"
             for name, listing in listings.items():
-                order = [local, remote, remote, local][: 2 * args.repeat]
-                if args.repeat == 1:
-                    order = [local, remote]
-                runs: dict[str, list[dict[str, float]]] = {local: [], remote: []}
+                ref_out = work / f"{name}-{cores}-local-0"
+                order: list[str] = [local, "start", new, running]
+                if args.repeat == 2:
+                    order += ["start", new, running, local]
+                runs: dict[str, list[dict[str, float]]] = {local: [], new: [], running: []}
+                address = ""
                 for k, label in enumerate(order):
-                    out = work / f"{name}-{label}-{k}"
+                    if label == "start":  # a new Ray: this process is its head
+                        if ray.is_initialized():
+                            ray.shutdown()
+                        t = time.perf_counter()
+                        ray.init(
+                            address="local",
+                            num_cpus=cores,
+                            include_dashboard=False,
+                            log_to_driver=False,
+                        )
+                        starts.append((cores, time.perf_counter() - t))
+                        address = ray.get_runtime_context().gcs_address
+                        continue
+                    out = ref_out if not runs[local] and label == local else work / f"{name}-{k}"
                     if label == local:
                         r = local_run(
                             listing, out, method=args.method, threads=1 if cores == 1 else None
                         )
                     else:
-                        r = ray_run(listing, out, workers=cores, method=args.method)
-                    r["same"] = _files(out) == _files(work / f"{name}-{local}-0")
+                        r = ray_run(
+                            listing, out, address=address, workers=cores, method=args.method
+                        )
+                    r["same"] = _files(out) == _files(ref_out)
                     r["load"] = os.getloadavg()[0]
                     runs[label].append(r)
-                    print(f"#   {name} {label}: {r}", flush=True)
+                    print(f"#   {name} {label}: {json.dumps(r)}", flush=True)
+                if ray.is_initialized():
+                    ray.shutdown()
                 ref = _mean(runs[local])
-                for label in (local, remote):
+                for label in (local, new, running):
                     r = _mean(runs[label])
                     n = r["n"]
                     extra = (r["seconds"] - ref["seconds"]) / n * 1000
@@ -175,16 +212,20 @@ def main() -> None:
                             f"{r['first']:.1f}",
                             f"{steady:.2f}",
                             "-" if label == local else f"{extra:+.1f} ms ({pct:+.0f} %)",
+                            f"{r['imports']:.1f}",
                             "yes" if all(x["same"] for x in runs[label]) else "NO",
                             f"{r['load']:.1f}",
                         ]
                     )
-            ray.shutdown()
         os.sched_setaffinity(0, set(cpus))
     print()
-    for cores, seconds in starts.items():
-        print(f"ray.init(num_cpus={cores}): {seconds:.1f} s (once; not in the rows)")
-    print(f"load average {os.getloadavg()[0]:.1f} at the end\n")
+    for cores in core_counts:
+        took = [s for c, s in starts if c == cores]
+        print(
+            f"ray.init(num_cpus={cores}): {min(took):.1f}-{max(took):.1f} s "
+            f"({len(took)} starts; not in the rows)"
+        )
+    print(f"load average {_load()} at the end\n")
     cols = [
         "set",
         "engine",
@@ -194,13 +235,18 @@ def main() -> None:
         "first (s)",
         "steady images/s",
         "overhead per image",
+        "driver imports (s)",
         "same bytes",
         "load avg",
     ]
-    for line in table_head(cols, right=8):
+    for line in table_head(cols, right=9):
         print(line)
     for row in rows:
         print(table_row(row))
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _mean(runs: list[dict[str, float]]) -> dict[str, float]:
