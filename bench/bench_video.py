@@ -28,6 +28,11 @@ Sections (``--section``):
     The same coverage on the shared real clips (``../shared/data/video``: an
     animated film excerpt with faces, pedestrians seen from above).
 
+``windows``
+    ``FaceDetector.detect_near`` against the full pass on held-out clips: box
+    precision and cost at three face sizes; and the scene-cut check's thumbnail
+    differences on the shared real clips.
+
 ``coverage``
     Four generated face clips (LFW people; ``--clip-seed`` > 0 draws held-out
     ones) and pans over shared plate photos: share of every-frame full-resolution
@@ -598,6 +603,93 @@ def bench_real(args: argparse.Namespace) -> None:
     table(("clip", "setting", "coverage", "covered", "CPU ms/frame"), rows)
 
 
+# ----------------------------------------------------------------------------- windows
+
+
+def bench_windows(args: argparse.Namespace) -> None:
+    """detect_near against the full pass: box precision and cost per face size; scene cuts."""
+    from pixveil.detect.faces import FaceDetector
+    from pixveil.video.engine import CUT_THRESHOLD, _CutDetector
+
+    det = FaceDetector()
+    clips = _coverage_clips(30, 100)  # held-out clips: nothing was tuned on them
+    rows = []
+    for face_px in (40.0, 48.0, 64.0):
+        iou, size, shift, ms, calls = [], [], [], 0.0, 0
+        for _, _, frames, rects in clips:
+            for i in range(0, 30, 3):
+                full = [
+                    r
+                    for r in det.detect(frames[i])
+                    if _inside_any(r.box, rects[i]) and r.score > 0.5
+                ]
+                t0 = time.perf_counter()
+                near = det.detect_near(frames[i], [r.box for r in full], face_px=face_px)
+                ms += (time.perf_counter() - t0) * 1000
+                calls += 1
+                for r in full:
+                    if not near:
+                        continue
+                    n = max(near, key=lambda q, r=r: r.iou(q.box))
+                    w = r.box[2] - r.box[0]
+                    iou.append(r.iou(n.box))
+                    size.append((n.box[2] - n.box[0]) / w)
+                    shift.append(abs((n.box[0] + n.box[2] - r.box[0] - r.box[2]) / 2) / w)
+        rows.append(
+            (
+                f"{face_px:g}",
+                len(iou),
+                f"{np.median(iou):.3f}",
+                f"{np.percentile(size, 5):.3f}-{np.percentile(size, 95):.3f}",
+                f"{np.percentile(shift, 95):.3f}",
+                f"{ms / calls:.1f}",
+            )
+        )
+    print(
+        "windows: held-out coverage clips (--clip-seed 100), every 3rd of 30 frames; each "
+        "full-resolution detection above 0.5 on a pasted face, searched again by detect_near\n"
+    )
+    table(
+        (
+            "face px",
+            "faces",
+            "IoU median",
+            "width ratio p5-p95",
+            "centre shift p95 (x width)",
+            "ms per call (all windows)",
+        ),
+        rows,
+    )
+    cut_rows = []
+    for path in [VIDEOS / n for n in ("Megamind.avi", "vtest.avi") if (VIDEOS / n).is_file()]:
+        from pixveil.io.video import open_video
+
+        cuts = _CutDetector(threshold=0.0)  # every difference above 0: record them all
+        diffs = []
+        with open_video(path) as reader:
+            for _, f in zip(range(args.real_frames), reader, strict=False):
+                prev = cuts._prev
+                cuts.is_cut(f.pixels)
+                if prev is not None:
+                    diffs.append(float(np.abs(cuts._prev - prev).mean()))
+        above = sorted(d for d in diffs if d > CUT_THRESHOLD)
+        below = max((d for d in diffs if d <= CUT_THRESHOLD), default=0.0)
+        cut_rows.append(
+            (
+                path.name,
+                len(diffs),
+                len(above),
+                ", ".join(f"{d:.1f}" for d in above),
+                f"{below:.1f}",
+            )
+        )
+    if cut_rows:
+        print(
+            f"\nscene cuts: thumbnail difference of consecutive frames (threshold {CUT_THRESHOLD:g})\n"
+        )
+        table(("clip", "pairs", "cuts", "their differences", "largest other"), cut_rows)
+
+
 # ----------------------------------------------------------------------------- gan-face
 
 
@@ -731,7 +823,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument(
         "--section",
-        choices=("all", "trackers", "speed", "coverage", "real", "gan", "flicker"),
+        choices=("all", "trackers", "speed", "coverage", "real", "windows", "gan", "flicker"),
         default="all",
     )
     ap.add_argument("--coverage-frames", type=int, default=60, help="frames of each coverage clip")
@@ -771,6 +863,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         bench_coverage(args)
     if args.section in ("all", "real"):
         bench_real(args)
+    if args.section in ("all", "windows"):
+        bench_windows(args)
     if args.section in ("all", "gan"):
         bench_gan(args)
     if args.section in ("all", "flicker"):

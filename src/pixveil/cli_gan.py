@@ -44,6 +44,15 @@ def _need_torch() -> None:
         raise MissingDependencyError("torch", "gan") from exc
 
 
+def _torch_or_exit() -> None:
+    """Exit with status 2 and a one-line error when the ``[gan]`` extra is missing."""
+    try:
+        _need_torch()
+    except MissingDependencyError as exc:
+        _error(exc)
+        raise typer.Exit(2) from exc
+
+
 def _training_bars(quiet: bool) -> ProgressBars:
     """One bar per GAN epoch and one for the encoder, with the latest losses."""
     return ProgressBars(
@@ -202,11 +211,7 @@ def train_cond(
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Train the conditional 128-px face generator for a time budget; run again to resume."""
-    try:
-        _need_torch()
-    except MissingDependencyError as exc:
-        _error(exc)
-        raise typer.Exit(2) from exc
+    _torch_or_exit()
     from pixveil.gan.cond_train import train as run_train
 
     if not pack_file.is_file():
@@ -231,11 +236,7 @@ def export_cond(
     ] = 12000,
 ) -> None:
     """Export the conditional generator, its encoder and context prior (ONNX, float16) with a card."""
-    try:
-        _need_torch()
-    except MissingDependencyError as exc:
-        _error(exc)
-        raise typer.Exit(2) from exc
+    _torch_or_exit()
     if not (run / "g_ema.pt").is_file() or not (run / "e.pt").is_file():
         _error(f"{run}: no g_ema.pt / e.pt (train first)")
         raise typer.Exit(2)

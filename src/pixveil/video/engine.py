@@ -46,9 +46,9 @@ _PER_TRACK_METHODS = ("gan-face", "plate-synth")
 #: Growth of the boxes found in tracked-face windows before they are protected.
 #: The windows run at a reduced scale (a face about 48 network px wide), where
 #: boxes are less precise than at full resolution: on held-out generated clips
-#: (``bench/bench_video.py`` clips with ``--clip-seed 100``) their width was
-#: 0.93-1.09x the full-resolution box's (5th-95th percentile) and their centre
-#: off by up to 4.8 % of the width (95th percentile).
+#: (``bench/bench_video.py --section windows``) their width was 0.93-1.09x the
+#: full-resolution box's (5th-95th percentile) and their centre off by up to
+#: 4.8 % of the width (95th percentile).
 TRACKED_GROWTH = 1.15
 
 #: A frame's detections and what they looked at ("full" or "tracked").
@@ -144,7 +144,7 @@ def anonymize_video(
         A ready one (models loaded once for many videos); overrides ``config``.
     detect_every : int, optional
         Run the detectors on one frame in this many (1 = every frame); default
-        ``config.detect_every`` (2).  The frames between are covered by
+        ``config.detect_every`` (8).  The frames between are covered by
         interpolating each track between its detections (and, with
         ``track_every``, by re-detecting the tracked faces).  The detectors see a
         copy of at most ``config.max_size`` or else ``config.video_max_size``
@@ -397,7 +397,8 @@ def _run(
 #: Mean absolute difference (0..255) between the 32x18 grey thumbnails of two
 #: consecutive frames above which the second starts a new shot.  On the shared
 #: film excerpt (Megamind.avi) its four cuts gave 34-43 and every other pair of
-#: frames under 3.5; on the pedestrian clip (vtest.avi) no pair exceeded 2.1.
+#: frames under 3.5; on the pedestrian clip (vtest.avi) no pair exceeded 2.1
+#: (``bench/bench_video.py --section windows``).
 CUT_THRESHOLD = 12.0
 
 
@@ -412,8 +413,8 @@ class _CutDetector:
         """Whether ``pixels`` (the next frame) starts a new shot (never the first frame)."""
         import cv2
 
-        grey = cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)
-        thumb = cv2.resize(grey, (32, 18), interpolation=cv2.INTER_AREA).astype(np.int16)
+        small = cv2.resize(pixels, (32, 18), interpolation=cv2.INTER_AREA)
+        thumb = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.int16)
         prev, self._prev = self._prev, thumb
         return prev is not None and float(np.abs(thumb - prev).mean()) > self.threshold
 
