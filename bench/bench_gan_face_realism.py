@@ -9,7 +9,9 @@ For photos of LFW identities that no face GAN of pixveil was trained on
 * ``real paste`` — the face of *another* held-out photo, cut with the same
   context crop and pasted under the same mask (the realism ceiling of the
   pipeline: a real face, aligned and masked exactly as the generator's), as it
-  is and with gan-face's Poisson blending (colour transfer + seamless cloning);
+  is, with the DCGAN's blending (colour transfer from the region + Poisson) and
+  with Poisson cloning whose boundary is the surroundings only (what
+  ``-p blend=seamless`` does with the conditional generator);
 * ``blur`` — the default method.
 
 Columns (one run, same photos, side by side):
@@ -52,7 +54,7 @@ from pixveil.gan.cond_geometry import crop_transform, warp_crop
 from pixveil.gan.data import is_held_out
 from pixveil.protect import get_method
 from pixveil.protect.base import ProtectionMethod, box_mask
-from pixveil.protect.gan import DEFAULT_EPSILON, swap_face
+from pixveil.protect.gan import DEFAULT_EPSILON, context_poisson, swap_face
 from pixveil.types import Region
 
 
@@ -120,11 +122,16 @@ class _RealPaste(ProtectionMethod):
         m_donor = crop_transform(r.box, r.landmarks)
         donor_crop = warp_crop(img, m_donor)
         h, w = patch.shape[:2]
-        if self.blend != "model":
+        if self.blend not in ("model", "context"):
             return swap_face(patch, donor_crop, view.m, view.region_mask, blend=self.blend)
-        return cv2.warpAffine(
+        warped = cv2.warpAffine(
             donor_crop, view.m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
         )
+        if self.blend == "model":
+            return warped
+        blank = patch.copy()
+        blank[view.region_mask] = 0
+        return context_poisson(blank, warped, view.region_mask)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,18 +158,16 @@ def main(argv: list[str] | None = None) -> int:
         f"gan-face cond (ε={DEFAULT_EPSILON:g})": cond,
         "gan-face cond (ε=0)": get_method("gan-face", epsilon=0),
         "gan-face cond (ε=0, no landmarks)": get_method("gan-face", epsilon=0, pose="box"),
-        f"gan-face cond (ε={DEFAULT_EPSILON:g}, truncation 1.0)": get_method(
-            "gan-face", truncation=1.0
-        ),
         f"gan-face cond (ε={DEFAULT_EPSILON:g}, truncation 1.3)": get_method(
             "gan-face", truncation=1.3
         ),
-        f"gan-face cond + Poisson blend (ε={DEFAULT_EPSILON:g})": get_method(
+        f"gan-face cond + Poisson from the surroundings (ε={DEFAULT_EPSILON:g})": get_method(
             "gan-face", blend="seamless"
         ),
         f"gan-face dcgan64 (ε={DEFAULT_EPSILON:g})": get_method("gan-face", model="dcgan64"),
         "real paste (other held-out face)": _RealPaste(ref_items, cond, "model"),
-        "real paste + Poisson blend": _RealPaste(ref_items, cond, "seamless"),
+        "real paste + colour transfer + Poisson": _RealPaste(ref_items, cond, "seamless"),
+        "real paste + Poisson from the surroundings": _RealPaste(ref_items, cond, "context"),
         "blur": get_method("blur"),
     }
     print(

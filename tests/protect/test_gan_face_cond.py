@@ -45,10 +45,12 @@ def test_the_default_is_conditional_and_dcgan64_stays_available() -> None:
     assert default.gan.res == 192 and default.gan.res / default.gan.card.context == 128
 
 
+@pytest.mark.parametrize("blend", ["model", "seamless"])
 def test_at_epsilon_zero_the_output_depends_on_the_context_only(
-    astronaut: np.ndarray, face: Region
+    astronaut: np.ndarray, face: Region, blend: str
 ) -> None:
-    m = get_method("gan-face", epsilon=0)
+    # "seamless" for this generator: Poisson with the surroundings as the boundary
+    m = get_method("gan-face", epsilon=0, blend=blend)
     assert isinstance(m, GanFace)
     inside = _region_mask(m, face, astronaut.shape)
     other = astronaut.copy()

@@ -136,7 +136,10 @@ class GanFaceParams(MethodParams):
         ``"auto"`` (the default: ``"model"`` for the conditional generator,
         ``"seamless"`` for the 64-px DCGAN), ``"model"`` (the generator's own
         pixels pasted as they are: it drew the seam itself; conditional only),
-        ``"seamless"`` (Poisson cloning) or ``"feather"`` (colour-matched alpha blend).
+        ``"seamless"`` (Poisson cloning; with the conditional generator its
+        boundary is the surroundings only and no pixel of the region is read, with
+        the DCGAN the face first gets the region's colour and contrast) or
+        ``"feather"`` (alpha blend after that colour transfer from the region).
     model : str
         ``""`` = the shipped default (the conditional 128-px generator),
         ``"dcgan64"`` = the shipped unconditional 64-px DCGAN, or the folder of
@@ -273,6 +276,34 @@ def _heavy_blur(img: np.ndarray, sigma: float) -> np.ndarray:
     small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
     small = cv2.GaussianBlur(small, (0, 0), sigma / f, borderType=cv2.BORDER_REFLECT)
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def context_poisson(blank: np.ndarray, warped: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Poisson-paste ``warped`` under ``mask`` into ``blank``, reading no pixel under the mask.
+
+    ``blank`` is the patch with the region already blanked: the solution inside
+    the (slightly dilated) mask follows the gradients of ``warped`` and meets the
+    pixels just *outside* the region, which stay visible in the output anyway.  So
+    the surroundings set the new face's colour and light, and nothing of the
+    original region is read (unlike :func:`swap_face`, whose colour transfer reads
+    it).  Odd geometry that OpenCV refuses falls back to ``warped`` as it is.
+    """
+    h, w = blank.shape[:2]
+    if mask.sum() < 16:
+        return warped
+    pad = 3
+    mask8 = mask.astype(np.uint8) * 255
+    src_p = cv2.copyMakeBorder(warped, pad, pad, pad, pad, cv2.BORDER_REFLECT)
+    dst = cv2.copyMakeBorder(blank, pad, pad, pad, pad, cv2.BORDER_REFLECT)
+    mk = cv2.copyMakeBorder(mask8, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+    mk = cv2.dilate(mk, np.ones((3, 3), np.uint8))  # every masked pixel is interior
+    ys, xs = np.nonzero(mk)
+    center = (int((xs.min() + xs.max() + 1) // 2), int((ys.min() + ys.max() + 1) // 2))
+    try:
+        out = cv2.seamlessClone(src_p, dst, mk, center, cv2.NORMAL_CLONE)
+    except cv2.error:
+        return warped
+    return np.ascontiguousarray(out[pad : pad + h, pad : pad + w])
 
 
 def match_lighting(face: np.ndarray, patch: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -528,11 +559,17 @@ class GanFace(ProtectionMethod):
         redrawn = gan.generate(view.crop, view.cmask, view.heat, z)
         if view.gain != 1.0:
             redrawn = np.clip(np.rint(redrawn / view.gain), 0, 255).astype(np.uint8)
-        if self._blend == "model":
-            return cv2.warpAffine(
+        if self._blend in ("model", "seamless"):
+            warped = cv2.warpAffine(
                 redrawn, view.m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
             )
-        # Poisson or feathered blending of the generated face, as for the DCGAN
+            if self._blend == "model":
+                return warped
+            # Poisson with the surroundings as the boundary: no pixel of the region is read
+            blank = patch.copy()
+            blank[view.region_mask] = 0
+            return context_poisson(blank, warped, view.region_mask)
+        # feathered blending as for the DCGAN (its colour transfer reads the region)
         return swap_face(patch, redrawn, view.m, view.region_mask, blend=self._blend)
 
 
