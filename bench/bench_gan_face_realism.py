@@ -129,9 +129,9 @@ class _RealPaste(ProtectionMethod):
         )
         if self.blend == "model":
             return warped
-        blank = patch.copy()
-        blank[view.region_mask] = 0
-        return context_poisson(blank, warped, view.region_mask)
+        pasted = patch.copy()
+        pasted[view.region_mask] = warped[view.region_mask]
+        return context_poisson(pasted, warped, view.region_mask)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -278,23 +278,27 @@ def _heavy_blur(img: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def context_poisson(blank: np.ndarray, warped: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Poisson-paste ``warped`` under ``mask`` into ``blank``, reading no pixel under the mask.
+def context_poisson(base: np.ndarray, warped: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Poisson-paste ``warped`` under ``mask`` into ``base``, reading no original pixel under it.
 
-    ``blank`` is the patch with the region already blanked: the solution inside
+    ``base`` is the patch with the new face already under ``mask``: OpenCV takes
+    the guidance of a thin ring just inside the mask from the destination, and
+    where the region meets the patch's edge the padding mirrors the region into
+    the boundary, so both must be the new face (a blanked region darkens the
+    face; the original region would leak into it).  The solution inside
     the (slightly dilated) mask follows the gradients of ``warped`` and meets the
     pixels just *outside* the region, which stay visible in the output anyway.  So
     the surroundings set the new face's colour and light, and nothing of the
     original region is read (unlike :func:`swap_face`, whose colour transfer reads
     it).  Odd geometry that OpenCV refuses falls back to ``warped`` as it is.
     """
-    h, w = blank.shape[:2]
+    h, w = base.shape[:2]
     if mask.sum() < 16:
         return warped
     pad = 3
     mask8 = mask.astype(np.uint8) * 255
     src_p = cv2.copyMakeBorder(warped, pad, pad, pad, pad, cv2.BORDER_REFLECT)
-    dst = cv2.copyMakeBorder(blank, pad, pad, pad, pad, cv2.BORDER_REFLECT)
+    dst = cv2.copyMakeBorder(base, pad, pad, pad, pad, cv2.BORDER_REFLECT)
     mk = cv2.copyMakeBorder(mask8, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
     mk = cv2.dilate(mk, np.ones((3, 3), np.uint8))  # every masked pixel is interior
     ys, xs = np.nonzero(mk)
@@ -364,8 +368,12 @@ def swap_face(
     mask8 = mask.astype(np.uint8) * 255
     if blend == "seamless" and mask.sum() >= 16:
         pad = 3
+        # OpenCV takes the guidance of a thin ring inside the mask from the
+        # destination: it must hold the new face there, not the original one
+        base = patch.copy()
+        base[mask] = src[mask]
         src_p = cv2.copyMakeBorder(src, pad, pad, pad, pad, cv2.BORDER_REFLECT)
-        dst = cv2.copyMakeBorder(patch, pad, pad, pad, pad, cv2.BORDER_REFLECT)
+        dst = cv2.copyMakeBorder(base, pad, pad, pad, pad, cv2.BORDER_REFLECT)
         mk = cv2.copyMakeBorder(mask8, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
         mk = cv2.dilate(mk, np.ones((3, 3), np.uint8))  # every masked pixel is interior
         ys, xs = np.nonzero(mk)
@@ -565,10 +573,12 @@ class GanFace(ProtectionMethod):
             )
             if self._blend == "model":
                 return warped
-            # Poisson with the surroundings as the boundary: no pixel of the region is read
-            blank = patch.copy()
-            blank[view.region_mask] = 0
-            return context_poisson(blank, warped, view.region_mask)
+            # Poisson with the surroundings as the boundary: no pixel of the region is
+            # read (the region holds the generator's pixels, which matter only where
+            # the region meets the image border and the padding mirrors them)
+            pasted = patch.copy()
+            pasted[view.region_mask] = warped[view.region_mask]
+            return context_poisson(pasted, warped, view.region_mask)
         # feathered blending as for the DCGAN (its colour transfer reads the region)
         return swap_face(patch, redrawn, view.m, view.region_mask, blend=self._blend)
 
