@@ -304,3 +304,24 @@ def test_region_beyond_the_generated_crop_is_not_a_mirrored_face(blend: str) -> 
     assert (above[..., 0] - above[..., 1]).mean() < 20
     inside = out[34:38, 40:88]  # the red band itself is kept (up to the colour transfer)
     assert (inside[..., 0] - inside[..., 1]).mean() > (above[..., 0] - above[..., 1]).mean() + 10
+
+
+def test_poisson_blend_reads_only_the_statistics_of_the_region(astronaut: np.ndarray) -> None:
+    # The colour transfer reads the region's mean and spread, nothing else: the
+    # region's pixels shuffled among themselves must give the same output.
+    # (OpenCV's seamlessClone takes part of its guidance from the destination
+    # under the mask; before the fix the original face leaked through it.)
+    from pixveil.protect.gan import swap_face
+
+    patch = np.ascontiguousarray(astronaut[20:220, 140:340])
+    yy, xx = np.mgrid[0:64, 0:64]
+    face = np.stack([96 + yy, 128 + (xx - 32), 120 + 0 * xx], -1).astype(np.uint8)
+    m = np.array([[2.5, 0.0, 20.0], [0.0, 2.5, 20.0]])  # crop at (20..180, 20..180)
+    mask = np.zeros(patch.shape[:2], bool)
+    cv2.ellipse(mask.view(np.uint8), (100, 100), (55, 65), 0, 0, 360, 1, -1)
+    shuffled = patch.copy()
+    rng = np.random.default_rng(3)
+    shuffled[mask] = rng.permutation(patch[mask])
+    a = swap_face(patch, face, m, mask, blend="seamless")
+    b = swap_face(shuffled, face, m, mask, blend="seamless")
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1  # float rounding only
