@@ -129,9 +129,7 @@ class _RealPaste(ProtectionMethod):
         )
         if self.blend == "model":
             return warped
-        pasted = patch.copy()
-        pasted[view.region_mask] = warped[view.region_mask]
-        return context_poisson(pasted, warped, view.region_mask)
+        return context_poisson(patch, warped, view.region_mask)
 
 
 def main(argv: list[str] | None = None) -> int:

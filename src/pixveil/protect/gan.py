@@ -278,25 +278,28 @@ def _heavy_blur(img: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def context_poisson(base: np.ndarray, warped: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Poisson-paste ``warped`` under ``mask`` into ``base``, reading no original pixel under it.
+def context_poisson(patch: np.ndarray, warped: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Poisson-paste ``warped`` under ``mask`` into ``patch``, reading no pixel under the mask.
 
-    ``base`` is the patch with the new face already under ``mask``: OpenCV takes
-    the guidance of a thin ring just inside the mask from the destination, and
-    where the region meets the patch's edge the padding mirrors the region into
-    the boundary, so both must be the new face (a blanked region darkens the
-    face; the original region would leak into it).  The solution inside
-    the (slightly dilated) mask follows the gradients of ``warped`` and meets the
-    pixels just *outside* the region, which stay visible in the output anyway.  So
-    the surroundings set the new face's colour and light, and nothing of the
-    original region is read (unlike :func:`swap_face`, whose colour transfer reads
-    it).  Odd geometry that OpenCV refuses falls back to ``warped`` as it is.
+    The region is blanked first and filled by inpainting from its surroundings
+    (OpenCV's ``seamlessClone`` takes part of its guidance from the destination
+    under the mask: the original region would leak into the result through it,
+    and a blank or the new face itself would keep a hard seam).  The solution
+    inside the (slightly dilated) mask then follows the gradients of ``warped``
+    and meets the pixels just *outside* the region, which stay visible in the
+    output anyway: the surroundings set the new face's colour and light.  Odd
+    geometry that OpenCV refuses falls back to ``warped`` as it is.
     """
-    h, w = base.shape[:2]
+    h, w = patch.shape[:2]
     if mask.sum() < 16:
         return warped
-    pad = 3
     mask8 = mask.astype(np.uint8) * 255
+    blank = patch.copy()
+    blank[mask] = 0
+    if mask.all():
+        return warped  # nothing around the region to take the light from
+    base = cv2.inpaint(blank, mask8, 3, cv2.INPAINT_TELEA)
+    pad = 3
     src_p = cv2.copyMakeBorder(warped, pad, pad, pad, pad, cv2.BORDER_REFLECT)
     dst = cv2.copyMakeBorder(base, pad, pad, pad, pad, cv2.BORDER_REFLECT)
     mk = cv2.copyMakeBorder(mask8, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
@@ -367,22 +370,7 @@ def swap_face(
     src = np.clip(np.rint(cover_f * warped + (1.0 - cover_f) * base), 0, 255).astype(np.uint8)
     mask8 = mask.astype(np.uint8) * 255
     if blend == "seamless" and mask.sum() >= 16:
-        pad = 3
-        # OpenCV takes the guidance of a thin ring inside the mask from the
-        # destination: it must hold the new face there, not the original one
-        base = patch.copy()
-        base[mask] = src[mask]
-        src_p = cv2.copyMakeBorder(src, pad, pad, pad, pad, cv2.BORDER_REFLECT)
-        dst = cv2.copyMakeBorder(base, pad, pad, pad, pad, cv2.BORDER_REFLECT)
-        mk = cv2.copyMakeBorder(mask8, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
-        mk = cv2.dilate(mk, np.ones((3, 3), np.uint8))  # every masked pixel is interior
-        ys, xs = np.nonzero(mk)
-        center = (int((xs.min() + xs.max() + 1) // 2), int((ys.min() + ys.max() + 1) // 2))
-        try:
-            out = cv2.seamlessClone(src_p, dst, mk, center, cv2.NORMAL_CLONE)
-            return np.ascontiguousarray(out[pad : pad + h, pad : pad + w])
-        except cv2.error:
-            pass  # odd geometry: feather instead
+        return context_poisson(patch, src, mask)
     if not mask.any():
         return base
     inner = cv2.erode(mask8, np.ones((3, 3), np.uint8), iterations=max(1, round(0.04 * scale)))
@@ -573,12 +561,8 @@ class GanFace(ProtectionMethod):
             )
             if self._blend == "model":
                 return warped
-            # Poisson with the surroundings as the boundary: no pixel of the region is
-            # read (the region holds the generator's pixels, which matter only where
-            # the region meets the image border and the padding mirrors them)
-            pasted = patch.copy()
-            pasted[view.region_mask] = warped[view.region_mask]
-            return context_poisson(pasted, warped, view.region_mask)
+            # Poisson with the surroundings as the boundary: no pixel of the region is read
+            return context_poisson(patch, warped, view.region_mask)
         # feathered blending as for the DCGAN (its colour transfer reads the region)
         return swap_face(patch, redrawn, view.m, view.region_mask, blend=self._blend)
 
