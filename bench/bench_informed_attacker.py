@@ -26,7 +26,16 @@ Data (``../shared/data``, read in place)
   ones in name order), their first ``--per-identity`` photos.
 
 Per identity a seeded choice of ``--test-per-identity`` photos are the
-targets, the rest train the attacker.  Noise of randomised methods is seeded
+targets, the rest train the attacker.  ``--seeds 0,1,2`` repeats the split and
+the attacker's training with each seed and pools the test photos (the photos
+are protected once, with the first seed's noise): a narrower interval.
+
+Besides the shipped region kinds, ``--regions`` takes one experimental kind
+(not a pixveil option): ``x-bust``, the head box joined to a shoulders box
+(:data:`BUST_GROWTH` of the face box: the face's centre +- 1.6 face widths,
+from the chin down to two face heights below it), protected as a box.  It
+tells whether what an attacker still uses around a protected head is the
+clothes at the shoulders or the background above them.  Noise of randomised methods is seeded
 here so that the table can be reproduced (real use draws cryptographic noise).
 Results are cached in ``--cache`` (JSON, one entry per cell) so an interrupted
 run resumes.
@@ -60,11 +69,31 @@ from pixveil.evaluate.datasets import load_dataset
 from pixveil.evaluate.metrics import ssim
 from pixveil.io import read_image
 from pixveil.protect import get_method, protect_regions
-from pixveil.regions import REGION_KINDS, expand_regions, people_boxes
+from pixveil.regions import REGION_KINDS, expand_regions, inner_face, people_boxes
 from pixveil.types import Box, Region
 from pixveil.validate import parse_value
 
 CONTEXTS: tuple[str, ...] = ("1.2", "2", "full")
+#: ``x-bust``: shoulders box around a face box of width ``w``, height ``h``:
+#: ``side`` x ``w`` from the face's centre to each side, ``down`` x ``h`` below it.
+BUST_GROWTH: dict[str, float] = {"side": 1.6, "down": 2.0}
+
+
+def bust_regions(faces: list[Region]) -> list[Region]:
+    """The experimental ``x-bust`` region of each face: head box joined to the shoulders."""
+    out = []
+    for head in expand_regions(faces, "head"):
+        face = inner_face(head)
+        if face is None:  # pragma: no cover - head regions always keep their face
+            continue
+        x0, y0, x1, y1 = face.box
+        w, h = x1 - x0, y1 - y0
+        cx = (x0 + x1) / 2
+        side, down = BUST_GROWTH["side"] * w, BUST_GROWTH["down"] * h
+        hx0, hy0, hx1, hy1 = head.box
+        box = (min(hx0, cx - side), hy0, max(hx1, cx + side), max(hy1, y1 + down))
+        out.append(Region(box, kind="person", score=head.score, landmarks=head.landmarks))
+    return out
 
 
 def parse_method(spec: str) -> tuple[str, dict[str, Any]]:
@@ -155,16 +184,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--test-per-identity", type=int, default=3)
     ap.add_argument("--methods", default="blur,pixelate,mask,dp-pix,gan-face")
     ap.add_argument("--regions", default=",".join(REGION_KINDS))
+    ap.add_argument(
+        "--rows",
+        default="",
+        help="instead of every region x method: REGION@METHOD,... "
+        "(e.g. head@mask:shape=box,person@mask)",
+    )
     ap.add_argument("--contexts", default=",".join(CONTEXTS))
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--image-size", type=int, default=48)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", default="0", help="split/training seeds, pooled (e.g. 0,1,2)")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/pixveil-informed-attacker.json"))
     args = ap.parse_args(argv)
     contexts = [c.strip() for c in args.contexts.split(",") if c.strip()]
     regions = [r.strip() for r in args.regions.split(",") if r.strip()]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
+    first = seeds[0]
     for d in datasets:
         root = args.att if d == "att" else args.lfw
         if not root.is_dir():
@@ -196,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for ds in datasets:
         paths, labels = load_people(ds, args)
-        train, test = split_by_photo(labels, args.test_per_identity, args.seed)
+        splits = {s: split_by_photo(labels, args.test_per_identity, s) for s in seeds}
+        train, test = splits[first]
         n_ids = len(set(labels))
         images = [read_image(p).pixels for p in paths]
         faces = [[r for r in detector.detect(im) if r.kind == "face"] for im in images]
@@ -206,10 +244,9 @@ def main(argv: list[str] | None = None) -> int:
         ]
         no_face = sum(1 for f in faces if not f)
         with_people = sum(1 for p in people if p)
-        y_train = np.asarray([labels[i] for i in train])
-        y_test = np.asarray([labels[i] for i in test])
         lines += [
             f"**{ds}**: {n_ids} identities, {len(train)} training and {len(test)} test photos "
+            f"per seed, {len(seeds)} seed(s) pooled "
             f"(chance {100 / n_ids:.1f} %, 2x chance {200 / n_ids:.1f} %); no face found in "
             f"{no_face} photos (left unprotected, as in a real run); the HOG people detector "
             f"fired on {with_people} of {len(images)} photos.",
@@ -220,16 +257,22 @@ def main(argv: list[str] | None = None) -> int:
             ),
         ]
         combos: list[tuple[str, str]] = [("-", "none")]
-        combos += [(r, m) for r in regions for m in methods]
+        if args.rows:
+            combos += [
+                (r.split("@", 1)[0].strip(), r.split("@", 1)[1].strip())
+                for r in args.rows.split(",")
+                if "@" in r
+            ]
+        else:
+            combos += [(r, m) for r in regions for m in methods]
         for region, spec in combos:
             keys = {
-                c: f"{ds}|{args.identities}x{args.per_identity}|{spec}|{region}|{c}|"
-                f"{size}|{args.epochs}|{args.seed}"
+                (c, s): f"{ds}|{args.identities}x{args.per_identity}|{spec}|{region}|{c}|"
+                f"{size}|{args.epochs}|{s}" + ("" if s == first else f"|noise{first}")
                 for c in contexts
+                for s in seeds
             }
-            ssim_key = (
-                f"{ds}|{args.identities}x{args.per_identity}|{spec}|{region}|ssim|{args.seed}"
-            )
+            ssim_key = f"{ds}|{args.identities}x{args.per_identity}|{spec}|{region}|ssim|{first}"
             if any(k not in cache for k in keys.values()) or ssim_key not in cache:
                 t0 = time.perf_counter()
                 if spec == "none":
@@ -240,8 +283,11 @@ def main(argv: list[str] | None = None) -> int:
                     companion = None if method.kinds is None else get_method("blur")
                     protected = []
                     for i, im in enumerate(images):
-                        todo = expand_regions(faces[i], region, people=people[i])
-                        rng = np.random.default_rng([args.seed, i])
+                        if region == "x-bust":
+                            todo = bust_regions(faces[i])
+                        else:
+                            todo = expand_regions(faces[i], region, people=people[i])
+                        rng = np.random.default_rng([first, i])
                         protected.append(
                             protect_regions(method, im, todo, rng=rng, companion=companion).image
                         )
@@ -249,31 +295,40 @@ def main(argv: list[str] | None = None) -> int:
                     np.mean([grey_ssim(a, b) for a, b in zip(images, protected, strict=True)])
                 )
                 for c in contexts:
-                    if keys[c] in cache:
+                    if all(keys[c, s] in cache for s in seeds):
                         continue
                     views = np.stack(
                         [context_view(im, refs[i], c, size) for i, im in enumerate(protected)]
                     )
-                    res = cnn_reid_attack(
-                        views[train],
-                        y_train,
-                        views[test],
-                        y_test,
-                        epochs=args.epochs,
-                        image_size=size,
-                        seed=args.seed,
-                    )
-                    hits = round(res.top1 * res.n_test)
-                    cache[keys[c]] = {"hits": hits, "n": res.n_test, "chance": res.chance_top1}
-                    save()
+                    for s in seeds:
+                        if keys[c, s] in cache:
+                            continue
+                        tr, te = splits[s]
+                        res = cnn_reid_attack(
+                            views[tr],
+                            np.asarray([labels[i] for i in tr]),
+                            views[te],
+                            np.asarray([labels[i] for i in te]),
+                            epochs=args.epochs,
+                            image_size=size,
+                            seed=s,
+                        )
+                        hits = round(res.top1 * res.n_test)
+                        cache[keys[c, s]] = {
+                            "hits": hits,
+                            "n": res.n_test,
+                            "chance": res.chance_top1,
+                        }
+                        save()
                 print(f"[{ds} {region} {spec}: {time.perf_counter() - t0:.0f} s]", file=sys.stderr)
                 save()
             cells = []
             for c in contexts:
-                e = cache[keys[c]]
-                lo, hi = wilson_interval(e["hits"], e["n"])
+                hits = sum(cache[keys[c, s]]["hits"] for s in seeds)
+                n = sum(cache[keys[c, s]]["n"] for s in seeds)
+                lo, hi = wilson_interval(hits, n)
                 half = 100 * ((hi or 0) - (lo or 0)) / 2
-                cells.append(f"{100 * e['hits'] / e['n']:.0f} ± {half:.0f}")
+                cells.append(f"{100 * hits / n:.1f} ± {half:.1f}")
             lines.append(table_row([region, spec, f"{cache[ssim_key]:.3f}", *cells]))
         lines.append("")
     print("\n".join(lines))
