@@ -157,7 +157,7 @@ def _context_name(context: str) -> str:
 
 
 def _draw_frontiers(ax: Any, results: Sequence[SettingResult], contexts: Sequence[str]) -> None:
-    """One black step line per context: the informed attacker's frontier."""
+    """One black step line per context through its frontier settings (hollow squares)."""
     for k, c in enumerate(contexts):
         pts = informed_frontier(results, c)
         if not pts:
@@ -169,6 +169,9 @@ def _draw_frontiers(ax: Any, results: Sequence[SettingResult], contexts: Sequenc
             color="black",
             linestyle=_FRONTIER_STYLES[k % len(_FRONTIER_STYLES)],
             linewidth=1.4,
+            marker="s",
+            markersize=5,
+            fillstyle="none",
             alpha=0.75,
             zorder=4,
             label=f"informed attacker's frontier, sees {_context_name(c)}",
