@@ -30,15 +30,13 @@ targets, the rest train the attacker.  ``--seeds 0,1,2`` repeats the split and
 the attacker's training with each seed and pools the test photos (the photos
 are protected once, with the first seed's noise): a narrower interval.
 
-Besides the shipped region kinds, ``--regions`` takes one experimental kind
-(not a pixveil option): ``x-bust``, the head box joined to a shoulders box
-(:data:`BUST_GROWTH` of the face box: the face's centre +- 1.6 face widths,
-from the chin down to two face heights below it), protected as a box.  It
-tells whether what an attacker still uses around a protected head is the
-clothes at the shoulders or the background above them.  Noise of randomised methods is seeded
-here so that the table can be reproduced (real use draws cryptographic noise).
-Results are cached in ``--cache`` (JSON, one entry per cell) so an interrupted
-run resumes.
+Besides the shipped region kinds, ``--regions`` (and ``--rows``) take one
+experimental kind (not a pixveil option): ``x-head-shoulders``, the head box
+(as a box) and a shoulders box below the chin (:data:`SHOULDERS_GROWTH`: the
+face's centre +- 1.6 face widths, from the chin down two face heights).  What
+stays visible beside the head above the chin is background: it tells whether
+what an attacker still uses around a protected head is the clothes at the
+shoulders or the background of the photo.
 
 Example
 -------
@@ -74,25 +72,26 @@ from pixveil.types import Box, Region
 from pixveil.validate import parse_value
 
 CONTEXTS: tuple[str, ...] = ("1.2", "2", "full")
-#: ``x-bust``: shoulders box around a face box of width ``w``, height ``h``:
-#: ``side`` x ``w`` from the face's centre to each side, ``down`` x ``h`` below it.
-BUST_GROWTH: dict[str, float] = {"side": 1.6, "down": 2.0}
+#: ``x-head-shoulders``: shoulders box under a face box of width ``w``, height ``h``:
+#: ``side`` x ``w`` from the face's centre to each side, from the chin down ``down`` x ``h``.
+SHOULDERS_GROWTH: dict[str, float] = {"side": 1.6, "down": 2.0}
 
 
-def bust_regions(faces: list[Region]) -> list[Region]:
-    """The experimental ``x-bust`` region of each face: head box joined to the shoulders."""
+def head_shoulders_regions(faces: list[Region]) -> list[Region]:
+    """The experimental ``x-head-shoulders`` regions of each face: its head box and a
+    shoulders box below the chin (two boxes: what lies beside the head above the chin
+    stays visible)."""
     out = []
     for head in expand_regions(faces, "head"):
         face = inner_face(head)
         if face is None:  # pragma: no cover - head regions always keep their face
             continue
-        x0, y0, x1, y1 = face.box
-        w, h = x1 - x0, y1 - y0
+        x0, _, x1, y1 = face.box
+        w, h = x1 - x0, face.box[3] - face.box[1]
         cx = (x0 + x1) / 2
-        side, down = BUST_GROWTH["side"] * w, BUST_GROWTH["down"] * h
-        hx0, hy0, hx1, hy1 = head.box
-        box = (min(hx0, cx - side), hy0, max(hx1, cx + side), max(hy1, y1 + down))
-        out.append(Region(box, kind="person", score=head.score, landmarks=head.landmarks))
+        side, down = SHOULDERS_GROWTH["side"] * w, SHOULDERS_GROWTH["down"] * h
+        out.append(Region(head.box, kind="person", score=head.score, landmarks=head.landmarks))
+        out.append(Region((cx - side, y1, cx + side, y1 + down), kind="person", score=head.score))
     return out
 
 
@@ -283,8 +282,8 @@ def main(argv: list[str] | None = None) -> int:
                     companion = None if method.kinds is None else get_method("blur")
                     protected = []
                     for i, im in enumerate(images):
-                        if region == "x-bust":
-                            todo = bust_regions(faces[i])
+                        if region == "x-head-shoulders":
+                            todo = head_shoulders_regions(faces[i])
                         else:
                             todo = expand_regions(faces[i], region, people=people[i])
                         rng = np.random.default_rng([first, i])
