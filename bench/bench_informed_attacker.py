@@ -36,7 +36,9 @@ experimental kind (not a pixveil option): ``x-head-shoulders``, the head box
 face's centre +- 1.6 face widths, from the chin down two face heights).  What
 stays visible beside the head above the chin is background: it tells whether
 what an attacker still uses around a protected head is the clothes at the
-shoulders or the background of the photo.
+shoulders or the background of the photo.  ``x-boxes-only`` draws the same two
+boxes (protected by the method) on a uniform grey photo: what the regions'
+position and size alone tell.
 
 Example
 -------
@@ -92,6 +94,23 @@ def head_shoulders_regions(faces: list[Region]) -> list[Region]:
         side, down = SHOULDERS_GROWTH["side"] * w, SHOULDERS_GROWTH["down"] * h
         out.append(Region(head.box, kind="person", score=head.score, landmarks=head.landmarks))
         out.append(Region((cx - side, y1, cx + side, y1 + down), kind="person", score=head.score))
+    return out
+
+
+def snap_regions(regions: list[Region], width: int, height: int, cells: int) -> list[Region]:
+    """Each region's box grown outward to a grid of ``cells`` cells along the photo's
+    shorter side: the outline then tells little of the face box's size and place."""
+    step = min(width, height) / cells
+    out = []
+    for r in regions:
+        x0, y0, x1, y1 = r.box
+        box = (
+            math.floor(x0 / step) * step,
+            math.floor(y0 / step) * step,
+            math.ceil(x1 / step) * step,
+            math.ceil(y1 / step) * step,
+        )
+        out.append(Region(box, kind=r.kind, score=r.score, landmarks=r.landmarks))
     return out
 
 
@@ -192,6 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--contexts", default=",".join(CONTEXTS))
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--image-size", type=int, default=48)
+    ap.add_argument(
+        "--snap",
+        type=int,
+        default=0,
+        help="grow every protected box outward to a grid of N cells per side (0: off)",
+    )
     ap.add_argument("--seeds", default="0", help="split/training seeds, pooled (e.g. 0,1,2)")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/pixveil-informed-attacker.json"))
     args = ap.parse_args(argv)
@@ -265,13 +290,14 @@ def main(argv: list[str] | None = None) -> int:
         else:
             combos += [(r, m) for r in regions for m in methods]
         for region, spec in combos:
+            tag = region if not args.snap or spec == "none" else f"{region}/snap{args.snap}"
             keys = {
-                (c, s): f"{ds}|{args.identities}x{args.per_identity}|{spec}|{region}|{c}|"
+                (c, s): f"{ds}|{args.identities}x{args.per_identity}|{spec}|{tag}|{c}|"
                 f"{size}|{args.epochs}|{s}" + ("" if s == first else f"|noise{first}")
                 for c in contexts
                 for s in seeds
             }
-            ssim_key = f"{ds}|{args.identities}x{args.per_identity}|{spec}|{region}|ssim|{first}"
+            ssim_key = f"{ds}|{args.identities}x{args.per_identity}|{spec}|{tag}|ssim|{first}"
             if any(k not in cache for k in keys.values()) or ssim_key not in cache:
                 t0 = time.perf_counter()
                 if spec == "none":
@@ -282,10 +308,15 @@ def main(argv: list[str] | None = None) -> int:
                     companion = None if method.kinds is None else get_method("blur")
                     protected = []
                     for i, im in enumerate(images):
-                        if region == "x-head-shoulders":
+                        if region == "x-boxes-only":
+                            # only the regions' position and size: black boxes on grey
+                            im = np.full_like(im, 128)
+                        if region in ("x-head-shoulders", "x-boxes-only"):
                             todo = head_shoulders_regions(faces[i])
                         else:
                             todo = expand_regions(faces[i], region, people=people[i])
+                        if args.snap:
+                            todo = snap_regions(todo, im.shape[1], im.shape[0], args.snap)
                         rng = np.random.default_rng([first, i])
                         protected.append(
                             protect_regions(method, im, todo, rng=rng, companion=companion).image
@@ -328,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
                 lo, hi = wilson_interval(hits, n)
                 half = 100 * ((hi or 0) - (lo or 0)) / 2
                 cells.append(f"{100 * hits / n:.1f} ± {half:.1f}")
-            lines.append(table_row([region, spec, f"{cache[ssim_key]:.3f}", *cells]))
+            lines.append(table_row([tag, spec, f"{cache[ssim_key]:.3f}", *cells]))
         lines.append("")
     print("\n".join(lines))
     return 0
