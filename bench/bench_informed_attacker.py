@@ -26,10 +26,19 @@ Data (``../shared/data``, read in place)
   ones in name order), their first ``--per-identity`` photos.
 
 Per identity a seeded choice of ``--test-per-identity`` photos are the
-targets, the rest train the attacker.  Noise of randomised methods is seeded
-here so that the table can be reproduced (real use draws cryptographic noise).
-Results are cached in ``--cache`` (JSON, one entry per cell) so an interrupted
-run resumes.
+targets, the rest train the attacker.  ``--seeds 0,1,2`` repeats the split and
+the attacker's training with each seed and pools the test photos (the photos
+are protected once, with the first seed's noise): a narrower interval.
+
+Besides the shipped region kinds, ``--regions`` (and ``--rows``) take one
+experimental kind (not a pixveil option): ``x-head-shoulders``, the head box
+(as a box) and a shoulders box below the chin (:data:`SHOULDERS_GROWTH`: the
+face's centre +- 1.6 face widths, from the chin down two face heights).  What
+stays visible beside the head above the chin is background: it tells whether
+what an attacker still uses around a protected head is the clothes at the
+shoulders or the background of the photo.  ``x-boxes-only`` draws the same two
+boxes (protected by the method) on a uniform grey photo: what the regions'
+position and size alone tell.
 
 Example
 -------
@@ -60,11 +69,49 @@ from pixveil.evaluate.datasets import load_dataset
 from pixveil.evaluate.metrics import ssim
 from pixveil.io import read_image
 from pixveil.protect import get_method, protect_regions
-from pixveil.regions import REGION_KINDS, expand_regions, people_boxes
+from pixveil.regions import REGION_KINDS, expand_regions, inner_face, people_boxes
 from pixveil.types import Box, Region
 from pixveil.validate import parse_value
 
 CONTEXTS: tuple[str, ...] = ("1.2", "2", "full")
+#: ``x-head-shoulders``: shoulders box under a face box of width ``w``, height ``h``:
+#: ``side`` x ``w`` from the face's centre to each side, from the chin down ``down`` x ``h``.
+SHOULDERS_GROWTH: dict[str, float] = {"side": 1.6, "down": 2.0}
+
+
+def head_shoulders_regions(faces: list[Region]) -> list[Region]:
+    """The experimental ``x-head-shoulders`` regions of each face: its head box and a
+    shoulders box below the chin (two boxes: what lies beside the head above the chin
+    stays visible)."""
+    out = []
+    for head in expand_regions(faces, "head"):
+        face = inner_face(head)
+        if face is None:  # pragma: no cover - head regions always keep their face
+            continue
+        x0, _, x1, y1 = face.box
+        w, h = x1 - x0, face.box[3] - face.box[1]
+        cx = (x0 + x1) / 2
+        side, down = SHOULDERS_GROWTH["side"] * w, SHOULDERS_GROWTH["down"] * h
+        out.append(Region(head.box, kind="person", score=head.score, landmarks=head.landmarks))
+        out.append(Region((cx - side, y1, cx + side, y1 + down), kind="person", score=head.score))
+    return out
+
+
+def snap_regions(regions: list[Region], width: int, height: int, cells: int) -> list[Region]:
+    """Each region's box grown outward to a grid of ``cells`` cells along the photo's
+    shorter side: the outline then tells little of the face box's size and place."""
+    step = min(width, height) / cells
+    out = []
+    for r in regions:
+        x0, y0, x1, y1 = r.box
+        box = (
+            math.floor(x0 / step) * step,
+            math.floor(y0 / step) * step,
+            math.ceil(x1 / step) * step,
+            math.ceil(y1 / step) * step,
+        )
+        out.append(Region(box, kind=r.kind, score=r.score, landmarks=r.landmarks))
+    return out
 
 
 def parse_method(spec: str) -> tuple[str, dict[str, Any]]:
@@ -155,16 +202,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--test-per-identity", type=int, default=3)
     ap.add_argument("--methods", default="blur,pixelate,mask,dp-pix,gan-face")
     ap.add_argument("--regions", default=",".join(REGION_KINDS))
+    ap.add_argument(
+        "--rows",
+        default="",
+        help="instead of every region x method: REGION@METHOD,... "
+        "(e.g. head@mask:shape=box,person@mask)",
+    )
     ap.add_argument("--contexts", default=",".join(CONTEXTS))
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--image-size", type=int, default=48)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--snap",
+        type=int,
+        default=0,
+        help="grow every protected box outward to a grid of N cells per side (0: off)",
+    )
+    ap.add_argument("--seeds", default="0", help="split/training seeds, pooled (e.g. 0,1,2)")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/pixveil-informed-attacker.json"))
     args = ap.parse_args(argv)
     contexts = [c.strip() for c in args.contexts.split(",") if c.strip()]
     regions = [r.strip() for r in args.regions.split(",") if r.strip()]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
+    first = seeds[0]
     for d in datasets:
         root = args.att if d == "att" else args.lfw
         if not root.is_dir():
@@ -196,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for ds in datasets:
         paths, labels = load_people(ds, args)
-        train, test = split_by_photo(labels, args.test_per_identity, args.seed)
+        splits = {s: split_by_photo(labels, args.test_per_identity, s) for s in seeds}
+        train, test = splits[first]
         n_ids = len(set(labels))
         images = [read_image(p).pixels for p in paths]
         faces = [[r for r in detector.detect(im) if r.kind == "face"] for im in images]
@@ -206,10 +268,9 @@ def main(argv: list[str] | None = None) -> int:
         ]
         no_face = sum(1 for f in faces if not f)
         with_people = sum(1 for p in people if p)
-        y_train = np.asarray([labels[i] for i in train])
-        y_test = np.asarray([labels[i] for i in test])
         lines += [
             f"**{ds}**: {n_ids} identities, {len(train)} training and {len(test)} test photos "
+            f"per seed, {len(seeds)} seed(s) pooled "
             f"(chance {100 / n_ids:.1f} %, 2x chance {200 / n_ids:.1f} %); no face found in "
             f"{no_face} photos (left unprotected, as in a real run); the HOG people detector "
             f"fired on {with_people} of {len(images)} photos.",
@@ -220,16 +281,23 @@ def main(argv: list[str] | None = None) -> int:
             ),
         ]
         combos: list[tuple[str, str]] = [("-", "none")]
-        combos += [(r, m) for r in regions for m in methods]
+        if args.rows:
+            combos += [
+                (r.split("@", 1)[0].strip(), r.split("@", 1)[1].strip())
+                for r in args.rows.split(",")
+                if "@" in r
+            ]
+        else:
+            combos += [(r, m) for r in regions for m in methods]
         for region, spec in combos:
+            tag = region if not args.snap or spec == "none" else f"{region}/snap{args.snap}"
             keys = {
-                c: f"{ds}|{args.identities}x{args.per_identity}|{spec}|{region}|{c}|"
-                f"{size}|{args.epochs}|{args.seed}"
+                (c, s): f"{ds}|{args.identities}x{args.per_identity}|{spec}|{tag}|{c}|"
+                f"{size}|{args.epochs}|{s}" + ("" if s == first else f"|noise{first}")
                 for c in contexts
+                for s in seeds
             }
-            ssim_key = (
-                f"{ds}|{args.identities}x{args.per_identity}|{spec}|{region}|ssim|{args.seed}"
-            )
+            ssim_key = f"{ds}|{args.identities}x{args.per_identity}|{spec}|{tag}|ssim|{first}"
             if any(k not in cache for k in keys.values()) or ssim_key not in cache:
                 t0 = time.perf_counter()
                 if spec == "none":
@@ -240,8 +308,16 @@ def main(argv: list[str] | None = None) -> int:
                     companion = None if method.kinds is None else get_method("blur")
                     protected = []
                     for i, im in enumerate(images):
-                        todo = expand_regions(faces[i], region, people=people[i])
-                        rng = np.random.default_rng([args.seed, i])
+                        if region == "x-boxes-only":
+                            # only the regions' position and size: black boxes on grey
+                            im = np.full_like(im, 128)
+                        if region in ("x-head-shoulders", "x-boxes-only"):
+                            todo = head_shoulders_regions(faces[i])
+                        else:
+                            todo = expand_regions(faces[i], region, people=people[i])
+                        if args.snap:
+                            todo = snap_regions(todo, im.shape[1], im.shape[0], args.snap)
+                        rng = np.random.default_rng([first, i])
                         protected.append(
                             protect_regions(method, im, todo, rng=rng, companion=companion).image
                         )
@@ -249,32 +325,41 @@ def main(argv: list[str] | None = None) -> int:
                     np.mean([grey_ssim(a, b) for a, b in zip(images, protected, strict=True)])
                 )
                 for c in contexts:
-                    if keys[c] in cache:
+                    if all(keys[c, s] in cache for s in seeds):
                         continue
                     views = np.stack(
                         [context_view(im, refs[i], c, size) for i, im in enumerate(protected)]
                     )
-                    res = cnn_reid_attack(
-                        views[train],
-                        y_train,
-                        views[test],
-                        y_test,
-                        epochs=args.epochs,
-                        image_size=size,
-                        seed=args.seed,
-                    )
-                    hits = round(res.top1 * res.n_test)
-                    cache[keys[c]] = {"hits": hits, "n": res.n_test, "chance": res.chance_top1}
-                    save()
+                    for s in seeds:
+                        if keys[c, s] in cache:
+                            continue
+                        tr, te = splits[s]
+                        res = cnn_reid_attack(
+                            views[tr],
+                            np.asarray([labels[i] for i in tr]),
+                            views[te],
+                            np.asarray([labels[i] for i in te]),
+                            epochs=args.epochs,
+                            image_size=size,
+                            seed=s,
+                        )
+                        hits = round(res.top1 * res.n_test)
+                        cache[keys[c, s]] = {
+                            "hits": hits,
+                            "n": res.n_test,
+                            "chance": res.chance_top1,
+                        }
+                        save()
                 print(f"[{ds} {region} {spec}: {time.perf_counter() - t0:.0f} s]", file=sys.stderr)
                 save()
             cells = []
             for c in contexts:
-                e = cache[keys[c]]
-                lo, hi = wilson_interval(e["hits"], e["n"])
+                hits = sum(cache[keys[c, s]]["hits"] for s in seeds)
+                n = sum(cache[keys[c, s]]["n"] for s in seeds)
+                lo, hi = wilson_interval(hits, n)
                 half = 100 * ((hi or 0) - (lo or 0)) / 2
-                cells.append(f"{100 * e['hits'] / e['n']:.0f} ± {half:.0f}")
-            lines.append(table_row([region, spec, f"{cache[ssim_key]:.3f}", *cells]))
+                cells.append(f"{100 * hits / n:.1f} ± {half:.1f}")
+            lines.append(table_row([tag, spec, f"{cache[ssim_key]:.3f}", *cells]))
         lines.append("")
     print("\n".join(lines))
     return 0

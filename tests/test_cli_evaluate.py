@@ -190,6 +190,49 @@ def test_attack_reid_prints_its_table(tmp_path: Path, astronaut: np.ndarray) -> 
     assert "Informed attacker (CNN) top-1, sees the whole photo" in html
 
 
+@pytest.mark.slow
+def test_attack_reconstruction_runs_per_context(tmp_path: Path, astronaut: np.ndarray) -> None:
+    if attack_runs.attacks_available()["reconstruction"] is not None:
+        pytest.skip("the reconstruction attack is not available")
+    data = _faces(tmp_path / "faces", astronaut)
+    out = tmp_path / "report"
+    res = cli.invoke(
+        root,
+        [
+            "attack", "reconstruction", "--data", str(data), "--method", "mask", "--epochs", "1",
+            "--image-size", "32", "--context", "1.2,full", "-j", "1", "-q", "-o", str(out),
+        ],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    flat = _flat(res.output)
+    assert "Reconstruction attack" in flat
+    assert all(f"│ mask │ {c} │" in flat for c in ("1.2", "full")), flat
+    figures = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    mask = next(r for r in figures["results"] if r["setting"]["method"] == "mask")
+    contexts = mask["attacks"]["reconstruction"]["contexts"]
+    assert set(contexts) == {"1.2", "full"}
+    # the mask fills the face box x 1.2 but is a small part of the whole photo
+    assert contexts["full"]["ssim_protected"] > contexts["1.2"]["ssim_protected"]
+    html = (out / "index.html").read_text(encoding="utf-8")
+    assert "SSIM reconstruction vs original, sees the whole photo" in html
+
+
+@pytest.mark.slow
+def test_evaluate_summary_has_reconstruction_per_context(
+    tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    if attack_runs.attacks_available()["reconstruction"] is not None:
+        pytest.skip("the reconstruction attack is not available")
+    data = _faces(tmp_path / "faces", astronaut)
+    args = ["evaluate", "--data", str(data), "-o", str(tmp_path / "r"), "--methods", "mask"]
+    args += ["--attacks", "reconstruction", "--reconstruction-epochs", "1", "--attack-size", "32"]
+    res = cli.invoke(root, [*args, "--context", "2,full", *FAST])
+    assert res.exit_code == 0, res.output
+    flat = _flat(res.output)
+    header = flat.split("┡")[0]  # the console may wrap a header over two lines
+    assert header.count("recon. SSIM") == 2 and "(2)" in header and "(full)" in header, flat
+
+
 def test_attack_reid_refuses_a_bad_context(tmp_path: Path, astronaut: np.ndarray) -> None:
     data = _faces(tmp_path / "faces", astronaut)
     res = cli.invoke(root, ["attack", "reid", "--data", str(data), "--context", "0.5", "-q"])

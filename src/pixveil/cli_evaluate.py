@@ -224,10 +224,11 @@ def _summary(result: Any) -> Table:
         table.add_column("detected", justify="right")
     attacks = [a for a in ("cnn", "reconstruction") if any(a in r.attacks for r in result.results)]
     contexts = list(result.config.contexts) if "cnn" in attacks else []
+    rec_contexts = list(result.config.contexts) if "reconstruction" in attacks else []
     for c in contexts:
         table.add_column(f"informed top-1 ({c})", justify="right")
-    if "reconstruction" in attacks:
-        table.add_column("recon. SSIM", justify="right")
+    for c in rec_contexts:
+        table.add_column(f"recon. SSIM ({c})", justify="right")
     for r in result.results:
         cells = [
             r.setting.method,
@@ -244,8 +245,9 @@ def _summary(result: Any) -> Table:
         for c in contexts:
             figures = r.attacks.get("cnn", {}).get("contexts", {}).get(c, {})
             cells.append(_pct(figures.get("top1")))
-        if "reconstruction" in attacks:
-            cells.append(_num(r.attacks.get("reconstruction", {}).get("ssim_reconstructed")))
+        for c in rec_contexts:
+            figures = _by_context(r.attacks.get("reconstruction", {})).get(c, {})
+            cells.append(_num(figures.get("ssim_reconstructed")))
         table.add_row(*cells)
     scored = next((r.reid for r in result.results if r.reid is not None and r.reid.n_probes), None)
     captions = []
@@ -320,8 +322,8 @@ ContextOpt = Annotated[
     str,
     typer.Option(
         "--context",
-        help="What the CNN attacker sees, comma-separated: a factor (the face box grown by "
-        "it, e.g. 1.2 or 2) or full (the whole photo); one attack per context.",
+        help="What the attackers see, comma-separated: a factor (the face box grown by "
+        "it, e.g. 1.2 or 2) or full (the whole photo); each attack runs once per context.",
     ),
 ]
 RegionOpt = Annotated[
@@ -582,8 +584,16 @@ class _AttackTable:
     row: Callable[[Any, dict[str, Any]], list[list[str]]]  # (SettingResult, figures) -> rows
 
 
+def _by_context(a: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """An attack entry's figures per context (an entry without them is its own context)."""
+    if not a:
+        return {}
+    by_context: dict[str, dict[str, Any]] = a.get("contexts") or {a.get("context", "1.2"): a}
+    return by_context
+
+
 def _cnn_row(r: Any, a: dict[str, Any]) -> list[list[str]]:
-    by_context = a.get("contexts") or {a.get("context", "1.2"): a}
+    by_context = _by_context(a)
     return [
         [
             r.setting.label,
@@ -602,12 +612,14 @@ def _reconstruction_row(r: Any, a: dict[str, Any]) -> list[list[str]]:
     return [
         [
             r.setting.label,
-            _num(a["ssim_protected"]),
-            _num(a["ssim_reconstructed"]),
-            _num(a["psnr_protected"], 2),
-            _num(a["psnr_reconstructed"], 2),
-            f"{a['n_train']} / {a['n_test']}",
+            c,
+            _num(f["ssim_protected"]),
+            _num(f["ssim_reconstructed"]),
+            _num(f["psnr_protected"], 2),
+            _num(f["psnr_reconstructed"], 2),
+            f"{f['n_train']} / {f['n_test']}",
         ]
+        for c, f in _by_context(a).items()
     ]
 
 
@@ -716,7 +728,7 @@ def _add_attack_command(name: str, attack: str, table_spec: _AttackTable, *, doc
             output=output,
             workers=workers,
             quiet=quiet,
-            contexts=context if attack == "cnn" else "1.2",
+            contexts=context,
             region=region,
         )
 
@@ -742,6 +754,7 @@ _add_attack_command(
         title="Reconstruction attack (U-Net trained on original/protected pairs)",
         columns=(
             "setting",
+            "context",
             "SSIM protected",
             "SSIM reconstructed",
             "PSNR protected",

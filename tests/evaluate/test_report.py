@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -15,7 +16,7 @@ import pytest
 from PIL import Image
 
 from pixveil.errors import OutputError
-from pixveil.evaluate import EvaluationConfig, EvaluationResult, Example, SettingResult
+from pixveil.evaluate import EvaluationConfig, EvaluationResult, Example, SettingResult, plots
 from pixveil.evaluate.datasets import DatasetItem, FaceDataset
 from pixveil.evaluate.privacy import ReidSummary
 from pixveil.evaluate.report import (
@@ -133,6 +134,30 @@ def fake_result(
     )
 
 
+#: Informed attacker's top-1 per setting label and context in :func:`with_contexts`.
+_TOP1 = {
+    "1.2": {"none": 1.0, "blur strength=0.1": 0.5, "blur strength=0.3": 0.25, "mask": 0.0},
+    "full": {"none": 1.0, "blur strength=0.1": 0.75, "blur strength=0.3": 0.5, "mask": 0.5},
+}
+
+
+def with_contexts(result: EvaluationResult) -> EvaluationResult:
+    """``result`` (with attacks) as if both attacks had seen the face box x 1.2 and the whole
+    photo: CNN top-1 from :data:`_TOP1`, reconstruction SSIM 0.1 higher in the whole photo."""
+    result.config = dataclasses.replace(result.config, contexts=("1.2", "full"))
+    for r in result.results:
+        cnn = r.attacks["cnn"]
+        cnn["context"] = "1.2"
+        cnn["contexts"] = {c: {**cnn, "top1": top1[r.setting.label]} for c, top1 in _TOP1.items()}
+        cnn.update(cnn["contexts"]["1.2"])
+        rec = r.attacks.get("reconstruction")
+        if rec is not None:
+            rec["context"] = "1.2"
+            whole = {k: v + 0.1 if k.startswith("ssim") else v for k, v in rec.items()}
+            rec["contexts"] = {"1.2": dict(rec), "full": whole}
+    return result
+
+
 def _strict_json(path: Path) -> Any:
     def refuse(name: str) -> Any:
         raise ValueError(f"non-standard JSON constant {name}")
@@ -210,6 +235,20 @@ class TestWriteReport:
         assert "SSIM reconstruction vs original" in page
         assert "reconstruction</th>" in page  # the reconstruction grid rows
 
+    def test_reconstruction_figures_per_context(self, tmp_path: Path) -> None:
+        write_report(with_contexts(fake_result(tmp_path, attacks=True)), tmp_path / "r")
+        page = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
+        table = page.split('id="table-reconstruction"')[1].split("</table>")[0]
+        for sees in ("face box x 1.2", "the whole photo"):
+            assert f"SSIM reconstruction vs original, sees {sees}</th>" in table
+        # mask: SSIM 0.6, reconstruction 0.5 in the face box x 1.2, 0.6 in the whole photo
+        row = table.split("SSIM reconstruction vs original, sees the whole photo</th>")[1]
+        assert row.split("</tr>")[0].count("<td>0.600</td>") == 1
+        rows = list(csv.DictReader(io.StringIO((tmp_path / "r" / "results.csv").read_text())))
+        mask = next(r for r in rows if r["label"] == "mask")
+        assert float(mask["reconstruction_ssim_reconstructed_context_full"]) == pytest.approx(0.6)
+        assert "the attacker sees face box x 1.2" in page  # the reconstructions shown
+
     def test_flat_folder(self, tmp_path: Path) -> None:
         result = fake_result(tmp_path, identities=False)
         write_report(result, tmp_path / "r")
@@ -225,6 +264,48 @@ class TestWriteReport:
         with Image.open(io.BytesIO(png)) as im:
             width, height = im.size
         assert width > 2.5 * height  # three panels side by side
+
+    def test_informed_frontier(self, tmp_path: Path) -> None:
+        results = with_contexts(fake_result(tmp_path, attacks=True)).results
+        near = plots.informed_frontier(results, "1.2")
+        assert near == [
+            (0.6, 0.0, "mask"),
+            (0.8, 0.25, "blur strength=0.3"),
+            (0.9, 0.5, "blur strength=0.1"),
+        ]  # the baseline is no protection: left out
+        # in the whole photo mask (SSIM 0.6, 50 %) is beaten by blur 0.3 (SSIM 0.8, 50 %)
+        whole = plots.informed_frontier(results, "full")
+        assert whole == [(0.8, 0.5, "blur strength=0.3"), (0.9, 0.75, "blur strength=0.1")]
+        assert plots.informed_frontier(results, "2") == []
+
+    def test_plot_draws_the_informed_frontier_per_context(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(plots, "_png", lambda fig: fig)  # keep the figure to look at
+        fig: Any = privacy_utility_figure(with_contexts(fake_result(tmp_path, attacks=True)))
+        (ax,) = [a for a in fig.axes if a.get_title().startswith("Informed attacker")]
+        lines = {line.get_label(): line for line in ax.get_lines()}
+        near = lines["informed attacker's frontier, sees face box x 1.2"]
+        whole = lines["informed attacker's frontier, sees the whole photo"]
+        assert list(near.get_xdata()) == [0.6, 0.8, 0.9]
+        assert list(near.get_ydata()) == [0.0, 25.0, 50.0]
+        assert near.get_drawstyle() == "steps-pre"  # lowest top-1 at SSIM >= x
+        assert list(whole.get_xdata()) == [0.8, 0.9] and list(whole.get_ydata()) == [50, 75]
+        assert list(lines["chance"].get_ydata()) == [50.0, 50.0]
+        # each method's curve is its worst context
+        assert list(lines["blur (strength)"].get_ydata()) == [75.0, 50.0]
+        assert list(lines["mask"].get_ydata()) == [50.0]
+        assert "worst context" in ax.get_ylabel()
+
+    def test_plot_with_one_context_draws_its_frontier(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(plots, "_png", lambda fig: fig)
+        fig: Any = privacy_utility_figure(fake_result(tmp_path, attacks=True))
+        (ax,) = [a for a in fig.axes if a.get_title().startswith("Informed attacker")]
+        labels = [line.get_label() for line in ax.get_lines()]
+        assert labels.count("informed attacker's frontier, sees face box x 1.2") == 1
+        assert "worst context" not in ax.get_ylabel()
 
     def test_no_plot_without_privacy_figures(self, tmp_path: Path) -> None:
         result = fake_result(tmp_path)

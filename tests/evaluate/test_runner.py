@@ -593,3 +593,41 @@ def test_informed_attacker_sees_what_its_context_shows(
     person = run_evaluation(EvaluationConfig(**common, region="person"))
     hidden = by_label(person)["mask"].attacks["cnn"]["contexts"]["full"]["top1"]
     assert hidden <= 0.5
+
+
+@pytest.mark.slow
+def test_reconstruction_attack_runs_in_every_context(tmp_path: Path, astronaut: np.ndarray) -> None:
+    """The reconstruction attack sees the same contexts as the CNN attack: in the whole
+    photo a masked face is a small part of the view, so the protected view is far more
+    like the original there than in the face box x 1.2 (where the mask fills it)."""
+    available = attack_runs.attacks_available()
+    if available["reconstruction"] is not None:
+        pytest.skip(f"reconstruction attack unavailable: {available}")
+    root = make_people(tmp_path / "p", astronaut, per_identity=3)
+    result = run_evaluation(
+        EvaluationConfig(
+            data=root,
+            methods=("mask",),
+            attacks=("reconstruction",),
+            reconstruction_epochs=1,
+            attack_image_size=32,
+            contexts=("1.2", "full"),
+            reid=True,
+            detection=False,
+            examples=0,
+        )
+    )
+    base, mask = result.results
+    assert not base.attacks  # nothing to reconstruct without protection
+    rec = mask.attacks["reconstruction"]
+    assert rec["context"] == "1.2" and set(rec["contexts"]) == {"1.2", "full"}
+    near, whole = rec["contexts"]["1.2"], rec["contexts"]["full"]
+    assert rec["ssim_protected"] == near["ssim_protected"]  # the top level: first context
+    assert whole["ssim_protected"] > near["ssim_protected"] + 0.2
+    assert near["n_test"] == whole["n_test"] == 3
+    # same-photo verification needs the face's place in the crop: face box x 1.2 only
+    assert "same_photo_protected" in near and "same_photo_protected" not in whole
+    row = mask.row()
+    assert row["reconstruction_ssim_reconstructed_context_full"] == whole["ssim_reconstructed"]
+    protected, rebuilt = result.reconstructions["mask"]  # the first context's
+    assert protected.shape == rebuilt.shape == (3, 32, 32, 3)

@@ -6,7 +6,10 @@ After the per-image pass, :func:`run_attacks` trains and tests the attacks of
 images: the CNN re-identification attack on every setting (the baseline
 included), the reconstruction attack on every protected setting.  Each
 identity's last ~20 % of images are held out to test them
-(:func:`attack_split`).  The figures go into each setting's
+(:func:`attack_split`).  Both attacks run once per attacker context
+(``config.contexts``: the face box grown by a factor, or the whole photo), on
+the views :func:`pixveil.evaluate.worker.context_crops` cut.  The figures go
+into each setting's
 :attr:`~pixveil.evaluate.results.SettingResult.attacks`.
 """
 
@@ -121,11 +124,16 @@ def run_attacks(
         attack's latest figures.
     views : mapping, optional
         For each setting's label (the baseline's included) and each of
-        ``config.contexts``, the attacker's view of each image.  The CNN
-        attack runs once per context: ``attacks["cnn"]`` holds the figures of
-        the first context (its name under ``"context"``) and, under
-        ``"contexts"``, those of every context.  Without ``views`` the CNN
-        attack sees the ``crops`` (context ``"1.2"``).
+        ``config.contexts``, the attacker's view of each image.  Both attacks
+        run once per context: ``attacks["cnn"]`` and
+        ``attacks["reconstruction"]`` hold the figures of the first context
+        (its name under ``"context"``) and, under ``"contexts"``, those of
+        every context.  The reconstruction attack maps the protected view to
+        the original's view of the same context (``infos[i].context_crops``);
+        its same-photo figures (with ``config.reid``) are computed in context
+        ``"1.2"`` only, where the face's place in the crop is known, and the
+        reconstructions shown in the report are those of the first context.
+        Without ``views`` both attacks see the ``crops`` (context ``"1.2"``).
     """
     available = attacks_available()
     labels = dataset.labels
@@ -148,15 +156,13 @@ def run_attacks(
         for res in results:
             if attack == "reconstruction" and res.setting.is_baseline:
                 continue  # nothing to undo
-            if attack == "cnn" and views is not None:
+            if views is not None:
                 runs.extend((attack, res, c) for c in config.contexts)
             else:
                 runs.append((attack, res, "1.2"))
     if not runs:
         return
     originals = {i: present(infos[i].crop) for i in valid}
-    train_orig = np.stack([originals[i] for i in train])
-    test_orig = np.stack([originals[i] for i in test])
     train_labels = np.asarray([labels[i] or "" for i in train])
     test_labels = np.asarray([labels[i] or "" for i in test])
     encoder: Any = None
@@ -167,13 +173,13 @@ def run_attacks(
     size = config.attack_image_size
     for n_done, (attack, res, context) in enumerate(runs):
         label = res.setting.label
-        source = crops.get(label, originals)
-        if attack == "cnn" and views is not None:
+        source, truth = crops.get(label, originals), originals
+        if views is not None:
             source = views[label][context]
+            truth = {i: infos[i].context_crops[context] for i in valid}
         train_prot = np.stack([source[i] for i in train])
         test_prot = np.stack([source[i] for i in test])
-
-        shown = label if attack != "cnn" else f"{label}, context {context}"
+        shown = f"{label}, context {context}"
 
         def report(
             event: ProgressEvent, n_done: int = n_done, label: str = label, shown: str = shown
@@ -202,14 +208,15 @@ def run_attacks(
             figures = {
                 k: v for k, v in dataclasses.asdict(cnn).items() if not isinstance(v, np.ndarray)
             }
-            entry_cnn = res.attacks.setdefault("cnn", {**figures, "context": context})
-            entry_cnn.setdefault("contexts", {})[context] = figures
+            _store(res, "cnn", context, figures)
         else:
             from pixveil.evaluate.attacks.reconstruction import reconstruction_attack
 
             kwargs = {"image_size": size, "seed": config.seed}
             if config.reconstruction_epochs is not None:
                 kwargs["epochs"] = config.reconstruction_epochs
+            train_orig = np.stack([truth[i] for i in train])
+            test_orig = np.stack([truth[i] for i in test])
             rec = reconstruction_attack(
                 train_orig, train_prot, test_orig, test_prot, progress=report, **kwargs
             )
@@ -223,17 +230,31 @@ def run_attacks(
                 "n_train": len(train),
                 "n_test": len(test),
             }
-            if encoder is not None:
+            if encoder is not None and context == "1.2":
                 entry.update(_crop_same_photo(encoder, test_orig, test_prot, rec.reconstructions))
-            res.attacks["reconstruction"] = entry
-            reconstructions[label] = (
-                _resize_all(test_prot[:_SHOWN_RECONSTRUCTIONS], size),
-                rec.reconstructions[:_SHOWN_RECONSTRUCTIONS],
-            )
-            reconstructions.setdefault(
-                "original", (_resize_all(test_orig[:_SHOWN_RECONSTRUCTIONS], size),) * 2
-            )
+            first = _store(res, "reconstruction", context, entry)
+            if first:
+                reconstructions[label] = (
+                    _resize_all(test_prot[:_SHOWN_RECONSTRUCTIONS], size),
+                    rec.reconstructions[:_SHOWN_RECONSTRUCTIONS],
+                )
+                reconstructions.setdefault(
+                    "original", (_resize_all(test_orig[:_SHOWN_RECONSTRUCTIONS], size),) * 2
+                )
     progress(ProgressEvent("attack", len(runs), len(runs), "attacks done"))
+
+
+def _store(res: SettingResult, attack: str, context: str, figures: dict[str, Any]) -> bool:
+    """File one attack run's ``figures`` under ``res.attacks[attack]``.
+
+    The first context run becomes the entry's top level (with ``"context"``
+    naming it); every context's figures go under ``"contexts"``.  Returns
+    whether this was the first context of the entry.
+    """
+    first = attack not in res.attacks
+    entry = res.attacks.setdefault(attack, {**figures, "context": context})
+    entry.setdefault("contexts", {})[context] = dict(figures)
+    return first
 
 
 def _resize_all(images: np.ndarray, size: int) -> np.ndarray:

@@ -3,7 +3,9 @@
 :func:`privacy_utility_figure` draws, from an
 :class:`~pixveil.evaluate.results.EvaluationResult`, one panel per privacy
 measure against utility: one curve per method over its swept parameter, the
-unprotected baseline as a star, chance as a dashed line.
+unprotected baseline as a star, chance as a dashed line.  The informed
+attacker's panel (the CNN re-identification attack) also draws its frontier
+(:func:`informed_frontier`) in every context the attack saw.
 :func:`pixveil.evaluate.report.write_report` embeds it in the HTML page and
 writes it as ``privacy_utility.png``.
 """
@@ -13,12 +15,15 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 from pixveil.errors import MissingDependencyError
 from pixveil.evaluate.results import BASELINE, EvaluationResult, SettingResult
 
-__all__ = ["privacy_utility_figure"]
+__all__ = ["informed_frontier", "privacy_utility_figure"]
+
+#: Line styles of the informed attacker's frontiers, one per context.
+_FRONTIER_STYLES = ("-", "--", ":", "-.")
 
 
 def _figure(width: float, height: float) -> Any:
@@ -38,7 +43,7 @@ def _png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
-def _finite(value: Any) -> bool:
+def _finite(value: Any) -> TypeGuard[int | float]:
     return value is not None and isinstance(value, (int, float)) and math.isfinite(value)
 
 
@@ -94,14 +99,97 @@ def _curves(
     return drawn, baseline
 
 
+def _cnn_by_context(r: SettingResult) -> dict[str, dict[str, Any]]:
+    entry = r.attacks.get("cnn")
+    if not entry:
+        return {}
+    by_context: dict[str, dict[str, Any]] = entry.get("contexts") or {
+        entry.get("context", "1.2"): entry
+    }
+    return by_context
+
+
+def _worst_top1(r: SettingResult) -> float | None:
+    """The informed attacker's highest top-1 over the contexts it saw (None if it did not run)."""
+    values = [f.get("top1") for f in _cnn_by_context(r).values()]
+    finite = [float(v) for v in values if _finite(v)]
+    return max(finite) if finite else None
+
+
+def informed_frontier(
+    results: Sequence[SettingResult], context: str
+) -> list[tuple[float, float, str]]:
+    """The informed attacker's privacy-utility frontier in ``context``.
+
+    Among the protected settings (the baseline left out) whose CNN attack saw
+    ``context``, those no other setting beats on both axes: none has a
+    whole-image SSIM at least as high *and* an attack top-1 at least as low
+    (one of them strictly).  For a utility ``x`` the frontier's height is the
+    lowest top-1 any setting reaches with SSIM >= ``x``: the best privacy
+    against this attacker that this utility allows, among the settings run.
+
+    Returns
+    -------
+    list of (ssim, top1, label)
+        Sorted by SSIM, increasing (top-1 then increases too); ``top1`` in
+        ``[0, 1]``; empty when no setting has both figures.
+    """
+    points = []
+    for r in results:
+        if r.setting.is_baseline:
+            continue
+        top1 = _cnn_by_context(r).get(context, {}).get("top1")
+        utility = r.utility.get("ssim")
+        if _finite(top1) and _finite(utility):
+            points.append((float(utility), float(top1), r.setting.label))
+    points.sort(key=lambda p: (-p[0], p[1]))
+    frontier: list[tuple[float, float, str]] = []
+    best = math.inf
+    for point in points:
+        if point[1] < best:
+            frontier.append(point)
+            best = point[1]
+    return frontier[::-1]
+
+
+def _context_name(context: str) -> str:
+    return "the whole photo" if context == "full" else f"face box x {context}"
+
+
+def _draw_frontiers(ax: Any, results: Sequence[SettingResult], contexts: Sequence[str]) -> None:
+    """One black step line per context through its frontier settings (hollow squares)."""
+    for k, c in enumerate(contexts):
+        pts = informed_frontier(results, c)
+        if not pts:
+            continue
+        ax.step(
+            [p[0] for p in pts],
+            [100.0 * p[1] for p in pts],
+            where="pre",
+            color="black",
+            linestyle=_FRONTIER_STYLES[k % len(_FRONTIER_STYLES)],
+            linewidth=1.4,
+            marker="s",
+            markersize=5,
+            fillstyle="none",
+            alpha=0.75,
+            zorder=4,
+            label=f"informed attacker's frontier, sees {_context_name(c)}",
+        )
+
+
 def privacy_utility_figure(result: EvaluationResult) -> bytes | None:
     """The privacy-utility plot as PNG bytes (None when nothing can be plotted).
 
     Panels: rank-1 re-identification (or same-photo verification without
     identities) against whole-image SSIM; same-photo verification against
-    region-only SSIM; and, when the CNN attack ran, its top-1 accuracy against
-    whole-image SSIM.  One curve per method over its parameter (values
-    annotated), the unprotected baseline as a star, chance as a dashed line.
+    region-only SSIM; and, when the CNN attack ran, the informed attacker's
+    top-1 accuracy against whole-image SSIM.  One curve per method over its
+    parameter (values annotated), the unprotected baseline as a star, chance
+    as a dashed line.  In the informed attacker's panel each method's curve is
+    its worst context (the highest top-1 over the contexts the attack saw),
+    and the attacker's frontier (:func:`informed_frontier`) is drawn once per
+    context as a black step line.
     """
     results = result.results
     has_reid = any(r.reid is not None for r in results)
@@ -142,16 +230,17 @@ def privacy_utility_figure(result: EvaluationResult) -> bytes | None:
                 None,
             )
         )
+    contexts = list(dict.fromkeys(c for r in results for c in _cnn_by_context(r)))
     if has_cnn:
         chance = next(
             (r.attacks["cnn"].get("chance_top1") for r in results if "cnn" in r.attacks), None
         )
         panels.append(
             (
-                "CNN re-identification attack vs utility",
-                "attack top-1 accuracy (%)",
+                "Informed attacker (CNN re-identification) vs utility",
+                "attack top-1, worst context (%)" if len(contexts) > 1 else "attack top-1 (%)",
                 lambda r: r.utility.get("ssim"),
-                lambda r: r.attacks.get("cnn", {}).get("top1"),
+                _worst_top1,
                 chance,
             )
         )
@@ -161,6 +250,8 @@ def privacy_utility_figure(result: EvaluationResult) -> bytes | None:
     for ax, (title, ylabel, x, y, chance) in zip(axes, panels, strict=True):
         ys, base = _curves(ax, results, x, y, colors=colors)
         drawn += len(ys)
+        if y is _worst_top1:
+            _draw_frontiers(ax, results, contexts)
         top = max([*ys, 100 * chance if chance is not None else 0.0], default=100.0)
         zoom = base is not None and top < 50 and base[1] > top * 1.5 + 5
         if zoom and base is not None:

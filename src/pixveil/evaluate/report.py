@@ -116,35 +116,65 @@ _CNN_ROWS: list[_Row] = [
     ("Training time (s)", _attack("cnn", "train_seconds"), 1.0, 0),
 ]
 
-_RECONSTRUCTION_ROWS: list[_Row] = [
-    ("SSIM protected vs original", _attack("reconstruction", "ssim_protected"), 1.0, 3),
-    ("SSIM reconstruction vs original", _attack("reconstruction", "ssim_reconstructed"), 1.0, 3),
-    ("PSNR protected (dB)", _attack("reconstruction", "psnr_protected"), 1.0, 2),
-    ("PSNR reconstruction (dB)", _attack("reconstruction", "psnr_reconstructed"), 1.0, 2),
-    (
-        "Same-photo verification, protected (%)",
-        _attack("reconstruction", "same_photo_protected"),
-        100.0,
-        1,
-    ),
-    (
-        "Same-photo verification, reconstruction (%)",
-        _attack("reconstruction", "same_photo_reconstructed"),
-        100.0,
-        1,
-    ),
-    (
-        "Training / test images",
-        lambda r: _pair(r, "reconstruction", "n_train", "n_test"),
-        1.0,
-        0,
-    ),
-    ("Training time (s)", _attack("reconstruction", "train_seconds"), 1.0, 0),
-]
+
+def _in_context(context: str, key: str, attack: str = "cnn") -> Callable[[SettingResult], Any]:
+    """``key`` of ``attack``'s figures in ``context`` (an entry without per-context
+    figures, from an older report, counts as its own ``"context"``, else ``"1.2"``)."""
+
+    def get(r: SettingResult) -> Any:
+        entry = r.attacks.get(attack, {})
+        by_context = entry.get("contexts") or {entry.get("context", "1.2"): entry}
+        return by_context.get(context, {}).get(key)
+
+    return get
 
 
-def _in_context(context: str, key: str) -> Callable[[SettingResult], Any]:
-    return lambda r: r.attacks.get("cnn", {}).get("contexts", {}).get(context, {}).get(key)
+def _reconstruction_rows(contexts: Sequence[str]) -> list[_Row]:
+    """SSIM and PSNR of the reconstruction attack per context, then the rest."""
+    rows: list[_Row] = []
+    for c in contexts or ("1.2",):
+        sees = f", sees {_context_name(c)}"
+        rows += [
+            (f"SSIM protected vs original{sees}", _in_context(c, "ssim_protected", _REC), 1.0, 3),
+            (
+                f"SSIM reconstruction vs original{sees}",
+                _in_context(c, "ssim_reconstructed", _REC),
+                1.0,
+                3,
+            ),
+            (f"PSNR protected (dB){sees}", _in_context(c, "psnr_protected", _REC), 1.0, 2),
+            (
+                f"PSNR reconstruction (dB){sees}",
+                _in_context(c, "psnr_reconstructed", _REC),
+                1.0,
+                2,
+            ),
+        ]
+    rows += [
+        (
+            "Same-photo verification, protected (%), face box x 1.2",
+            _in_context("1.2", "same_photo_protected", _REC),
+            100.0,
+            1,
+        ),
+        (
+            "Same-photo verification, reconstruction (%), face box x 1.2",
+            _in_context("1.2", "same_photo_reconstructed", _REC),
+            100.0,
+            1,
+        ),
+        (
+            "Training / test images",
+            lambda r: _pair(r, _REC, "n_train", "n_test"),
+            1.0,
+            0,
+        ),
+        ("Training time per context (s)", _attack(_REC, "train_seconds"), 1.0, 0),
+    ]
+    return rows
+
+
+_REC = "reconstruction"
 
 
 def _context_name(context: str) -> str:
@@ -348,11 +378,11 @@ def _reconstructions_html(result: EvaluationResult) -> str:
         rows.append(
             f'<tr><th class="metric">{html.escape(label)}<br>reconstruction</th>{cells}</tr>'
         )
+    sees = _context_name(result.config.contexts[0] if result.config.contexts else "1.2")
     return (
         '<div class="scroll"><table class="grid"><caption>Reconstruction attack on held-out '
-        "faces: protected input and the attack's output</caption>"
-        + "".join(rows)
-        + "</table></div>"
+        f"faces (the attacker sees {html.escape(sees)}): protected input and the attack's "
+        "output</caption>" + "".join(rows) + "</table></div>"
     )
 
 
@@ -491,9 +521,9 @@ def render_html(result: EvaluationResult, *, plot_png: bytes | None) -> str:
     )
     recon = _table(
         [r for r in results if "reconstruction" in r.attacks],
-        _RECONSTRUCTION_ROWS,
+        _reconstruction_rows(config.contexts if "reconstruction" in config.attacks else ()),
         caption="Table 5. Reconstruction attack: a U-Net trained on (original, protected) "
-        "face pairs reconstructs held-out protected faces",
+        "pairs of the attacker's view (per context) reconstructs held-out protected views",
         table_id="table-reconstruction",
     )
     if cnn or recon:
@@ -523,10 +553,11 @@ def render_html(result: EvaluationResult, *, plot_png: bytes | None) -> str:
 # files
 # --------------------------------------------------------------------------- #
 def csv_bytes(rows: Sequence[Mapping[str, Any]]) -> bytes:
-    """Rows (dicts with the same keys) as CSV, UTF-8."""
+    """Rows as CSV, UTF-8: the columns of every row in first-seen order (a row
+    without a column, e.g. the baseline without reconstruction figures, leaves it empty)."""
     buf = io.StringIO()
-    fieldnames = list(rows[0]) if rows else []
-    writer = csv.DictWriter(buf, fieldnames=fieldnames, lineterminator="\n")
+    fieldnames = list(dict.fromkeys(k for row in rows for k in row))
+    writer = csv.DictWriter(buf, fieldnames=fieldnames, lineterminator="\n", restval="")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: _csv_cell(v) for k, v in row.items()})

@@ -148,6 +148,10 @@ class SettingResult:
             "n_test",
         ):
             row[f"reconstruction_{key}"] = rec.get(key)
+        for context, figures in rec.get("contexts", {}).items():
+            row[f"reconstruction_ssim_reconstructed_context_{context}"] = figures.get(
+                "ssim_reconstructed"
+            )
         return row
 
     def to_dict(self) -> dict[str, Any]:

@@ -176,7 +176,7 @@ def _run_once(config: EvaluationConfig, emit: ProgressCallback) -> EvaluationRes
         fid=config.fid,
         crop_size=config.attack_image_size if config.attacks else None,
         max_pixels=config.max_pixels,
-        contexts=config.contexts if "cnn" in config.attacks else (),
+        contexts=config.contexts if config.attacks else (),
         region=config.region,
     )
     workers = max(1, min(config.workers, len(dataset)))

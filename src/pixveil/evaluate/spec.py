@@ -61,7 +61,7 @@ DEFAULT_SWEEPS: dict[str, tuple[str, tuple[Any, ...]]] = {
 }
 #: Attacks that can be run: ``cnn`` (re-identification) and ``reconstruction``.
 ATTACKS: tuple[str, ...] = ("cnn", "reconstruction")
-#: What the CNN attacker sees when none is named: the square around the face box
+#: What the attackers see when none is named: the square around the face box
 #: grown by 1.2 (the face and a little of its surroundings).
 DEFAULT_CONTEXTS: tuple[str, ...] = ("1.2",)
 
@@ -69,9 +69,9 @@ DEFAULT_CONTEXTS: tuple[str, ...] = ("1.2",)
 def parse_contexts(value: str | Any) -> tuple[str, ...]:
     """``"1.2,2,full"`` (or an iterable) -> ``("1.2", "2", "full")``, checked.
 
-    Each context is what the CNN attacker sees of a photo: a number ``c`` in
-    ``[1, 10]`` (the square around the detected face box grown by ``c``) or
-    ``"full"`` (the whole photo).  Numbers are normalised (``"2.0"`` -> ``"2"``).
+    Each context is what an attacker (CNN re-identification, reconstruction)
+    sees of a photo: a number ``c`` in ``[1, 10]`` (the square around the
+    detected face box grown by ``c``) or ``"full"`` (the whole photo).  Numbers are normalised (``"2.0"`` -> ``"2"``).
 
     Raises
     ------
@@ -258,10 +258,10 @@ class EvaluationConfig:
     attack_image_size : int
         Side of the face crops given to the attacks (a multiple of 16).
     contexts : tuple of str
-        What the CNN re-identification attacker sees (:func:`parse_contexts`):
-        ``"1.2"`` the square around the face box grown by 1.2, ``"2"`` grown by
-        2, ``"full"`` the whole photo; one attack per context and setting.
-        The reconstruction attack always works on the ``1.2`` crops.
+        What the attackers see (:func:`parse_contexts`): ``"1.2"`` the square
+        around the face box grown by 1.2, ``"2"`` grown by 2, ``"full"`` the
+        whole photo; each attack (CNN re-identification and reconstruction)
+        runs once per context and setting.
     region : {"face", "head", "person"}
         What of each person every setting protects (:mod:`pixveil.regions`).
     examples : int

@@ -84,7 +84,7 @@ class Plan:
     fid: bool
     crop_size: int | None
     max_pixels: int
-    #: What the CNN attacker sees (:func:`~pixveil.evaluate.spec.parse_contexts`).
+    #: What the attackers see (:func:`~pixveil.evaluate.spec.parse_contexts`).
     contexts: tuple[str, ...] = ("1.2",)
     #: What of each person the settings protect (:mod:`pixveil.regions`).
     region: str = "face"
@@ -194,7 +194,7 @@ def resize_square(image: np.ndarray, size: int) -> np.ndarray:
 def context_crops(
     image: np.ndarray, reference: Box | None, contexts: Sequence[str], size: int
 ) -> dict[str, np.ndarray]:
-    """What the CNN attacker sees of ``image`` in each context, ``size`` x ``size``.
+    """What an attacker sees of ``image`` in each context, ``size`` x ``size``.
 
     A number ``c`` is the square around ``reference`` (the face box) grown by
     ``c``, shifted and shrunk to fit the image; ``"full"`` is the whole image
