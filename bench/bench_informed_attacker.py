@@ -30,15 +30,16 @@ targets, the rest train the attacker.  ``--seeds 0,1,2`` repeats the split and
 the attacker's training with each seed and pools the test photos (the photos
 are protected once, with the first seed's noise): a narrower interval.
 
-Besides the shipped region kinds, ``--regions`` (and ``--rows``) take one
-experimental kind (not a pixveil option): ``x-head-shoulders``, the head box
+Besides the shipped region kinds, ``--regions`` (and ``--rows``) take
+experimental kinds (not pixveil options): ``x-head-shoulders``, the head box
 (as a box) and a shoulders box below the chin (:data:`SHOULDERS_GROWTH`: the
 face's centre +- 1.6 face widths, from the chin down two face heights).  What
 stays visible beside the head above the chin is background: it tells whether
 what an attacker still uses around a protected head is the clothes at the
 shoulders or the background of the photo.  ``x-boxes-only`` draws the same two
-boxes (protected by the method) on a uniform grey photo: what the regions'
-position and size alone tell.
+boxes (protected by the method) on a uniform grey photo, and ``x-face-only`` the
+face regions (as ``--region face`` protects them) on a uniform grey photo: what
+the regions' position and size alone tell, with nothing else of the photo left.
 
 Example
 -------
@@ -308,11 +309,13 @@ def main(argv: list[str] | None = None) -> int:
                     companion = None if method.kinds is None else get_method("blur")
                     protected = []
                     for i, im in enumerate(images):
-                        if region == "x-boxes-only":
-                            # only the regions' position and size: black boxes on grey
+                        if region in ("x-boxes-only", "x-face-only"):
+                            # only the regions' position and size: protected on grey
                             im = np.full_like(im, 128)
                         if region in ("x-head-shoulders", "x-boxes-only"):
                             todo = head_shoulders_regions(faces[i])
+                        elif region == "x-face-only":
+                            todo = expand_regions(faces[i], "face", people=people[i])
                         else:
                             todo = expand_regions(faces[i], region, people=people[i])
                         if args.snap:
