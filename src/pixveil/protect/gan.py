@@ -137,8 +137,10 @@ class GanFaceParams(MethodParams):
         ``"seamless"`` for the 64-px DCGAN), ``"model"`` (the generator's own
         pixels pasted as they are: it drew the seam itself; conditional only),
         ``"seamless"`` (Poisson cloning; with the conditional generator its
-        boundary is the surroundings only and no pixel of the region is read, with
-        the DCGAN the face first gets the region's colour and contrast) or
+        boundary is the surroundings only and no pixel of the region is read; more
+        natural, but a CNN trained on its outputs re-identifies more people than
+        with ``"model"``, docs/BENCHMARKS.md §16; with the DCGAN the face first gets
+        the region's colour and contrast) or
         ``"feather"`` (alpha blend after that colour transfer from the region).
     model : str
         ``""`` = the shipped default (the conditional 128-px generator),
