@@ -76,7 +76,7 @@ from pixveil.errors import DetectionError, InputError, ModelError
 from pixveil.types import Region
 from pixveil.validate import check_number
 
-__all__ = ["MODEL_MIN_FACE", "MODES", "NEAR_FACE_PX", "FaceDetector"]
+__all__ = ["MODEL_MIN_FACE", "MODES", "NEAR_FACE_PX", "NET_PROPOSAL_THRESHOLD", "PROPOSERS", "FaceDetector"]
 
 _INPUT = "input.1"
 _OUTPUTS = ("537", "538", "539", "540")  # heatmap, scale, offset, landmarks
@@ -94,10 +94,25 @@ MODEL_MIN_FACE = 20.0
 #: a face).
 MODES = ("exhaustive", "cascade")
 
+#: Default ``proposal_threshold`` of the network proposer (a cell probability).
+NET_PROPOSAL_THRESHOLD = 0.1
+
 #: Side, in network-input px, of the blocks the cascade turns on or off, and the
 #: context added around a run of active blocks before it goes through the network.
 _BLOCK = 128
 _CONTEXT = 32
+
+#: Where the cascade's full-scale windows go: around the coarse pass's heatmap
+#: (``"heatmap"``) or around the cells the face-proposal network proposes
+#: (``"network"``, :mod:`pixveil.detect.face_proposals`).
+PROPOSERS = ("heatmap", "network")
+
+#: Network cascade: side (network-input px) of the blocks it turns on or off, and
+#: the context around a run of them.  A proposed 16-px cell is first grown by one
+#: cell on every side, so a face up to 64 px wide centred in it lies whole in its
+#: window with 16 px to spare.
+_NET_BLOCK = 32
+_NET_CONTEXT = 32
 
 #: Smallest side, in network-input px, of a :meth:`FaceDetector.detect_near` window.
 _NEAR_MIN = 96
@@ -302,8 +317,9 @@ class FaceDetector(Detector):
         min_face: float | None = None,
         tile: int = 2048,
         mode: str = "exhaustive",
-        proposal_threshold: float = 0.01,
+        proposal_threshold: float | None = None,
         coarse: int = 2048,
+        proposer: str = "heatmap",
         threads: int | None = None,
         device: str = "cpu",
     ) -> None:
@@ -322,6 +338,11 @@ class FaceDetector(Detector):
         if mode not in MODES:
             raise InputError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
         self.mode = mode
+        if proposer not in PROPOSERS:
+            raise InputError(f"proposer must be one of {', '.join(PROPOSERS)}; got {proposer!r}")
+        self.proposer = proposer
+        if proposal_threshold is None:
+            proposal_threshold = 0.01 if proposer == "heatmap" else NET_PROPOSAL_THRESHOLD
         self.proposal_threshold = check_number(
             proposal_threshold, name="proposal_threshold", low=0, high=1, high_open=True
         )
@@ -330,12 +351,18 @@ class FaceDetector(Detector):
         self.device = check_device(device)
         self.runtime = _session(threads, device)
         self._session = self.runtime.session
+        self._proposals = None
+        if mode == "cascade" and proposer == "network":
+            from pixveil.detect.face_proposals import ProposalNet
+
+            self._proposals = ProposalNet(threads=threads, device=device)
 
     def __repr__(self) -> str:
         return (
             f"FaceDetector(threshold={self.threshold}, nms_threshold={self.nms_threshold}, "
             f"min_face={self.min_face}, tile={self.tile}, mode={self.mode!r}, "
             f"proposal_threshold={self.proposal_threshold}, coarse={self.coarse}, "
+            f"proposer={self.proposer!r}, "
             f"threads={self.threads}, "
             f"device={self.device!r})"
         )
@@ -404,18 +431,49 @@ class FaceDetector(Detector):
             return self._passes(image, plan)
         coarse = _Pass(0, 0, width, height, _align(width * g), _align(height * g))
         found, heat = self._detect_pass(image, coarse)
-        windows = _windows(
-            _active_blocks(heat, coarse, width, height, _BLOCK / s, self.proposal_threshold),
-            width,
-            height,
-            s=s,
-            max_side=self.tile,
-        )
+        if self._proposals is None:
+            active = _active_blocks(heat, coarse, width, height, _BLOCK / s, self.proposal_threshold)
+            windows = _windows(active, width, height, s=s, max_side=self.tile)
+        else:
+            windows = _windows(
+                self._net_blocks(image, s),
+                width,
+                height,
+                s=s,
+                max_side=self.tile,
+                block=_NET_BLOCK,
+                context=_NET_CONTEXT,
+            )
         # When the proposals cover most of the frame, the exhaustive tiles are cheaper.
         tiles = plan[1:] if len(plan) > 1 else plan
         if sum(w.width * w.height for w in windows) >= sum(t.width * t.height for t in tiles):
             windows = tiles
         return [found, *self._passes(image, windows)]
+
+    def _net_blocks(self, image: np.ndarray, s: float) -> np.ndarray:
+        """Blocks of :data:`_NET_BLOCK` network px holding a proposed cell (grown by one)."""
+        assert self._proposals is not None
+        from pixveil.detect.face_proposals import CELL
+
+        height, width = image.shape[:2]
+        if s < 1.0:
+            image = cv2.resize(
+                image, (max(1, round(width * s)), max(1, round(height * s))),
+                interpolation=cv2.INTER_AREA,
+            )  # fmt: skip
+        on = self._proposals(image) >= self.proposal_threshold
+        grown = on.copy()
+        grown[1:] |= on[:-1]
+        grown[:-1] |= on[1:]
+        on = grown.copy()
+        on[:, 1:] |= grown[:, :-1]
+        on[:, :-1] |= grown[:, 1:]
+        k = _NET_BLOCK // CELL
+        rows = math.ceil(height * s / _NET_BLOCK)
+        cols = math.ceil(width * s / _NET_BLOCK)
+        padded = np.zeros((rows * k, cols * k), dtype=bool)
+        padded[: on.shape[0], : on.shape[1]] = on[: rows * k, : cols * k]
+        return padded.reshape(rows, k, cols, k).any(axis=(1, 3))
 
     def detect_arrays(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Boxes, scores and landmarks as arrays (the work behind :meth:`detect`).
@@ -637,16 +695,24 @@ def _active_blocks(
 
 
 def _windows(
-    active: np.ndarray, width: int, height: int, *, s: float, max_side: int
+    active: np.ndarray,
+    width: int,
+    height: int,
+    *,
+    s: float,
+    max_side: int,
+    block: int = _BLOCK,
+    context: int = _CONTEXT,
 ) -> list[_Pass]:
-    """Passes at scale ``s`` over runs of active blocks, each with :data:`_CONTEXT` around it.
+    """Passes at scale ``s`` over runs of active blocks (``block`` network px each),
+    each with ``context`` network px around it.
 
     Runs of active blocks along a row become one window (at most ``max_side``
     network px wide); identical runs on consecutive rows merge into one taller window.
     """
-    block = _BLOCK / s
-    context = _CONTEXT / s
-    longest = max(1, (max_side - 2 * _CONTEXT) // _BLOCK)
+    longest = max(1, (max_side - 2 * context) // block)
+    block_in = block / s
+    context_in = context / s
     runs: dict[tuple[int, int], list[list[int]]] = {}  # (c0, c1) -> [[r0, r1], ...]
     for r in range(active.shape[0]):
         cols = np.flatnonzero(active[r])
@@ -664,8 +730,8 @@ def _windows(
     passes = []
     for (c0, c1), spans in runs.items():
         for r0, r1 in spans:
-            x0, x1 = _window_span(c0 * block, c1 * block, context, width, s)
-            y0, y1 = _window_span(r0 * block, r1 * block, context, height, s)
+            x0, x1 = _window_span(c0 * block_in, c1 * block_in, context_in, width, s)
+            y0, y1 = _window_span(r0 * block_in, r1 * block_in, context_in, height, s)
             passes.append(_Pass(x0, y0, x1, y1, _align((x1 - x0) * s), _align((y1 - y0) * s)))
     return passes
 
