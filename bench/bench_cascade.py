@@ -346,6 +346,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--background", default="upscaled", choices=("upscaled", "mosaic"))
     ap.add_argument("--plates", type=int, default=0, help="first N plate photos (0 = all)")
     ap.add_argument("--plates-region", default="all", choices=("eu", "us", "all"))
+    ap.add_argument(
+        "--plates-range", default="",
+        help="a slice A:B of the sorted plate photos (after --plates-region), e.g. 0:111",
+    )  # fmt: skip
     ap.add_argument("--lfw", type=int, default=100)
     ap.add_argument("--seed", type=int, default=100, help="first scene seed / LFW sample seed")
     ap.add_argument(
@@ -389,6 +393,9 @@ def main(argv: list[str] | None = None) -> int:
         elif name == "plates":
             regions = ("eu", "us") if args.plates_region == "all" else (args.plates_region,)
             paths = sorted(p for r in regions for p in (PLATES / r).glob("*.jpg"))
+            if args.plates_range:
+                a, b = (int(v) if v else None for v in args.plates_range.split(":"))
+                paths = paths[a:b]
             photos = file_photos(paths[: args.plates] if args.plates else paths)
         elif name == "lfw":
             files = sorted(LFW.glob("*/*_0001.jpg"))

@@ -76,7 +76,14 @@ from pixveil.errors import DetectionError, InputError, ModelError
 from pixveil.types import Region
 from pixveil.validate import check_number
 
-__all__ = ["MODEL_MIN_FACE", "MODES", "NEAR_FACE_PX", "NET_PROPOSAL_THRESHOLD", "PROPOSERS", "FaceDetector"]
+__all__ = [
+    "MODEL_MIN_FACE",
+    "MODES",
+    "NEAR_FACE_PX",
+    "NET_PROPOSAL_THRESHOLD",
+    "PROPOSERS",
+    "FaceDetector",
+]
 
 _INPUT = "input.1"
 _OUTPUTS = ("537", "538", "539", "540")  # heatmap, scale, offset, landmarks
@@ -95,7 +102,7 @@ MODEL_MIN_FACE = 20.0
 MODES = ("exhaustive", "cascade")
 
 #: Default ``proposal_threshold`` of the network proposer (a cell probability).
-NET_PROPOSAL_THRESHOLD = 0.1
+NET_PROPOSAL_THRESHOLD = 0.2
 
 #: Side, in network-input px, of the blocks the cascade turns on or off, and the
 #: context added around a run of active blocks before it goes through the network.
@@ -113,6 +120,7 @@ PROPOSERS = ("heatmap", "network")
 #: window with 16 px to spare.
 _NET_BLOCK = 32
 _NET_CONTEXT = 32
+_NET_GROW = 0
 
 #: Smallest side, in network-input px, of a :meth:`FaceDetector.detect_near` window.
 _NEAR_MIN = 96
@@ -318,7 +326,7 @@ class FaceDetector(Detector):
         tile: int = 2048,
         mode: str = "exhaustive",
         proposal_threshold: float | None = None,
-        coarse: int = 2048,
+        coarse: int | None = None,
         proposer: str = "heatmap",
         threads: int | None = None,
         device: str = "cpu",
@@ -346,6 +354,8 @@ class FaceDetector(Detector):
         self.proposal_threshold = check_number(
             proposal_threshold, name="proposal_threshold", low=0, high=1, high_open=True
         )
+        if coarse is None:
+            coarse = 2048 if proposer == "heatmap" else 1024
         self.coarse = int(check_number(coarse, name="coarse", low=256, integer=True))
         self.threads = check_threads(threads)
         self.device = check_device(device)
@@ -427,12 +437,20 @@ class FaceDetector(Detector):
         s = self._scale()
         g = min(self.coarse, self.tile) / max(width, height)
         plan = self._plan(width, height)
-        if g >= 0.75 * s:  # a coarse pass would cost most of a full one
+        if self._proposals is not None:
+            # the network covers faces up to about 64 px, a coarse pass at half
+            # scale or less those from 40 px; images that fit one pass run it
+            if max(width, height) * s <= self.tile:
+                return self._passes(image, plan)
+            g = min(g, 0.5 * s)
+        elif g >= 0.75 * s:  # a coarse pass would cost most of a full one
             return self._passes(image, plan)
         coarse = _Pass(0, 0, width, height, _align(width * g), _align(height * g))
         found, heat = self._detect_pass(image, coarse)
         if self._proposals is None:
-            active = _active_blocks(heat, coarse, width, height, _BLOCK / s, self.proposal_threshold)
+            active = _active_blocks(
+                heat, coarse, width, height, _BLOCK / s, self.proposal_threshold
+            )
             windows = _windows(active, width, height, s=s, max_side=self.tile)
         else:
             windows = _windows(
@@ -462,18 +480,19 @@ class FaceDetector(Detector):
                 interpolation=cv2.INTER_AREA,
             )  # fmt: skip
         on = self._proposals(image) >= self.proposal_threshold
-        grown = on.copy()
-        grown[1:] |= on[:-1]
-        grown[:-1] |= on[1:]
-        on = grown.copy()
-        on[:, 1:] |= grown[:, :-1]
-        on[:, :-1] |= grown[:, 1:]
+        for _ in range(_NET_GROW):
+            grown = on.copy()
+            grown[1:] |= on[:-1]
+            grown[:-1] |= on[1:]
+            on = grown.copy()
+            on[:, 1:] |= grown[:, :-1]
+            on[:, :-1] |= grown[:, 1:]
         k = _NET_BLOCK // CELL
         rows = math.ceil(height * s / _NET_BLOCK)
         cols = math.ceil(width * s / _NET_BLOCK)
         padded = np.zeros((rows * k, cols * k), dtype=bool)
         padded[: on.shape[0], : on.shape[1]] = on[: rows * k, : cols * k]
-        return padded.reshape(rows, k, cols, k).any(axis=(1, 3))
+        return np.asarray(padded.reshape(rows, k, cols, k).any(axis=(1, 3)))
 
     def detect_arrays(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Boxes, scores and landmarks as arrays (the work behind :meth:`detect`).

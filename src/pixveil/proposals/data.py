@@ -75,8 +75,9 @@ class SampleMaker:
                     if m.isfile() and "/train/" in m.name and m.name.endswith(".jpg"):
                         f = tar.extractfile(m)
                         assert f is not None
-                        buf = np.frombuffer(f.read(), np.uint8)
-                        tiles.append(cv2.cvtColor(cv2.imdecode(buf, 1), cv2.COLOR_BGR2RGB))
+                        bgr = cv2.imdecode(np.frombuffer(f.read(), np.uint8), cv2.IMREAD_COLOR)
+                        if bgr is not None:
+                            tiles.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
                         if len(tiles) >= 2000:
                             break
             self._tiles = tiles
@@ -109,9 +110,14 @@ class SampleMaker:
             part = bg[sy0:sy1, sx0:sx1]
             m = np.array([[f, 0, sx0 * f - x0], [0, f, sy0 * f - y0]], np.float32)
             interp = cv2.INTER_CUBIC if f > 1 else cv2.INTER_AREA
-            img = cv2.warpAffine(part, m, (s, s), flags=interp, borderMode=cv2.BORDER_REFLECT)
+            img = np.asarray(
+                cv2.warpAffine(part, m, (s, s), flags=interp, borderMode=cv2.BORDER_REFLECT),
+                np.uint8,
+            )
         for _ in range(rng.randint(0, self.cfg.max_heads)):
-            w = round(math.exp(rng.uniform(math.log(self.cfg.min_head), math.log(self.cfg.max_head))))
+            w = round(
+                math.exp(rng.uniform(math.log(self.cfg.min_head), math.log(self.cfg.max_head)))
+            )
             head = read_image(rng.choice(self.faces)).pixels[50:210, 55:195]
             h = round(w * 160 / 140)
             x, y = rng.randint(-w // 3, s - 2 * w // 3), rng.randint(-h // 3, s - 2 * h // 3)
@@ -120,9 +126,11 @@ class SampleMaker:
             bx, by = min(s, x + w), min(s, y + h)
             img[ay:by, ax:bx] = small[ay - y : by - y, ax - x : bx - x]
         if rng.random() < 0.3:  # exposure
-            img = cv2.convertScaleAbs(img, alpha=rng.uniform(0.6, 1.3), beta=rng.uniform(-20, 20))
+            img = np.asarray(
+                cv2.convertScaleAbs(img, alpha=rng.uniform(0.6, 1.3), beta=rng.uniform(-20, 20)),
+                np.uint8,
+            )
         return img
-
 
 
 def centerface_heat(image: np.ndarray, session: object) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,12 @@ __all__ = ["build_dataset", "open_dataset"]
 
 
 def build_dataset(
-    out: Path | str, n: int, *, cfg: SampleConfig | None = None, seed: int = 0, log=print
+    out: Path | str,
+    n: int,
+    *,
+    cfg: SampleConfig | None = None,
+    seed: int = 0,
+    log: Callable[[str], None] = print,
 ) -> None:
     """Samples ``0 .. n-1`` to ``out/images.npy`` and ``out/heat.npy`` (float16, stride 4).
 

