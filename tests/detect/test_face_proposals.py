@@ -57,7 +57,9 @@ class TestModel:
 
 class TestProposals:
     def test_fires_on_small_faces_not_on_background(self, net, astronaut):
-        canvas = background(960, 1280, seed=7)
+        from skimage import data
+
+        canvas = cv2.resize(data.rocket(), (1280, 960), interpolation=cv2.INTER_CUBIC)
         crop = face_crop(astronaut)
         centres = [
             paste_face(canvas, crop, w, x, y)
@@ -68,9 +70,9 @@ class TestProposals:
         for cx, cy in centres:
             i, j = int(cy // CELL), int(cx // CELL)
             assert on[max(0, i - 1) : i + 2, max(0, j - 1) : j + 2].any(), (cx, cy)
-        # some cells of this (unnatural) noise background, far from the whole frame
+        # a few cells around four faces and some of the photo (about 5 %), not the frame
         assert on.mean() < 0.1
-        empty = net(background(960, 1280, seed=8))
+        empty = net(cv2.resize(data.coffee(), (1280, 960), interpolation=cv2.INTER_CUBIC))
         assert (empty >= faces.NET_PROPOSAL_THRESHOLD).mean() < 0.1
 
 
@@ -112,7 +114,8 @@ class TestNetworkCascade:
         det = FaceDetector(mode="cascade", proposer="network")
         assert det.coarse == 1024 and det.proposal_threshold == faces.NET_PROPOSAL_THRESHOLD
         assert "proposer='network'" in repr(det)
-        assert FaceDetector(mode="cascade").proposer == "heatmap"
+        assert FaceDetector(mode="cascade").proposer == "network"
+        assert FaceDetector(mode="cascade", proposer="heatmap").coarse == 2048
 
     def test_same_faces_as_exhaustive_for_less_work(self, astronaut, monkeypatch):
         canvas, centres = self.scene(astronaut)
@@ -129,7 +132,7 @@ class TestNetworkCascade:
             centre = ((e.box[0] + e.box[2]) / 2, (e.box[1] + e.box[3]) / 2)
             assert any(e.iou(r.box) >= 0.3 or covers(r.box, centre) for r in got_c), e.box
         assert work_c[0] <= 1024 * 704  # the coarse pass
-        assert sum(work_c) < 0.2 * sum(work_e)
+        assert sum(work_c) < 0.35 * sum(work_e)  # about 0.3 (its windows: 3 % of the cells)
 
     def test_images_that_fit_one_pass_run_it(self, astronaut, monkeypatch):
         det = FaceDetector(mode="cascade", proposer="network")

@@ -1,6 +1,6 @@
 """Where CenterFace will fire: pixveil's face-proposal network, run by ONNX Runtime.
 
-A small CNN of our own (``pixveil/models/face_proposals.onnx``, about 65 k
+A small CNN of our own (``pixveil/models/face_proposals.onnx``, 16 k
 parameters; trained by :mod:`pixveil.proposals.train`, card
 ``pixveil/models/face_proposals.json``) reads the image at half resolution and
 gives one probability per 16x16-px cell (of the full-resolution image) that CenterFace, run at full resolution, reaches

@@ -50,12 +50,16 @@ missed.  Very large images are split into overlapping tiles (to bound memory), p
 one downscaled pass over the whole frame for the faces too large for a tile; the tile
 overlap is chosen so that every face too small for that pass lies whole in a tile.
 
-The cascade (``mode="cascade"``, opt-in) keeps that downscaled whole-frame pass and
-spends full-resolution passes only on windows around the blocks where its heatmap
-reaches ``proposal_threshold``.  Measured on generated 8-16 MP photos
-(``bench/bench_cascade.py``): the heatmap of a face 12-30 px wide at half scale is
-often no higher than that of background texture, so the proposals either cover much
-of the frame or miss some of those faces.  Batching equal windows per ONNX Runtime
+The cascade (``mode="cascade"``, opt-in) runs one downscaled whole-frame pass and
+spends full-resolution passes only on windows around the places a proposer points
+at.  The first proposer, the coarse pass's own heatmap (``proposer="heatmap"``),
+was measured on generated 8-16 MP photos (``bench/bench_cascade.py``): the heatmap
+of a face 12-30 px wide at half scale is often no higher than that of background
+texture, so the proposals either cover much of the frame or miss some of those
+faces.  The default proposer is a small network of our own, distilled from
+CenterFace at full resolution (:mod:`pixveil.detect.face_proposals`): it costs
+about 1/20 of CenterFace per pixel and proposes about 1 % of the 16-px cells of a
+generated 12 MP photo.  Batching equal windows per ONNX Runtime
 call was measured to gain nothing per pixel (454 vs 423 ms/MP at 256x256 under load),
 so windows run one by one.
 """
@@ -102,7 +106,7 @@ MODEL_MIN_FACE = 20.0
 MODES = ("exhaustive", "cascade")
 
 #: Default ``proposal_threshold`` of the network proposer (a cell probability).
-NET_PROPOSAL_THRESHOLD = 0.2
+NET_PROPOSAL_THRESHOLD = 0.1
 
 #: Side, in network-input px, of the blocks the cascade turns on or off, and the
 #: context added around a run of active blocks before it goes through the network.
@@ -279,20 +283,31 @@ class FaceDetector(Detector):
         face to a tile border.
     mode : {"exhaustive", "cascade"}, default "exhaustive"
         ``"exhaustive"`` runs the network at full scale over every tile (the
-        reference).  ``"cascade"`` runs one coarse pass over the whole frame (longer
-        side ``coarse`` px), keeps its detections, and runs the full scale only on
-        windows around the 128-px blocks where the coarse heatmap reaches
-        ``proposal_threshold``; it is 2.5-4x faster on 8-16 MP photos but misses some
-        small faces the exhaustive mode finds (``bench/bench_cascade.py``;
-        ``docs/BENCHMARKS.md`` section 9), so it is not the default.  Images whose
-        coarse pass would be at 75 % of the full scale or more run exhaustively.
-    proposal_threshold : float, default 0.01
-        Cascade only: coarse heatmap score, in ``[0, 1)``, from which a block gets a
-        full-scale pass.  Lower finds more small faces and costs more; 0 covers
-        the whole frame (then the exhaustive tiles run).
-    coarse : int, default 2048
+        reference).  ``"cascade"`` runs one coarse pass over the whole frame
+        (longer side ``coarse`` px), keeps its detections, and runs the full scale
+        only on windows around the places that ``proposer`` points at
+        (``bench/bench_cascade.py``; ``docs/BENCHMARKS.md`` section 9).  It is
+        not the default: it may miss faces the exhaustive mode finds.
+    proposal_threshold : float, optional
+        Cascade only, in ``[0, 1)``: for the ``"network"`` proposer the cell
+        probability from which a cell gets a full-scale window (default
+        :data:`NET_PROPOSAL_THRESHOLD`); for ``"heatmap"`` the coarse heatmap score
+        from which a 128-px block gets one (default 0.01).  Lower finds more small
+        faces and costs more; 0 covers the whole frame (then the exhaustive tiles
+        run).
+    coarse : int, optional
         Cascade only: longer side, in network-input px, of the coarse pass (at
-        least 256, at most ``tile``).
+        least 256, at most ``tile``; default 1024 for the ``"network"`` proposer,
+        2048 for ``"heatmap"``).
+    proposer : {"network", "heatmap"}, default "network"
+        Cascade only.  ``"network"``: pixveil's face-proposal network
+        (:mod:`pixveil.detect.face_proposals`) reads the image at half resolution
+        and proposes 16-px cells where CenterFace at full scale would fire; the
+        coarse pass, at most at half scale, covers the faces larger than its
+        windows.  Images that fit in one ``tile`` run exhaustively (one pass).
+        ``"heatmap"``: full scale around the 128-px blocks where the coarse
+        pass's own heatmap reaches ``proposal_threshold``; images whose coarse
+        pass would be at 75 % of the full scale or more run exhaustively.
     threads : int, optional
         ONNX Runtime intra-op threads (default: one per physical core).
     device : str, default "cpu"
@@ -327,7 +342,7 @@ class FaceDetector(Detector):
         mode: str = "exhaustive",
         proposal_threshold: float | None = None,
         coarse: int | None = None,
-        proposer: str = "heatmap",
+        proposer: str = "network",
         threads: int | None = None,
         device: str = "cpu",
     ) -> None:
