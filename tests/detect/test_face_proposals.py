@@ -195,3 +195,24 @@ def test_finds_what_exhaustive_finds_on_a_street_scene(shared_data):
     for r in ref:
         cx, cy = (r.box[0] + r.box[2]) / 2, (r.box[1] + r.box[3]) / 2
         assert any(covers(g.box, (cx, cy)) for g in got), r.box
+
+
+def test_parts_of_known_faces_are_dropped():
+    known = np.array([[100, 100, 300, 320]], np.float32)  # a large face of the coarse pass
+    boxes = np.array(
+        [
+            [120, 250, 170, 300],  # part of it (chin), inside: dropped
+            [280, 150, 330, 200],  # half inside: kept
+            [400, 100, 440, 150],  # another face: kept
+            [110, 110, 290, 310],  # the same face, about as wide: kept (NMS decides)
+        ],
+        np.float32,
+    )
+    scores = np.array([0.3, 0.4, 0.9, 0.8], np.float32)
+    lms = np.zeros((4, 5, 2), np.float32)
+    kept, kept_scores, kept_lms = faces._drop_parts((boxes, scores, lms), known)
+    np.testing.assert_array_equal(kept, boxes[1:])
+    np.testing.assert_array_equal(kept_scores, scores[1:])
+    assert kept_lms.shape == (3, 5, 2)
+    same = faces._drop_parts((boxes, scores, lms), np.zeros((0, 4), np.float32))
+    assert len(same[0]) == 4

@@ -481,10 +481,13 @@ class FaceDetector(Detector):
         tiles = plan[1:] if len(plan) > 1 else plan
         if sum(w.width * w.height for w in windows) >= sum(t.width * t.height for t in tiles):
             windows = tiles
-        return [found, *self._passes(image, windows)]
+        results = self._passes(image, windows)
+        if self._proposals is not None and windows is not tiles:
+            results = [_drop_parts(r, found[0]) for r in results]
+        return [found, *results]
 
     def _net_blocks(self, image: np.ndarray, s: float) -> np.ndarray:
-        """Blocks of :data:`_NET_BLOCK` network px holding a proposed cell (grown by one)."""
+        """Blocks of :data:`_NET_BLOCK` network px holding a proposed cell."""
         assert self._proposals is not None
         from pixveil.detect.face_proposals import CELL
 
@@ -662,6 +665,29 @@ class FaceDetector(Detector):
         if sum(w.width * w.height for w in windows) >= sum(p.width * p.height for p in plan):
             return self.detect(image)
         return _regions(self.kind, *self._merge(self._passes(image, windows), width, height))
+
+
+def _drop_parts(
+    found: tuple[np.ndarray, np.ndarray, np.ndarray], known: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``found`` without the boxes that are parts of a ``known`` face.
+
+    A box goes when at least 60 % of it lies inside a known box at least 1.5
+    times as wide: a window that cuts a large face sees a "face" in its part.
+    What goes lies mostly inside a box that stays.
+    """
+    boxes = found[0]
+    if len(boxes) == 0 or len(known) == 0:
+        return found
+    k = np.asarray(known, np.float32)
+    ix = np.minimum(boxes[:, None, 2], k[None, :, 2]) - np.maximum(boxes[:, None, 0], k[None, :, 0])
+    iy = np.minimum(boxes[:, None, 3], k[None, :, 3]) - np.maximum(boxes[:, None, 1], k[None, :, 1])
+    inter = np.clip(ix, 0, None) * np.clip(iy, 0, None)
+    area = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))[:, None]
+    wider = (k[None, :, 2] - k[None, :, 0]) >= 1.5 * (boxes[:, None, 2] - boxes[:, None, 0])
+    part = ((inter >= 0.6 * np.maximum(area, 1e-6)) & wider).any(axis=1)
+    keep = ~part
+    return found[0][keep], found[1][keep], found[2][keep]
 
 
 def _near_span(start: float, end: float, length: int, s: float) -> tuple[int, int, int]:
