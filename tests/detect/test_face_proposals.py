@@ -54,6 +54,14 @@ class TestModel:
         assert prob.shape == (-(-h // CELL), -(-w // CELL))
         assert prob.dtype == np.float32 and prob.min() >= 0 and prob.max() <= 1
 
+    def test_given_half_is_what_it_would_compute(self, net):
+        img = background(70, 100)
+        half = net.halve(img)
+        assert half.shape == (40, 56, 3)
+        np.testing.assert_array_equal(net(img, half=half), net(img))
+        with pytest.raises(DetectionError, match="half-resolution"):
+            net(img, half=half[:-1])
+
 
 class TestProposals:
     def test_fires_on_small_faces_not_on_background(self, net, astronaut):

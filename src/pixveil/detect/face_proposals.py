@@ -72,7 +72,23 @@ class ProposalNet:
         )  # fmt: skip
         self._session = self.runtime.session
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def halve(image: np.ndarray) -> np.ndarray:
+        """The network's view of ``image``: padded to a multiple of 16, then halved.
+
+        Returns an ndarray of shape (ceil16(H) / 2, ceil16(W) / 2, 3), uint8; its
+        top-left ``H / 2`` x ``W / 2`` is ``image`` at half resolution.
+        """
+        h, w = image.shape[:2]
+        ph, pw = -h % CELL, -w % CELL
+        if ph or pw:
+            image = cv2.copyMakeBorder(image, 0, ph, 0, pw, cv2.BORDER_REPLICATE)
+        return np.asarray(
+            cv2.resize(image, ((w + pw) // 2, (h + ph) // 2), interpolation=cv2.INTER_AREA),
+            np.uint8,
+        )
+
+    def __call__(self, image: np.ndarray, *, half: np.ndarray | None = None) -> np.ndarray:
         """Cell probabilities of ``image``.
 
         Parameters
@@ -86,13 +102,16 @@ class ProposalNet:
             ``16 j .. 16 j + 15`` of ``image`` (the image is padded by edge
             replication to a multiple of 16 first, then halved with
             ``cv2.INTER_AREA``).
+
+        ``half``, when given, is :meth:`halve` of ``image`` (computed once when the
+        caller needs it too).
         """
         h, w = image.shape[:2]
         ph, pw = -h % CELL, -w % CELL
-        if ph or pw:
-            image = cv2.copyMakeBorder(image, 0, ph, 0, pw, cv2.BORDER_REPLICATE)
         hh, hw = (h + ph) // 2, (w + pw) // 2
-        small = cv2.resize(image, (hw, hh), interpolation=cv2.INTER_AREA)
+        small = self.halve(image) if half is None else half
+        if small.shape != (hh, hw, 3):
+            raise DetectionError(f"half-resolution image of shape {small.shape}, not {(hh, hw, 3)}")
         blob = np.empty((1, 3, hh, hw), np.float32)
         blob[0] = small.transpose(2, 0, 1)
         try:

@@ -457,26 +457,16 @@ class FaceDetector(Detector):
             # scale or less those from 40 px; images that fit one pass run it
             if max(width, height) * s <= self.tile:
                 return self._passes(image, plan)
-            g = min(g, 0.5 * s)
-        elif g >= 0.75 * s:  # a coarse pass would cost most of a full one
-            return self._passes(image, plan)
-        coarse = _Pass(0, 0, width, height, _align(width * g), _align(height * g))
-        found, heat = self._detect_pass(image, coarse)
-        if self._proposals is None:
+            found, windows = self._net_proposals(image, s, min(g, 0.5 * s))
+        else:
+            if g >= 0.75 * s:  # a coarse pass would cost most of a full one
+                return self._passes(image, plan)
+            coarse = _Pass(0, 0, width, height, _align(width * g), _align(height * g))
+            found, heat = self._detect_pass(image, coarse)
             active = _active_blocks(
                 heat, coarse, width, height, _BLOCK / s, self.proposal_threshold
             )
             windows = _windows(active, width, height, s=s, max_side=self.tile)
-        else:
-            windows = _windows(
-                self._net_blocks(image, s),
-                width,
-                height,
-                s=s,
-                max_side=self.tile,
-                block=_NET_BLOCK,
-                context=_NET_CONTEXT,
-            )
         # When the proposals cover most of the frame, the exhaustive tiles are cheaper.
         tiles = plan[1:] if len(plan) > 1 else plan
         if sum(w.width * w.height for w in windows) >= sum(t.width * t.height for t in tiles):
@@ -486,18 +476,35 @@ class FaceDetector(Detector):
             results = [_drop_parts(r, found[0]) for r in results]
         return [found, *results]
 
-    def _net_blocks(self, image: np.ndarray, s: float) -> np.ndarray:
-        """Blocks of :data:`_NET_BLOCK` network px holding a proposed cell."""
+    def _net_proposals(
+        self, image: np.ndarray, s: float, g: float
+    ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], list[_Pass]]:
+        """The coarse pass's detections (at scale ``g``) and the network's windows.
+
+        The coarse pass reads the half-resolution image the network reads
+        (halving is cheap; resizing the full image to the coarse size is not).
+        """
         assert self._proposals is not None
         from pixveil.detect.face_proposals import CELL
 
         height, width = image.shape[:2]
+        scaled = image
         if s < 1.0:
-            image = cv2.resize(
+            scaled = cv2.resize(
                 image, (max(1, round(width * s)), max(1, round(height * s))),
                 interpolation=cv2.INTER_AREA,
             )  # fmt: skip
-        on = self._proposals(image) >= self.proposal_threshold
+        half = self._proposals.halve(scaled)
+        hh = max(1, min(half.shape[0], round(height * s / 2)))
+        hw = max(1, min(half.shape[1], round(width * s / 2)))
+        coarse = _Pass(0, 0, hw, hh, _align(width * g), _align(height * g))
+        (boxes, scores, lms), _ = self._detect_pass(half, coarse)
+        fx, fy = width / hw, height / hh
+        boxes[:, 0::2] *= fx
+        boxes[:, 1::2] *= fy
+        lms[:, :, 0] *= fx
+        lms[:, :, 1] *= fy
+        on = self._proposals(scaled, half=half) >= self.proposal_threshold
         for _ in range(_NET_GROW):
             grown = on.copy()
             grown[1:] |= on[:-1]
@@ -510,7 +517,11 @@ class FaceDetector(Detector):
         cols = math.ceil(width * s / _NET_BLOCK)
         padded = np.zeros((rows * k, cols * k), dtype=bool)
         padded[: on.shape[0], : on.shape[1]] = on[: rows * k, : cols * k]
-        return np.asarray(padded.reshape(rows, k, cols, k).any(axis=(1, 3)))
+        blocks = np.asarray(padded.reshape(rows, k, cols, k).any(axis=(1, 3)))
+        windows = _windows(
+            blocks, width, height, s=s, max_side=self.tile, block=_NET_BLOCK, context=_NET_CONTEXT
+        )
+        return (boxes, scores, lms), windows
 
     def detect_arrays(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Boxes, scores and landmarks as arrays (the work behind :meth:`detect`).
