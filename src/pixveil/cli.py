@@ -465,8 +465,8 @@ def anonymize(
         typer.Option(
             "--detect",
             help="Face search on large images: exhaustive (full resolution everywhere) or "
-            "cascade (full resolution only where a coarse pass sees a face: faster, may miss "
-            "faces under 30 px). [default: exhaustive]",
+            "cascade (full resolution only where a small proposal network expects a face: "
+            "much faster on photos over 2048 px, may miss a few faces). [default: exhaustive]",
             metavar="MODE",
         ),
     ] = None,

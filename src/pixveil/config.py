@@ -139,9 +139,11 @@ class AnonymizeConfig:
         each leaves visible.
     face_mode : {"exhaustive", "cascade"} or None
         How the face detector covers a large image: ``"exhaustive"`` (full
-        resolution everywhere, the default) or ``"cascade"`` (full resolution only
-        where a reduced-scale pass sees a possible face: 2.6x less CPU on 12 MP
-        photos, but it keeps fewer faces under 30 px; see docs/BENCHMARKS.md §9).
+        resolution everywhere, the default) or ``"cascade"`` (on images larger than
+        one 2048-px tile: a coarse pass for large faces, then full resolution only
+        where pixveil's face-proposal network expects a face; about 10x less CPU on
+        12 MP photos, and it may miss a few faces the exhaustive mode finds; see
+        docs/BENCHMARKS.md §9).
     """
 
     targets: tuple[str, ...] = DEFAULT_TARGETS

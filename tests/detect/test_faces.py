@@ -478,7 +478,7 @@ class TestCascade:
 
     def test_same_faces_as_exhaustive_for_less_work(self, astronaut, monkeypatch):
         canvas, centres = self.scene(astronaut)
-        cascade = FaceDetector(mode="cascade", coarse=1024)
+        cascade = FaceDetector(mode="cascade", proposer="heatmap", coarse=1024)
         exhaustive = FaceDetector(mode="exhaustive", tile=1024)
         work_c = self.counting(cascade, monkeypatch)
         work_e = self.counting(exhaustive, monkeypatch)
@@ -499,7 +499,7 @@ class TestCascade:
 
     def test_deterministic(self, astronaut):
         canvas, _ = self.scene(astronaut)
-        det = FaceDetector(mode="cascade", coarse=1024)
+        det = FaceDetector(mode="cascade", proposer="heatmap", coarse=1024)
         a = det.detect_arrays(canvas)
         b = det.detect_arrays(canvas)
         for x, y in zip(a, b, strict=True):
@@ -507,7 +507,7 @@ class TestCascade:
 
     def test_empty_frame_costs_little(self, monkeypatch):
         flat = np.full((1700, 2400, 3), 120, np.uint8)
-        cascade = FaceDetector(mode="cascade", coarse=1024)
+        cascade = FaceDetector(mode="cascade", proposer="heatmap", coarse=1024)
         exhaustive = FaceDetector(mode="exhaustive", tile=1024)
         work_c = self.counting(cascade, monkeypatch)
         work_e = self.counting(exhaustive, monkeypatch)
@@ -516,7 +516,7 @@ class TestCascade:
 
     def test_small_images_run_as_exhaustive(self, astronaut, monkeypatch):
         # When a coarse pass would cost most of a full one, there is one full pass.
-        det = FaceDetector(mode="cascade")
+        det = FaceDetector(mode="cascade", proposer="heatmap")
         work = self.counting(det, monkeypatch)
         regions = det.detect(astronaut)
         assert work == [512 * 512]
@@ -525,7 +525,9 @@ class TestCascade:
     def test_threshold_zero_proposes_everything(self, astronaut, monkeypatch):
         # Every block proposed: full scale over the whole frame, windows or tiles.
         canvas, _ = self.scene(astronaut)
-        det = FaceDetector(mode="cascade", coarse=1024, tile=1024, proposal_threshold=0)
+        det = FaceDetector(
+            mode="cascade", proposer="heatmap", coarse=1024, tile=1024, proposal_threshold=0
+        )
         work = self.counting(det, monkeypatch)
         got = det.detect(canvas)
         assert sum(work[1:]) >= 2400 * 1700

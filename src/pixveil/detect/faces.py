@@ -50,12 +50,16 @@ missed.  Very large images are split into overlapping tiles (to bound memory), p
 one downscaled pass over the whole frame for the faces too large for a tile; the tile
 overlap is chosen so that every face too small for that pass lies whole in a tile.
 
-The cascade (``mode="cascade"``, opt-in) keeps that downscaled whole-frame pass and
-spends full-resolution passes only on windows around the blocks where its heatmap
-reaches ``proposal_threshold``.  Measured on generated 8-16 MP photos
-(``bench/bench_cascade.py``): the heatmap of a face 12-30 px wide at half scale is
-often no higher than that of background texture, so the proposals either cover much
-of the frame or miss some of those faces.  Batching equal windows per ONNX Runtime
+The cascade (``mode="cascade"``, opt-in) runs one downscaled whole-frame pass and
+spends full-resolution passes only on windows around the places a proposer points
+at.  The first proposer, the coarse pass's own heatmap (``proposer="heatmap"``),
+was measured on generated 8-16 MP photos (``bench/bench_cascade.py``): the heatmap
+of a face 12-30 px wide at half scale is often no higher than that of background
+texture, so the proposals either cover much of the frame or miss some of those
+faces.  The default proposer is a small network of our own, distilled from
+CenterFace at full resolution (:mod:`pixveil.detect.face_proposals`): it costs
+about 1/20 of CenterFace per pixel and proposes about 1 % of the 16-px cells of a
+generated 12 MP photo.  Batching equal windows per ONNX Runtime
 call was measured to gain nothing per pixel (454 vs 423 ms/MP at 256x256 under load),
 so windows run one by one.
 """
@@ -76,7 +80,14 @@ from pixveil.errors import DetectionError, InputError, ModelError
 from pixveil.types import Region
 from pixveil.validate import check_number
 
-__all__ = ["MODEL_MIN_FACE", "MODES", "NEAR_FACE_PX", "FaceDetector"]
+__all__ = [
+    "MODEL_MIN_FACE",
+    "MODES",
+    "NEAR_FACE_PX",
+    "NET_PROPOSAL_THRESHOLD",
+    "PROPOSERS",
+    "FaceDetector",
+]
 
 _INPUT = "input.1"
 _OUTPUTS = ("537", "538", "539", "540")  # heatmap, scale, offset, landmarks
@@ -94,10 +105,26 @@ MODEL_MIN_FACE = 20.0
 #: a face).
 MODES = ("exhaustive", "cascade")
 
+#: Default ``proposal_threshold`` of the network proposer (a cell probability).
+NET_PROPOSAL_THRESHOLD = 0.1
+
 #: Side, in network-input px, of the blocks the cascade turns on or off, and the
 #: context added around a run of active blocks before it goes through the network.
 _BLOCK = 128
 _CONTEXT = 32
+
+#: Where the cascade's full-scale windows go: around the coarse pass's heatmap
+#: (``"heatmap"``) or around the cells the face-proposal network proposes
+#: (``"network"``, :mod:`pixveil.detect.face_proposals`).
+PROPOSERS = ("heatmap", "network")
+
+#: Network cascade: side (network-input px) of the blocks it turns on or off, and
+#: the context around a run of them.  A proposed 16-px cell is first grown by one
+#: cell on every side, so a face up to 64 px wide centred in it lies whole in its
+#: window with 16 px to spare.
+_NET_BLOCK = 32
+_NET_CONTEXT = 32
+_NET_GROW = 0
 
 #: Smallest side, in network-input px, of a :meth:`FaceDetector.detect_near` window.
 _NEAR_MIN = 96
@@ -256,20 +283,31 @@ class FaceDetector(Detector):
         face to a tile border.
     mode : {"exhaustive", "cascade"}, default "exhaustive"
         ``"exhaustive"`` runs the network at full scale over every tile (the
-        reference).  ``"cascade"`` runs one coarse pass over the whole frame (longer
-        side ``coarse`` px), keeps its detections, and runs the full scale only on
-        windows around the 128-px blocks where the coarse heatmap reaches
-        ``proposal_threshold``; it is 2.5-4x faster on 8-16 MP photos but misses some
-        small faces the exhaustive mode finds (``bench/bench_cascade.py``;
-        ``docs/BENCHMARKS.md`` section 9), so it is not the default.  Images whose
-        coarse pass would be at 75 % of the full scale or more run exhaustively.
-    proposal_threshold : float, default 0.01
-        Cascade only: coarse heatmap score, in ``[0, 1)``, from which a block gets a
-        full-scale pass.  Lower finds more small faces and costs more; 0 covers
-        the whole frame (then the exhaustive tiles run).
-    coarse : int, default 2048
+        reference).  ``"cascade"`` runs one coarse pass over the whole frame
+        (longer side ``coarse`` px), keeps its detections, and runs the full scale
+        only on windows around the places that ``proposer`` points at
+        (``bench/bench_cascade.py``; ``docs/BENCHMARKS.md`` section 9).  It is
+        not the default: it may miss faces the exhaustive mode finds.
+    proposal_threshold : float, optional
+        Cascade only, in ``[0, 1)``: for the ``"network"`` proposer the cell
+        probability from which a cell gets a full-scale window (default
+        :data:`NET_PROPOSAL_THRESHOLD`); for ``"heatmap"`` the coarse heatmap score
+        from which a 128-px block gets one (default 0.01).  Lower finds more small
+        faces and costs more; 0 covers the whole frame (then the exhaustive tiles
+        run).
+    coarse : int, optional
         Cascade only: longer side, in network-input px, of the coarse pass (at
-        least 256, at most ``tile``).
+        least 256, at most ``tile``; default 1024 for the ``"network"`` proposer,
+        2048 for ``"heatmap"``).
+    proposer : {"network", "heatmap"}, default "network"
+        Cascade only.  ``"network"``: pixveil's face-proposal network
+        (:mod:`pixveil.detect.face_proposals`) reads the image at half resolution
+        and proposes 16-px cells where CenterFace at full scale would fire; the
+        coarse pass, at most at half scale, covers the faces larger than its
+        windows.  Images that fit in one ``tile`` run exhaustively (one pass).
+        ``"heatmap"``: full scale around the 128-px blocks where the coarse
+        pass's own heatmap reaches ``proposal_threshold``; images whose coarse
+        pass would be at 75 % of the full scale or more run exhaustively.
     threads : int, optional
         ONNX Runtime intra-op threads (default: one per physical core).
     device : str, default "cpu"
@@ -302,8 +340,9 @@ class FaceDetector(Detector):
         min_face: float | None = None,
         tile: int = 2048,
         mode: str = "exhaustive",
-        proposal_threshold: float = 0.01,
-        coarse: int = 2048,
+        proposal_threshold: float | None = None,
+        coarse: int | None = None,
+        proposer: str = "network",
         threads: int | None = None,
         device: str = "cpu",
     ) -> None:
@@ -322,20 +361,33 @@ class FaceDetector(Detector):
         if mode not in MODES:
             raise InputError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
         self.mode = mode
+        if proposer not in PROPOSERS:
+            raise InputError(f"proposer must be one of {', '.join(PROPOSERS)}; got {proposer!r}")
+        self.proposer = proposer
+        if proposal_threshold is None:
+            proposal_threshold = 0.01 if proposer == "heatmap" else NET_PROPOSAL_THRESHOLD
         self.proposal_threshold = check_number(
             proposal_threshold, name="proposal_threshold", low=0, high=1, high_open=True
         )
+        if coarse is None:
+            coarse = 2048 if proposer == "heatmap" else 1024
         self.coarse = int(check_number(coarse, name="coarse", low=256, integer=True))
         self.threads = check_threads(threads)
         self.device = check_device(device)
         self.runtime = _session(threads, device)
         self._session = self.runtime.session
+        self._proposals = None
+        if mode == "cascade" and proposer == "network":
+            from pixveil.detect.face_proposals import ProposalNet
+
+            self._proposals = ProposalNet(threads=threads, device=device)
 
     def __repr__(self) -> str:
         return (
             f"FaceDetector(threshold={self.threshold}, nms_threshold={self.nms_threshold}, "
             f"min_face={self.min_face}, tile={self.tile}, mode={self.mode!r}, "
             f"proposal_threshold={self.proposal_threshold}, coarse={self.coarse}, "
+            f"proposer={self.proposer!r}, "
             f"threads={self.threads}, "
             f"device={self.device!r})"
         )
@@ -400,22 +452,76 @@ class FaceDetector(Detector):
         s = self._scale()
         g = min(self.coarse, self.tile) / max(width, height)
         plan = self._plan(width, height)
-        if g >= 0.75 * s:  # a coarse pass would cost most of a full one
-            return self._passes(image, plan)
-        coarse = _Pass(0, 0, width, height, _align(width * g), _align(height * g))
-        found, heat = self._detect_pass(image, coarse)
-        windows = _windows(
-            _active_blocks(heat, coarse, width, height, _BLOCK / s, self.proposal_threshold),
-            width,
-            height,
-            s=s,
-            max_side=self.tile,
-        )
+        if self._proposals is not None:
+            # the network covers faces up to about 64 px, a coarse pass at half
+            # scale or less those from 40 px; images that fit one pass run it
+            if max(width, height) * s <= self.tile:
+                return self._passes(image, plan)
+            found, windows = self._net_proposals(image, s, min(g, 0.5 * s))
+        else:
+            if g >= 0.75 * s:  # a coarse pass would cost most of a full one
+                return self._passes(image, plan)
+            coarse = _Pass(0, 0, width, height, _align(width * g), _align(height * g))
+            found, heat = self._detect_pass(image, coarse)
+            active = _active_blocks(
+                heat, coarse, width, height, _BLOCK / s, self.proposal_threshold
+            )
+            windows = _windows(active, width, height, s=s, max_side=self.tile)
         # When the proposals cover most of the frame, the exhaustive tiles are cheaper.
         tiles = plan[1:] if len(plan) > 1 else plan
         if sum(w.width * w.height for w in windows) >= sum(t.width * t.height for t in tiles):
             windows = tiles
-        return [found, *self._passes(image, windows)]
+        results = self._passes(image, windows)
+        if self._proposals is not None and windows is not tiles:
+            results = [_drop_parts(r, found[0]) for r in results]
+        return [found, *results]
+
+    def _net_proposals(
+        self, image: np.ndarray, s: float, g: float
+    ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], list[_Pass]]:
+        """The coarse pass's detections (at scale ``g``) and the network's windows.
+
+        The coarse pass reads the half-resolution image the network reads
+        (halving is cheap; resizing the full image to the coarse size is not).
+        """
+        assert self._proposals is not None
+        from pixveil.detect.face_proposals import CELL
+
+        height, width = image.shape[:2]
+        scaled = image
+        if s < 1.0:
+            scaled = cv2.resize(
+                image, (max(1, round(width * s)), max(1, round(height * s))),
+                interpolation=cv2.INTER_AREA,
+            )  # fmt: skip
+        half = self._proposals.halve(scaled)
+        hh = max(1, min(half.shape[0], round(height * s / 2)))
+        hw = max(1, min(half.shape[1], round(width * s / 2)))
+        coarse = _Pass(0, 0, hw, hh, _align(width * g), _align(height * g))
+        (boxes, scores, lms), _ = self._detect_pass(half, coarse)
+        fx, fy = width / hw, height / hh
+        boxes[:, 0::2] *= fx
+        boxes[:, 1::2] *= fy
+        lms[:, :, 0] *= fx
+        lms[:, :, 1] *= fy
+        on = self._proposals(scaled, half=half) >= self.proposal_threshold
+        for _ in range(_NET_GROW):
+            grown = on.copy()
+            grown[1:] |= on[:-1]
+            grown[:-1] |= on[1:]
+            on = grown.copy()
+            on[:, 1:] |= grown[:, :-1]
+            on[:, :-1] |= grown[:, 1:]
+        k = _NET_BLOCK // CELL
+        rows = math.ceil(height * s / _NET_BLOCK)
+        cols = math.ceil(width * s / _NET_BLOCK)
+        padded = np.zeros((rows * k, cols * k), dtype=bool)
+        padded[: on.shape[0], : on.shape[1]] = on[: rows * k, : cols * k]
+        blocks = np.asarray(padded.reshape(rows, k, cols, k).any(axis=(1, 3)))
+        windows = _windows(
+            blocks, width, height, s=s, max_side=self.tile, block=_NET_BLOCK, context=_NET_CONTEXT
+        )
+        return (boxes, scores, lms), windows
 
     def detect_arrays(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Boxes, scores and landmarks as arrays (the work behind :meth:`detect`).
@@ -572,6 +678,29 @@ class FaceDetector(Detector):
         return _regions(self.kind, *self._merge(self._passes(image, windows), width, height))
 
 
+def _drop_parts(
+    found: tuple[np.ndarray, np.ndarray, np.ndarray], known: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``found`` without the boxes that are parts of a ``known`` face.
+
+    A box goes when at least 60 % of it lies inside a known box at least 1.5
+    times as wide: a window that cuts a large face sees a "face" in its part.
+    What goes lies mostly inside a box that stays.
+    """
+    boxes = found[0]
+    if len(boxes) == 0 or len(known) == 0:
+        return found
+    k = np.asarray(known, np.float32)
+    ix = np.minimum(boxes[:, None, 2], k[None, :, 2]) - np.maximum(boxes[:, None, 0], k[None, :, 0])
+    iy = np.minimum(boxes[:, None, 3], k[None, :, 3]) - np.maximum(boxes[:, None, 1], k[None, :, 1])
+    inter = np.clip(ix, 0, None) * np.clip(iy, 0, None)
+    area = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))[:, None]
+    wider = (k[None, :, 2] - k[None, :, 0]) >= 1.5 * (boxes[:, None, 2] - boxes[:, None, 0])
+    part = ((inter >= 0.6 * np.maximum(area, 1e-6)) & wider).any(axis=1)
+    keep = ~part
+    return found[0][keep], found[1][keep], found[2][keep]
+
+
 def _near_span(start: float, end: float, length: int, s: float) -> tuple[int, int, int]:
     """An input span about ``[start, end)`` whose size at scale ``s`` is a multiple of 32.
 
@@ -637,16 +766,24 @@ def _active_blocks(
 
 
 def _windows(
-    active: np.ndarray, width: int, height: int, *, s: float, max_side: int
+    active: np.ndarray,
+    width: int,
+    height: int,
+    *,
+    s: float,
+    max_side: int,
+    block: int = _BLOCK,
+    context: int = _CONTEXT,
 ) -> list[_Pass]:
-    """Passes at scale ``s`` over runs of active blocks, each with :data:`_CONTEXT` around it.
+    """Passes at scale ``s`` over runs of active blocks (``block`` network px each),
+    each with ``context`` network px around it.
 
     Runs of active blocks along a row become one window (at most ``max_side``
     network px wide); identical runs on consecutive rows merge into one taller window.
     """
-    block = _BLOCK / s
-    context = _CONTEXT / s
-    longest = max(1, (max_side - 2 * _CONTEXT) // _BLOCK)
+    longest = max(1, (max_side - 2 * context) // block)
+    block_in = block / s
+    context_in = context / s
     runs: dict[tuple[int, int], list[list[int]]] = {}  # (c0, c1) -> [[r0, r1], ...]
     for r in range(active.shape[0]):
         cols = np.flatnonzero(active[r])
@@ -664,8 +801,8 @@ def _windows(
     passes = []
     for (c0, c1), spans in runs.items():
         for r0, r1 in spans:
-            x0, x1 = _window_span(c0 * block, c1 * block, context, width, s)
-            y0, y1 = _window_span(r0 * block, r1 * block, context, height, s)
+            x0, x1 = _window_span(c0 * block_in, c1 * block_in, context_in, width, s)
+            y0, y1 = _window_span(r0 * block_in, r1 * block_in, context_in, height, s)
             passes.append(_Pass(x0, y0, x1, y1, _align((x1 - x0) * s), _align((y1 - y0) * s)))
     return passes
 
