@@ -58,7 +58,7 @@ of a face 12-30 px wide at half scale is often no higher than that of background
 texture, so the proposals either cover much of the frame or miss some of those
 faces.  The default proposer is a small network of our own, distilled from
 CenterFace at full resolution (:mod:`pixveil.detect.face_proposals`): it costs
-about 1/20 of CenterFace per pixel and proposes about 1 % of the 16-px cells of a
+about 1/20 of CenterFace per pixel and proposes about 1–3 % of the 16-px cells of a
 generated 12 MP photo.  Batching equal windows per ONNX Runtime
 call was measured to gain nothing per pixel (454 vs 423 ms/MP at 256x256 under load),
 so windows run one by one.
@@ -119,9 +119,9 @@ _CONTEXT = 32
 PROPOSERS = ("heatmap", "network")
 
 #: Network cascade: side (network-input px) of the blocks it turns on or off, and
-#: the context around a run of them.  A proposed 16-px cell is first grown by one
-#: cell on every side, so a face up to 64 px wide centred in it lies whole in its
-#: window with 16 px to spare.
+#: the context around a run of them, and how many cells a proposed 16-px cell is
+#: grown by on every side before the blocks are chosen (0: the 32-px block and its
+#: 32 px of context already hold a face up to 64 px wide centred in the cell).
 _NET_BLOCK = 32
 _NET_CONTEXT = 32
 _NET_GROW = 0
