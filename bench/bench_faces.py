@@ -240,23 +240,12 @@ def network_input(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=np.float32)
 
 
-def int8_session(workdir: Path) -> Any:
-    """An ONNX Runtime session of a statically quantised CenterFace (needs ``onnx``).
-
-    QDQ format, per-channel signed int8 weights, unsigned int8 activations, MinMax
-    calibration on :func:`calibration_images`; opset raised to 13 first (per-channel
-    DequantizeLinear needs it).
-    """
+def prepare_for_quantisation(workdir: Path) -> None:
+    """Write ``workdir/pre.onnx``: CenterFace at opset 13 (per-channel DequantizeLinear
+    needs it), every node named, ONNX Runtime's quantisation pre-processing applied."""
     import onnx
     import onnxruntime as ort
     from onnx import version_converter
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     ort.set_default_logger_severity(3)
@@ -267,6 +256,25 @@ def int8_session(workdir: Path) -> Any:
     quant_pre_process(
         str(workdir / "fp32.onnx"), str(workdir / "pre.onnx"), skip_symbolic_shape=True
     )
+
+
+def int8_session(workdir: Path) -> Any:
+    """An ONNX Runtime session of a statically quantised CenterFace (needs ``onnx``).
+
+    QDQ format, per-channel signed int8 weights, unsigned int8 activations, MinMax
+    calibration on :func:`calibration_images`; opset raised to 13 first (per-channel
+    DequantizeLinear needs it).
+    """
+    import onnxruntime as ort
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    prepare_for_quantisation(workdir)
     images = iter(calibration_images())
 
     class Reader(CalibrationDataReader):  # type: ignore[misc]

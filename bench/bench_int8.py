@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from _common import LFW, PLATES, face_matched, rotated, table_head, table_row
-from bench_faces import CENTERFACE_INPUT, network_input, prepared_model
+from bench_faces import CENTERFACE_INPUT, network_input, prepare_for_quantisation
 from pixveil.detect.faces import FaceDetector
 from pixveil.io import read_image
 
@@ -40,7 +40,6 @@ from pixveil.io import read_image
 def build(workdir: Path, calib: list[np.ndarray]) -> dict[str, Any]:
     import onnx
     import onnxruntime as ort
-    from onnx import version_converter
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -48,16 +47,8 @@ def build(workdir: Path, calib: list[np.ndarray]) -> dict[str, Any]:
         QuantType,
         quantize_static,
     )
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    ort.set_default_logger_severity(3)
-    model = version_converter.convert_version(onnx.load_from_string(prepared_model()), 13)
-    for node in model.graph.node:
-        node.name = node.name or f"{node.op_type}_{node.output[0]}"
-    onnx.save(model, workdir / "fp32.onnx")
-    quant_pre_process(
-        str(workdir / "fp32.onnx"), str(workdir / "pre.onnx"), skip_symbolic_shape=True
-    )
+    prepare_for_quantisation(workdir)
     nodes = list(onnx.load(workdir / "pre.onnx").graph.node)
     first = next(n.name for n in nodes if n.op_type == "Conv")
     heads = [n.name for n in nodes if n.output[0] in ("533", "536", "537", "538", "539", "540")]

@@ -17,7 +17,7 @@ from pixveil.detect.face_proposals import CELL, MODEL_CARD, ProposalNet
 from pixveil.detect.faces import FaceDetector
 from pixveil.errors import DetectionError, ModelError
 
-from .test_faces import background, covers, face_crop, paste_face
+from .test_faces import background, counting, covers, face_crop, paste_face
 
 
 @pytest.fixture(scope="module")
@@ -106,18 +106,6 @@ class TestNetworkCascade:
         ]  # fmt: skip
         return canvas, centres
 
-    @staticmethod
-    def counting(det: FaceDetector, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-        seen: list[int] = []
-        run = det._run
-
-        def counted(blob: np.ndarray) -> list[np.ndarray]:
-            seen.append(blob.shape[2] * blob.shape[3])
-            return run(blob)
-
-        monkeypatch.setattr(det, "_run", counted)
-        return seen
-
     def test_defaults(self):
         det = FaceDetector(mode="cascade", proposer="network")
         assert det.coarse == 1024 and det.proposal_threshold == faces.NET_PROPOSAL_THRESHOLD
@@ -129,8 +117,8 @@ class TestNetworkCascade:
         canvas, centres = self.scene(astronaut)
         cascade = FaceDetector(mode="cascade", proposer="network")
         exhaustive = FaceDetector(mode="exhaustive")
-        work_c = self.counting(cascade, monkeypatch)
-        work_e = self.counting(exhaustive, monkeypatch)
+        work_c = counting(cascade, monkeypatch)
+        work_e = counting(exhaustive, monkeypatch)
         got_c = cascade.detect(canvas)
         got_e = exhaustive.detect(canvas)
         for c in centres:
@@ -144,7 +132,7 @@ class TestNetworkCascade:
 
     def test_images_that_fit_one_pass_run_it(self, astronaut, monkeypatch):
         det = FaceDetector(mode="cascade", proposer="network")
-        work = self.counting(det, monkeypatch)
+        work = counting(det, monkeypatch)
         img = cv2.resize(astronaut, (1280, 1280))
         assert len(det.detect(img)) == 1
         assert work == [1280 * 1280]

