@@ -35,7 +35,11 @@ def dataset(
     ] = Path("../shared/data/cifar10.tar.gz"),
     schemes: Annotated[
         str,
-        typer.Option("--schemes", help="Comma-separated: plain, pixel-based, block-scramble, gan."),
+        typer.Option(
+            "--schemes",
+            help="Comma-separated: plain, pixel-based, block-scramble, gan; a keyed scheme "
+            "with ':per-image' (pixel-based:per-image) gets an independent key per image.",
+        ),
     ] = "plain,pixel-based,block-scramble",
     model: Annotated[
         Path | None,
@@ -69,14 +73,23 @@ def dataset(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     threads: Annotated[int, typer.Option("--threads", help="Torch threads (0 = default).")] = 1,
     device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
+    unpaired: Annotated[
+        bool,
+        typer.Option(
+            "--unpaired/--no-unpaired",
+            help="Also run the paper's unpaired GAN attack (GA SSIM column).",
+        ),
+    ] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Train a classifier on protected CIFAR-10 and attack the protection (Table I layout).
 
     Per scheme: a ResNet trained from scratch on protected training images and
-    tested on protected test images (same fresh key), and a U-Net reconstruction
-    attack trained on the attacker's own plain/protected pairs, scored by SSIM on
-    the test images. Writes OUTPUT/index.html, results.csv, results.json, config.json.
+    tested on protected test images (same fresh key, or one per image with
+    ':per-image'), U-Net reconstruction attacks trained on the attacker's own
+    plain/protected pairs, and the paper's unpaired GAN attack (protected and
+    plain halves of the attacker's images, never a pair), scored by SSIM on the
+    test images. Writes OUTPUT/index.html, results.csv, results.json, config.json.
     """
     from pixveil.evaluate.spec import parse_list
 
@@ -103,6 +116,7 @@ def dataset(
             threads=threads,
             device=device,
             gan_model=model,
+            unpaired=unpaired,
         )
     except (ValueError, TypeError, PixveilError) as exc:
         _error(exc)
@@ -125,12 +139,14 @@ def dataset(
         f"{result.n_test} test images; {result.seconds:.0f} s)",
         title_justify="left",
     )
-    for col in ("scheme", "attack SSIM", "U-Net SSIM", "SSIM protected", "accuracy", "plain acc."):
+    cols = ("scheme", "GA SSIM", "attack SSIM", "U-Net SSIM", "SSIM protected", "accuracy")
+    for col in (*cols, "plain acc."):
         table.add_column(col, justify="left" if col == "scheme" else "right")
     plain = result.plain_accuracy
     for r in result.rows:
         table.add_row(
             escape(r.scheme),
+            "–" if r.ga_ssim is None else f"{r.ga_ssim:.3f}",
             f"{r.attack_ssim:.3f}",
             f"{r.unet_ssim:.3f}",
             f"{r.protected_ssim:.3f}",

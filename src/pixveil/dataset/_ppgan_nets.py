@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from pixveil.dataset._nets import ResNet
 from pixveil.evaluate.attacks._common import TrainingOptions
+from pixveil.evaluate.attacks._nets import PatchDiscriminator as Discriminator
 from pixveil.evaluate.attacks._nets import UNet, fit, seeded
 from pixveil.progress import ProgressCallback, ProgressEvent
 
@@ -55,29 +56,6 @@ class Generator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return 0.5 * (torch.tanh(self.unet(2 * x - 1)) + 1)
-
-
-class Discriminator(nn.Module):
-    """A PatchGAN as in CycleGAN, scaled to 32x32 inputs (three 4x4 convolutions, then one)."""
-
-    def __init__(self, *, width: int) -> None:
-        super().__init__()
-        w = width
-        self.net = nn.Sequential(
-            nn.Conv2d(3, w, 4, stride=2, padding=1),
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(w, 2 * w, 4, stride=2, padding=1),
-            nn.InstanceNorm2d(2 * w),
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(2 * w, 4 * w, 4, stride=1, padding=1),
-            nn.InstanceNorm2d(4 * w),
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(4 * w, 1, 4, stride=1, padding=1),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        out: Tensor = self.net(2 * x - 1)
-        return out
 
 
 def train_classifier(
