@@ -170,8 +170,8 @@ class ImageNetPhi(nn.Module):
         net = load_mobilenet_v2(device=str(device))
         self.stem = net.features[0]
         self.relu2 = net.features[1].conv[0]
-        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1).to(device))
-        self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1).to(device))
+        self.mean: Tensor = torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1).to(device)
+        self.std: Tensor = torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1).to(device)
 
     def forward(self, x: Tensor) -> Tensor:
         x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
