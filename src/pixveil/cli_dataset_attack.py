@@ -67,6 +67,20 @@ def dataset(
     blocks: Annotated[
         int, typer.Option("--blocks", help="Basic blocks per stage (1: ResNet-8, 3: ResNet-20).")
     ] = 1,
+    stages: Annotated[
+        int,
+        typer.Option(
+            "--stages", help="ResNet stages (4 with --blocks 2 --width 64: ResNet-18, the paper's)."
+        ),
+    ] = 3,
+    attacker_overlap: Annotated[
+        bool,
+        typer.Option(
+            "--attacker-overlap",
+            help="Attacker's images from the end of each training class, may overlap the "
+            "classifier's (for --n-train 5000, the whole training set); never test images.",
+        ),
+    ] = False,
     block_size: Annotated[
         int, typer.Option("--block-size", help="Block size of block-scramble.")
     ] = 4,
@@ -111,12 +125,14 @@ def dataset(
             attack_epochs=attack_epochs,
             width=width,
             blocks=blocks,
+            stages=stages,
             block_size=block_size,
             seed=seed,
             threads=threads,
             device=device,
             gan_model=model,
             unpaired=unpaired,
+            attacker_overlap=attacker_overlap,
         )
     except (ValueError, TypeError, PixveilError) as exc:
         _error(exc)

@@ -241,3 +241,32 @@ def test_cli_attack_dataset_per_image_rows_and_ga_column(tmp_path: Path) -> None
     assert aware["pixel-based:per-image"] < aware["plain"] - 0.3
     html_text = (out / "index.html").read_text()
     assert "pixel-based:per-image" in html_text and "GA SSIM" in html_text
+
+
+def test_resnet18_is_reachable() -> None:
+    """The paper's classifier: ``--stages 4 --blocks 2 --width 64`` is the CIFAR ResNet-18."""
+    from pixveil.dataset._nets import ResNet
+
+    net = ResNet(10, width=64, blocks=2, stages=4)
+    assert net(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+    n_params = sum(p.numel() for p in net.parameters())
+    assert 11_100_000 < n_params < 11_200_000  # 11.17 M, the usual CIFAR ResNet-18
+
+
+@pytest.mark.slow
+def test_attacker_overlap_allows_the_whole_training_split(
+    cifar: tuple[LabeledImages, LabeledImages],
+) -> None:
+    from pixveil.dataset.table1 import TableConfig, run_table
+
+    train, test = cifar  # 60 training images per class
+    kwargs = {"data": Path("x"), "schemes": ("plain",), "n_train": 60, "n_attack": 10}
+    opts = {"clf_epochs": 1, "attack_epochs": 1, "unpaired": False}
+    with pytest.raises(ValueError, match="attacker"):
+        run_table(TableConfig(**kwargs, **opts), train=train, test=test)  # type: ignore[arg-type]
+    res = run_table(
+        TableConfig(**kwargs, **opts, attacker_overlap=True),  # type: ignore[arg-type]
+        train=train,
+        test=test,
+    )
+    assert (res.n_train, res.n_attack, res.n_test) == (600, 100, 200)

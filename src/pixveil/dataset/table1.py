@@ -96,6 +96,8 @@ class TableConfig:
     attack_epochs: int = 10
     width: int = 16
     blocks: int = 1
+    #: ResNet stages (``stages=4, blocks=2, width=64``: ResNet-18)
+    stages: int = 3
     block_size: int = 4
     seed: int = 0
     threads: int = 1
@@ -104,6 +106,10 @@ class TableConfig:
     gan_model: Path | None = None
     #: also run the paper's unpaired GA (column ``ga_ssim``)
     unpaired: bool = True
+    #: take the attacker's images from the *end* of each class of the training
+    #: split, which may overlap the classifier's (needed for ``n_train=5000``, the
+    #: whole training set); never the test images
+    attacker_overlap: bool = False
 
     def __post_init__(self) -> None:
         if not self.schemes:
@@ -119,7 +125,15 @@ class TableConfig:
             scheme = self.scheme(name)  # unknown names and bad parameters fail here
             if per_image and not scheme.keyed:
                 raise ValueError(f"scheme {base} takes no key: no '{name}'")
-        for opt in ("n_train", "n_attack", "n_test", "clf_epochs", "attack_epochs", "block_size"):
+        for opt in (
+            "n_train",
+            "n_attack",
+            "n_test",
+            "clf_epochs",
+            "attack_epochs",
+            "block_size",
+            "stages",
+        ):
             value = getattr(self, opt)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{opt} must be a positive integer, got {value!r}")
@@ -240,6 +254,10 @@ def _split(data: LabeledImages, first: int) -> tuple[LabeledImages, LabeledImage
     return take(head), take(~head)
 
 
+def _reverse(data: LabeledImages) -> LabeledImages:
+    return LabeledImages(data.images[::-1], data.labels[::-1], data.classes, data.ids[::-1])
+
+
 def run_table(
     config: TableConfig,
     *,
@@ -263,12 +281,15 @@ def run_table(
     start = time.perf_counter()
     try:
         if train is None:
-            train = load_cifar10(
-                config.data, split="train", limit_per_class=config.n_train + config.n_attack
-            )
+            limit = None if config.attacker_overlap else config.n_train + config.n_attack
+            train = load_cifar10(config.data, split="train", limit_per_class=limit)
         if test is None:
             test = load_cifar10(config.data, split="test", limit_per_class=config.n_test)
-        clf, attacker = _split(train, config.n_train)
+        if config.attacker_overlap:
+            clf, _ = _split(train, config.n_train)
+            attacker, _ = _split(_reverse(train), config.n_attack)
+        else:
+            clf, attacker = _split(train, config.n_train)
         if len(attacker) == 0:
             raise ValueError("no image left for the attacker's split (raise n_attack or the data)")
         rows: list[SchemeRow] = []
@@ -294,6 +315,7 @@ def run_table(
                 epochs=config.clf_epochs,
                 width=config.width,
                 blocks=config.blocks,
+                stages=config.stages,
                 seed=config.seed,
                 device=config.device,
                 progress=progress,
