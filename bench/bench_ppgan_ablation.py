@@ -48,21 +48,21 @@ def commands(runs: str) -> list[str]:
     out = [
         f"pixveil dataset train-transform --data {DATA} -o {runs}/ppgan/   # baseline, 15 epochs"
     ]
-    for name in ("ppgan-nocap", "ppgan-imagenet"):
-        extra = VARIANTS[name + "-e5"][1]
+    for name in ("ppgan-nocap-e5", "ppgan-imagenet-e5"):
+        extra = VARIANTS[name][1]
         out += [
             f"mkdir {runs}/{name} && cp {runs}/ppgan/classifier.pt {runs}/ppgan/preliminary.npz "
             f"{runs}/{name}/   # the baseline's h_theta and preliminary images",
             f"pixveil dataset train-transform --data {DATA} -o {runs}/{name}/ --epochs 5 {extra}",
         ]
     out.append(
-        "# ppgan-e5: a copy of runs/ppgan taken when state.json says epochs_done 5, then "
-        f"`pixveil dataset train-transform --data {DATA} -o {runs}/ppgan-e5/ --epochs 5` (exports it)"
+        f"# {runs}/ppgan-e5: a copy of {runs}/ppgan taken when its state.json says epochs_done 5 "
+        f"(or the baseline trained with --epochs 5 into it: the same updates), then "
+        f"`pixveil dataset train-transform --data {DATA} -o {runs}/ppgan-e5/ --epochs 5` exports it"
     )
     for name in VARIANTS:
-        model = f"{runs}/{name}/" if name != "ppgan" else f"{runs}/ppgan/"
         out.append(
-            f"pixveil attack dataset --data {DATA} --schemes gan --model {model} "
+            f"pixveil attack dataset --data {DATA} --schemes gan --model {runs}/{name}/ "
             f"-o {runs}/table1-{name}/"
         )
     return out
