@@ -29,7 +29,7 @@ runner = CliRunner()
 
 #: The tiny training options: a couple of steps of every stage.
 TINY = [
-    "--n-per-class", "8", "--clf-epochs", "1", "--pgd-steps", "3", "--epochs", "1",
+    "--n-per-class", "8", "--clf-epochs", "2", "--pgd-steps", "3", "--epochs", "1",
     "--gen-width", "8", "--batch-size", "8", "-q",
 ]  # fmt: skip
 
@@ -95,7 +95,7 @@ def test_train_transform_resumes_and_refuses_other_options(
     clf_before = (copy / "classifier.pt").read_bytes()
     prelim_before = (copy / "preliminary.npz").read_bytes()
     cfg = TransformConfig(
-        n_per_class=8, clf_epochs=1, pgd_steps=3, epochs=2, gen_width=8, batch_size=8
+        n_per_class=8, clf_epochs=2, pgd_steps=3, epochs=2, gen_width=8, batch_size=8
     )
     res = train_transform(data, copy, cfg)
     assert res.resumed and res.epochs_done == 2
@@ -212,7 +212,7 @@ def test_train_transform_records_the_cap_and_takes_imagenet_features(
             (copy / name).write_bytes((run / name).read_bytes())
         cfg = TransformConfig(
             n_per_class=8,
-            clf_epochs=1,
+            clf_epochs=2,
             pgd_steps=3,
             epochs=1,
             gen_width=8,
@@ -272,3 +272,18 @@ def test_onnx_transform_matches_the_trained_generator(trained: tuple[Path, Path]
     expected = np.clip(np.rint(y * 255), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
     got = get_scheme("gan", model=run / MODEL_FILE).encrypt_batch(images)
     assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_h_theta_follows_the_seed_not_the_global_random_state(tmp_path: Path) -> None:
+    """Two runs with the same seed train the same h_theta whatever the caller's torch state."""
+    data = load_image_folder(_synthetic_dataset(tmp_path / "data"))
+    cfg = TransformConfig(
+        n_per_class=4, clf_epochs=1, pgd_steps=1, epochs=1, gen_width=8, batch_size=8
+    )
+    weights = []
+    for k in (1, 2):
+        torch.manual_seed(k)
+        train_transform(data, tmp_path / f"run{k}", cfg)
+        state = torch.load(tmp_path / f"run{k}" / "classifier.pt")
+        weights.append(torch.cat([v.flatten().float() for v in state.values()]))
+    assert torch.equal(weights[0], weights[1])

@@ -318,8 +318,9 @@ def train_transform(
         y = torch.from_numpy(data.labels.astype(np.int64))
         n_classes = len(data.classes)
 
-        # 1. h_theta
-        clf = nets.Classifier(n_classes)
+        # 1. h_theta (its initialisation follows the seed, not the caller's random state)
+        with nets.seeded(config.seed):
+            clf = nets.Classifier(n_classes)
         if (out / _CLF_FILE).is_file():
             clf.load_state_dict(torch.load(out / _CLF_FILE, map_location="cpu"))
         else:
