@@ -23,6 +23,7 @@ Variants (folder suffix: what changes against the baseline ``ppgan``):
 * ``ppgan-nocap``: ``--perceptual-margin inf``, the paper's uncapped loss;
 * ``ppgan-imagenet``: ``--features imagenet``, phi from ImageNet weights
   (MobileNetV2) instead of h_theta, the nearest to the paper's VGG16.
+* ``ppgan-imagenet-nocap``: both, the nearest we have to the paper's loss.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ VARIANTS: dict[str, tuple[str, str]] = {
     "ppgan-e5": ("baseline (h_θ features, capped L_p), 5 epochs", ""),
     "ppgan-nocap-e5": ("cap off (`--perceptual-margin inf`), 5 epochs", "--perceptual-margin inf"),
     "ppgan-imagenet-e5": ("ImageNet φ (`--features imagenet`), 5 epochs", "--features imagenet"),
+    "ppgan-imagenet-nocap-e5": (
+        "ImageNet φ and cap off (the paper's loss), 5 epochs",
+        "--features imagenet --perceptual-margin inf",
+    ),
     "ppgan": ("baseline, 15 epochs (the default)", ""),
 }
 
@@ -48,7 +53,7 @@ def commands(runs: str) -> list[str]:
     out = [
         f"pixveil dataset train-transform --data {DATA} -o {runs}/ppgan/   # baseline, 15 epochs"
     ]
-    for name in ("ppgan-nocap-e5", "ppgan-imagenet-e5"):
+    for name in ("ppgan-nocap-e5", "ppgan-imagenet-e5", "ppgan-imagenet-nocap-e5"):
         extra = VARIANTS[name][1]
         out += [
             f"mkdir {runs}/{name} && cp {runs}/ppgan/classifier.pt {runs}/ppgan/preliminary.npz "
