@@ -24,6 +24,8 @@ Variants (folder suffix: what changes against the baseline ``ppgan``):
 * ``ppgan-imagenet``: ``--features imagenet``, phi from ImageNet weights
   (MobileNetV2) instead of h_theta, the nearest to the paper's VGG16.
 * ``ppgan-imagenet-nocap``: both, the nearest we have to the paper's loss.
+* ``ppgan-nocap`` and ``ppgan-imagenet-nocap`` (15 epochs): the uncapped variants
+  trained as long as the default (resumed from their 5-epoch folders).
 """
 
 from __future__ import annotations
@@ -44,6 +46,11 @@ VARIANTS: dict[str, tuple[str, str]] = {
         "--features imagenet --perceptual-margin inf",
     ),
     "ppgan": ("baseline, 15 epochs (the default)", ""),
+    "ppgan-nocap": ("cap off, 15 epochs", "--perceptual-margin inf"),
+    "ppgan-imagenet-nocap": (
+        "ImageNet φ and cap off, 15 epochs",
+        "--features imagenet --perceptual-margin inf",
+    ),
 }
 
 DATA = "../shared/data/cifar10.tar.gz"
@@ -60,6 +67,11 @@ def commands(runs: str) -> list[str]:
             f"{runs}/{name}/   # the baseline's h_theta and preliminary images",
             f"pixveil dataset train-transform --data {DATA} -o {runs}/{name}/ --epochs 5 {extra}",
         ]
+    for name in ("ppgan-nocap", "ppgan-imagenet-nocap"):
+        out.append(
+            f"cp -r {runs}/{name}-e5 {runs}/{name} && pixveil dataset train-transform "
+            f"--data {DATA} -o {runs}/{name}/ --epochs 15 {VARIANTS[name][1]}   # resumes"
+        )
     out.append(
         f"# {runs}/ppgan-e5: a copy of {runs}/ppgan taken when its state.json says epochs_done 5 "
         f"(or the baseline trained with --epochs 5 into it: the same updates), then "
