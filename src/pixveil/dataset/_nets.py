@@ -34,21 +34,24 @@ class _BasicBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    """CIFAR-style ResNet: a 3x3 stem, three stages of ``blocks`` basic blocks, pool, linear.
+    """CIFAR-style ResNet: a 3x3 stem, ``stages`` stages of ``blocks`` basic blocks, pool, linear.
 
-    Channels ``width``, ``2*width``, ``4*width``; stages two and three halve the
-    side.  ``blocks=1, width=16`` is a ResNet-8 (CPU default); ``blocks=3`` a
-    ResNet-20.  (The paper's ResNet-18 has four stages of 2 blocks from 64 channels.)
+    Channels ``width``, ``2*width``, ``4*width``...; every stage after the first
+    halves the side.  ``blocks=1, width=16`` (three stages) is a ResNet-8 (CPU
+    default); ``blocks=3`` a ResNet-20; ``stages=4, blocks=2, width=64`` the
+    CIFAR ResNet-18 (64-128-256-512 channels, 3x3 stem), the paper's network.
     """
 
-    def __init__(self, n_classes: int, *, width: int = 16, blocks: int = 1) -> None:
+    def __init__(
+        self, n_classes: int, *, width: int = 16, blocks: int = 1, stages: int = 3
+    ) -> None:
         super().__init__()
         self.stem = nn.Sequential(
             nn.Conv2d(3, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU()
         )
         layers: list[nn.Module] = []
         c_in = width
-        for stage in range(3):
+        for stage in range(stages):
             c_out = width * 2**stage
             for b in range(blocks):
                 layers.append(_BasicBlock(c_in, c_out, 2 if stage > 0 and b == 0 else 1))

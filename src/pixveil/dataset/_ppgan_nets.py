@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from pixveil.dataset._nets import ResNet
 from pixveil.evaluate.attacks._common import TrainingOptions
+from pixveil.evaluate.attacks._nets import PatchDiscriminator as Discriminator
 from pixveil.evaluate.attacks._nets import UNet, fit, seeded
 from pixveil.progress import ProgressCallback, ProgressEvent
 
@@ -55,29 +56,6 @@ class Generator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return 0.5 * (torch.tanh(self.unet(2 * x - 1)) + 1)
-
-
-class Discriminator(nn.Module):
-    """A PatchGAN as in CycleGAN, scaled to 32x32 inputs (three 4x4 convolutions, then one)."""
-
-    def __init__(self, *, width: int) -> None:
-        super().__init__()
-        w = width
-        self.net = nn.Sequential(
-            nn.Conv2d(3, w, 4, stride=2, padding=1),
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(w, 2 * w, 4, stride=2, padding=1),
-            nn.InstanceNorm2d(2 * w),
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(2 * w, 4 * w, 4, stride=1, padding=1),
-            nn.InstanceNorm2d(4 * w),
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(4 * w, 1, 4, stride=1, padding=1),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        out: Tensor = self.net(2 * x - 1)
-        return out
 
 
 def train_classifier(
@@ -173,8 +151,48 @@ def preliminary_protection(
     return out
 
 
+class ImageNetPhi(nn.Module):
+    """phi from ImageNet weights: MobileNetV2's second ReLU(6) feature maps.
+
+    The paper's phi is VGG16's second ReLU (ImageNet weights), which no package
+    ships for offline use; the ImageNet MobileNetV2 of
+    :func:`pixveil.evaluate.features.load_mobilenet_v2` is the one ImageNet
+    backbone that does.  The [0, 1] image is upsampled 2x (CIFAR objects are
+    small for an ImageNet network), ImageNet-normalised, then run through the
+    stem (conv 3x3 stride 2, BN, ReLU6) and the depthwise conv + BN + ReLU6 of
+    the first block: 32 channels at the input's resolution.  Frozen.
+    """
+
+    def __init__(self, device: Any) -> None:
+        super().__init__()
+        from pixveil.evaluate.features import _IMAGENET_MEAN, _IMAGENET_STD, load_mobilenet_v2
+
+        net = load_mobilenet_v2(device=str(device))
+        self.stem = net.features[0]
+        self.relu2 = net.features[1].conv[0]
+        self.mean: Tensor = torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1).to(device)
+        self.std: Tensor = torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1).to(device)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        out: Tensor = self.relu2(self.stem((x - self.mean) / self.std))
+        return out
+
+
+def feature_map(clf: Classifier, config: Any, device: Any) -> Callable[[Tensor], Tensor]:
+    """phi of the perceptual loss: ``config.features`` ``"h_theta"`` or ``"imagenet"``."""
+    if config.features == "imagenet":
+        return ImageNetPhi(device).eval()
+    return clf.features
+
+
 def perceptual_margin(
-    clf: Classifier, x: Tensor, *, config: Any, device: Any, generator: torch.Generator
+    phi: Callable[[Tensor], Tensor],
+    x: Tensor,
+    *,
+    config: Any,
+    device: Any,
+    generator: torch.Generator,
 ) -> float:
     """The cap on L_p when it is maximised: ``config.perceptual_margin``, or by default
     L_p between the training images and *other* training images (a random pairing).
@@ -190,8 +208,8 @@ def perceptual_margin(
     total = 0.0
     with torch.no_grad():
         for i in range(0, x.shape[0], _CHUNK):
-            a = clf.features(x[i : i + _CHUNK].to(device))
-            b = clf.features(x[perm[i : i + _CHUNK]].to(device))
+            a = phi(x[i : i + _CHUNK].to(device))
+            b = phi(x[perm[i : i + _CHUNK]].to(device))
             total += float(F.mse_loss(a, b, reduction="none").mean(dim=(1, 2, 3)).sum())
     # two terms in L_p (eq. 6)
     return 2 * total / x.shape[0]
@@ -212,6 +230,7 @@ def train_cyclegan(
     previous: dict[str, Any] | None,
     checkpoint: Callable[[int, dict[str, Any], dict[str, float]], None],
     progress: ProgressCallback | None,
+    on_margin: Callable[[float], None] = lambda m: None,
 ) -> Generator:
     """Train the CycleGAN with the paper's losses; returns G_AB (see the module notes of ppgan)."""
     c = config
@@ -230,7 +249,9 @@ def train_cyclegan(
             lr=c.learning_rate,
             betas=(0.5, 0.999),
         )
-        margin = perceptual_margin(clf, x, config=c, device=device, generator=generator)
+        phi = feature_map(clf, c, device)
+        margin = perceptual_margin(phi, x, config=c, device=device, generator=generator)
+        on_margin(margin)
         start_epoch = 0
         if previous is not None:
             for name, m in (("g_ab", g_ab), ("g_ba", g_ba), ("f_a", f_a), ("f_b", f_b)):
@@ -249,10 +270,8 @@ def train_cyclegan(
                 # generators
                 fake_b, fake_a = g_ab(xa), g_ba(xb)
                 l_ad = _lsgan(f_a(fake_a), True) + _lsgan(f_b(fake_b), True)
-                phi_x = clf.features(xa)
-                l_p = F.mse_loss(clf.features(fake_b), phi_x) + F.mse_loss(
-                    clf.features(fake_a), phi_x
-                )
+                phi_x = phi(xa)
+                l_p = F.mse_loss(phi(fake_b), phi_x) + F.mse_loss(phi(fake_a), phi_x)
                 l_c = F.cross_entropy(clf(fake_b), yb) + F.cross_entropy(clf(fake_a), yb)
                 l_r = F.mse_loss(g_ba(fake_b), xa) + F.mse_loss(g_ab(fake_a), xb)
                 # gamma1 < 0 maximises L_p; capped at the margin (see perceptual_margin)

