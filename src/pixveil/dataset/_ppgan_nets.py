@@ -17,6 +17,7 @@ from pixveil.dataset._nets import ResNet
 from pixveil.evaluate.attacks._common import TrainingOptions
 from pixveil.evaluate.attacks._nets import PatchDiscriminator as Discriminator
 from pixveil.evaluate.attacks._nets import UNet, fit, seeded
+from pixveil.evaluate.attacks._nets import lsgan_loss as _lsgan
 from pixveil.progress import ProgressCallback, ProgressEvent
 
 # CIFAR-10's per-channel mean and deviation (the standardisation in front of h_theta).
@@ -213,10 +214,6 @@ def perceptual_margin(
             total += float(F.mse_loss(a, b, reduction="none").mean(dim=(1, 2, 3)).sum())
     # two terms in L_p (eq. 6)
     return 2 * total / x.shape[0]
-
-
-def _lsgan(pred: Tensor, real: bool) -> Tensor:
-    return F.mse_loss(pred, torch.ones_like(pred) if real else torch.zeros_like(pred))
 
 
 def train_cyclegan(

@@ -209,6 +209,11 @@ class PatchDiscriminator(nn.Module):
         return out
 
 
+def lsgan_loss(pred: Tensor, real: bool) -> Tensor:
+    """Least-squares GAN loss of a :class:`PatchDiscriminator`'s scores against 1 (real) or 0."""
+    return F.mse_loss(pred, torch.ones_like(pred) if real else torch.zeros_like(pred))
+
+
 def augment(x: Tensor, generator: torch.Generator, *, pad: int, jitter: float) -> Tensor:
     """Random crop (reflect padding ``pad``), horizontal flip and colour jitter.
 

@@ -378,10 +378,6 @@ def unpaired_reconstruction_attack(
     x_plain = to_tensor(torch, resize_batch(train_plain, size))
     x_test = to_tensor(torch, protected_small)
 
-    def lsgan(pred: Any, real: bool) -> Any:
-        target = torch.ones_like(pred) if real else torch.zeros_like(pred)
-        return ((pred - target) ** 2).mean()
-
     with _nets.seeded(options.seed) as generator:
         g_att = _nets.UNet(
             width=options.width,
@@ -402,11 +398,14 @@ def unpaired_reconstruction_attack(
                 idx = order[first : first + options.batch_size]
                 real = x_plain[torch.randint(0, m, (idx.shape[0],), generator=generator)]
                 fake = g_att(x_enc[idx])
-                loss_g = lsgan(d_att(fake), True)
+                loss_g = _nets.lsgan_loss(d_att(fake), True)
                 opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
                 opt_g.step()
-                loss_d = 0.5 * (lsgan(d_att(real), True) + lsgan(d_att(fake.detach()), False))
+                loss_d = 0.5 * (
+                    _nets.lsgan_loss(d_att(real), True)
+                    + _nets.lsgan_loss(d_att(fake.detach()), False)
+                )
                 opt_d.zero_grad(set_to_none=True)
                 loss_d.backward()
                 opt_d.step()
