@@ -256,21 +256,30 @@ def evaluate(
     ] = None,
     threshold: Annotated[float, typer.Option("--threshold", help="Score threshold.")] = 0.6,
     limit: Annotated[int, typer.Option("--limit", help="At most this many photos per folder.")] = 0,
+    unannotated: Annotated[
+        Path | None,
+        typer.Option(
+            "--unannotated",
+            help="JSON of reviewed real plates the data set does not annotate "
+            "(bench/plate_unannotated.json): detections on them are not false positives.",
+        ),
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures here.")] = None,
 ) -> None:
     """Recall (IoU >= 0.5 or >= 90 % covered) and false positives per photo, per folder."""
     try:
         from pixveil.detect.plate_net import PlateNetDetector
-        from pixveil.platedet.data import load_photos
+        from pixveil.platedet.data import load_photos, load_unannotated
         from pixveil.platedet.evaluate import evaluate_photos
 
+        others = load_unannotated(unannotated) if unannotated is not None else None
         det = PlateNetDetector(threshold=threshold, model=str(model) if model else None)
         table = Table()
         for col in ("folder", "photos", "recall", "FP / photo", "ms / photo"):
             table.add_column(col)
         results = {}
         for region in _split(regions):
-            photos = load_photos(plates, region)
+            photos = load_photos(plates, region, unannotated=others)
             if limit > 0:
                 photos = photos[:limit]
             r = evaluate_photos(det, photos)

@@ -7,12 +7,20 @@ photos are test data only and never ship with pixveil; what is trained on them m
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from pixveil.platedet.synth import Photo
 
-__all__ = ["REGIONS", "LabelledPhoto", "default_data_root", "load_photos", "load_split"]
+__all__ = [
+    "REGIONS",
+    "LabelledPhoto",
+    "default_data_root",
+    "load_photos",
+    "load_split",
+    "load_unannotated",
+]
 
 #: The sub-folders of the plate data set.
 REGIONS = ("eu", "us")
@@ -20,12 +28,18 @@ REGIONS = ("eu", "us")
 
 @dataclass(frozen=True)
 class LabelledPhoto:
-    """One annotated photo: region (``"eu"``/``"us"``), path, plate box ``(x0, y0, x1, y1)``, text."""
+    """One annotated photo: region (``"eu"``/``"us"``), path, plate box ``(x0, y0, x1, y1)``, text.
+
+    ``others`` holds boxes of real plates in the photo that the data set does not
+    annotate (other cars'; see :func:`load_unannotated`): finding one is neither a hit
+    nor a false positive.
+    """
 
     region: str
     path: Path
     box: tuple[float, float, float, float]
     text: str
+    others: tuple[tuple[float, float, float, float], ...] = ()
 
     def as_photo(self) -> Photo:
         return Photo(self.path, self.box)
@@ -36,7 +50,37 @@ def default_data_root() -> Path:
     return (Path.cwd() / ".." / "shared" / "data").resolve()
 
 
-def load_photos(root: Path, region: str) -> list[LabelledPhoto]:
+def load_unannotated(path: Path) -> dict[str, list[tuple[float, float, float, float]]]:
+    """The reviewed unannotated plates of a JSON file such as ``bench/plate_unannotated.json``.
+
+    Returns
+    -------
+    dict
+        ``"<region>/<file name>"`` to the boxes ``(x0, y0, x1, y1)`` of its ``plates``
+        (the file's ``not_counted`` entries are left out).
+
+    Raises
+    ------
+    ValueError
+        When the file is not such a list.
+    """
+    try:
+        data = json.loads(Path(path).read_text())
+        out: dict[str, list[tuple[float, float, float, float]]] = {}
+        for entry in data["plates"]:
+            x0, y0, x1, y1 = (float(v) for v in entry["box"])
+            out.setdefault(str(entry["photo"]), []).append((x0, y0, x1, y1))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: not a list of unannotated plates ({exc})") from exc
+    return out
+
+
+def load_photos(
+    root: Path,
+    region: str,
+    *,
+    unannotated: dict[str, list[tuple[float, float, float, float]]] | None = None,
+) -> list[LabelledPhoto]:
     """Every annotated photo of ``root/<region>``, sorted by file name.
 
     Parameters
@@ -44,6 +88,9 @@ def load_photos(root: Path, region: str) -> list[LabelledPhoto]:
     root : Path
         The plate folder (``.../plates``), holding ``eu`` and ``us``.
     region : {"eu", "us"}
+    unannotated : dict, optional
+        From :func:`load_unannotated`: each photo's other real plates go to its
+        ``others``.  By default photos have none.
 
     Raises
     ------
@@ -63,17 +110,20 @@ def load_photos(root: Path, region: str) -> list[LabelledPhoto]:
         if len(parts) < 5:
             continue
         x, y, w, h = (float(v) for v in parts[1:5])
-        out.append(
-            LabelledPhoto(
-                region, txt.with_suffix(".jpg"), (x, y, x + w, y + h), " ".join(parts[5:])
-            )
-        )
+        jpg = txt.with_suffix(".jpg")
+        others = tuple((unannotated or {}).get(f"{region}/{jpg.name}", ()))
+        out.append(LabelledPhoto(region, jpg, (x, y, x + w, y + h), " ".join(parts[5:]), others))
     return out
 
 
-def load_split(root: Path, regions: tuple[str, ...]) -> list[LabelledPhoto]:
+def load_split(
+    root: Path,
+    regions: tuple[str, ...],
+    *,
+    unannotated: dict[str, list[tuple[float, float, float, float]]] | None = None,
+) -> list[LabelledPhoto]:
     """The photos of several regions, in order (``("eu",)``, ``("eu", "us")``...)."""
     out: list[LabelledPhoto] = []
     for r in regions:
-        out.extend(load_photos(root, r))
+        out.extend(load_photos(root, r, unannotated=unannotated))
     return out

@@ -2,7 +2,9 @@
 
 A plate counts as found when a detection's box has IoU >= 0.5 with the plate's box or
 covers at least 90 % of it (the rule of ``bench/bench_plates.py``); a detection that
-finds no annotated plate is a false positive.
+finds no annotated plate is a false positive, unless it would find, by the same rule,
+one of the photo's real plates that the data set does not annotate (``ignore`` boxes,
+``bench/plate_unannotated.json``): those are neither hits nor false positives.
 """
 
 from __future__ import annotations
@@ -21,13 +23,18 @@ from pixveil.platedet.synth import SceneSynth
 __all__ = ["evaluate_photos", "evaluate_synthetic", "match", "read_rgb", "score"]
 
 
-def match(det: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, int]:
+def match(
+    det: np.ndarray, gt: np.ndarray, ignore: np.ndarray | None = None
+) -> tuple[np.ndarray, int]:
     """Which ground-truth boxes are found, and how many detections match none.
 
     Parameters
     ----------
     det, gt : ndarray of shape (N, 4) and (M, 4)
         Boxes ``(x0, y0, x1, y1)``.
+    ignore : ndarray of shape (K, 4), optional
+        Real plates that are not annotated: a detection that matches none of ``gt``
+        but would find one of these is not a false positive.
 
     Returns
     -------
@@ -36,10 +43,19 @@ def match(det: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, int]:
     """
     det = np.asarray(det, np.float64).reshape(-1, 4)
     gt = np.asarray(gt, np.float64).reshape(-1, 4)
-    if len(gt) == 0:
-        return np.zeros((0,), bool), len(det)
     if len(det) == 0:
         return np.zeros((len(gt),), bool), 0
+    ok = _finds(det, gt)
+    stray = ~ok.any(axis=1)
+    if ignore is not None and len(ignore) and stray.any():
+        stray &= ~_finds(det, np.asarray(ignore, np.float64).reshape(-1, 4)).any(axis=1)
+    return np.asarray(ok.any(axis=0)), int(stray.sum())
+
+
+def _finds(det: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """``(N, M)``: detection i finds plate j (IoU >= 0.5 or >= 90 % of j covered)."""
+    if len(gt) == 0:
+        return np.zeros((len(det), 0), bool)
     iou = box_iou(det, gt)
     ix = np.clip(
         np.minimum(det[:, None, 2], gt[None, :, 2]) - np.maximum(det[:, None, 0], gt[None, :, 0]),
@@ -52,8 +68,7 @@ def match(det: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, int]:
         None,
     )
     gt_area = np.maximum((gt[:, 2] - gt[:, 0]) * (gt[:, 3] - gt[:, 1]), 1e-9)
-    ok = (iou >= 0.5) | (ix * iy / gt_area[None, :] >= 0.9)
-    return ok.any(axis=0), int((~ok.any(axis=1)).sum())
+    return np.asarray((iou >= 0.5) | (ix * iy / gt_area[None, :] >= 0.9))
 
 
 def read_rgb(path: Any) -> np.ndarray:
@@ -74,6 +89,7 @@ def score(
     *,
     threshold: float = 0.0,
     megapixels: float | None = None,
+    ignores: Sequence[np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Recall and false positives of regions already found, at a score threshold.
 
@@ -87,6 +103,8 @@ def score(
         Regions scoring below it are ignored.
     megapixels : float, optional
         Total image area, for ``fp_per_megapixel``.
+    ignores : sequence of ndarray of shape (K, 4), optional
+        Per image, real plates that are not annotated (see :func:`match`).
 
     Returns
     -------
@@ -97,9 +115,11 @@ def score(
     """
     found = plates = fps = 0
     missed: list[int] = []
-    for i, (regions, gt) in enumerate(zip(detections, truths, strict=True)):
+    if ignores is None:
+        ignores = [np.zeros((0, 4))] * len(truths)
+    for i, (regions, gt, ign) in enumerate(zip(detections, truths, ignores, strict=True)):
         keep = [r for r in regions if r.score >= threshold]
-        hit, fp = match(_boxes(keep), gt)
+        hit, fp = match(_boxes(keep), gt, ign)
         found += int(hit.sum())
         plates += len(gt)
         fps += fp
@@ -125,6 +145,9 @@ def evaluate_photos(
 ) -> dict[str, Any]:
     """Recall, false positives and time of ``detector`` on annotated photos.
 
+    A detection on one of a photo's ``others`` (real plates the data set does not
+    annotate) is not a false positive.
+
     Parameters
     ----------
     detector : Detector
@@ -144,7 +167,7 @@ def evaluate_photos(
     fps = 0
     pixels = 0.0
     times: list[float] = []
-    scored: list[tuple[list[Any], np.ndarray]] = []
+    scored: list[tuple[list[Any], np.ndarray, np.ndarray]] = []
     misses = []
     for p in photos:
         img = read_rgb(p.path)
@@ -152,20 +175,21 @@ def evaluate_photos(
         regions = detector.detect(img)
         times.append(time.perf_counter() - t)
         gt = np.array([p.box], np.float64)
-        hit, fp = match(_boxes(regions), gt)
+        ign = np.array(p.others, np.float64).reshape(-1, 4)
+        hit, fp = match(_boxes(regions), gt, ign)
         found.append(bool(hit[0]))
         if not hit[0]:
             misses.append(p.path.name)
         fps += fp
         pixels += img.shape[0] * img.shape[1] / 1e6
-        scored.append((list(regions), gt))
+        scored.append((list(regions), gt, ign))
     n = max(1, len(photos))
     curve = []
     for th in sorted(thresholds):
         f = fp2 = 0
-        for regions, gt in scored:
+        for regions, gt, ign in scored:
             keep = [r for r in regions if r.score >= th]
-            hit, fp = match(_boxes(keep), gt)
+            hit, fp = match(_boxes(keep), gt, ign)
             f += int(hit.sum())
             fp2 += fp
         curve.append({"threshold": th, "recall": f / n, "fp_per_image": fp2 / n})
