@@ -95,6 +95,14 @@ def train(
         float,
         typer.Option("--vanity-weight", help="Letters-only plates drawn this many times as often."),
     ] = 1.0,
+    unannotated: Annotated[
+        Path | None,
+        typer.Option(
+            "--unannotated",
+            help="Reviewed real plates the photos' annotation leaves out "
+            "(bench/plate_unannotated.json): trained as plates, not background.",
+        ),
+    ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from <out>/ckpt.pt.")] = False,
 ) -> None:
     """Train the plate network on synthetic scenes; --resume continues a run."""
@@ -122,6 +130,7 @@ def train(
             p_hard=p_hard,
             p_replay=p_replay,
             vanity_weight=vanity_weight,
+            unannotated=str(unannotated) if unannotated else None,
         )
 
         def progress(step: int, total: int, metrics: dict[str, float]) -> None:

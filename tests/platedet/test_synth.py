@@ -171,6 +171,36 @@ class TestSceneSynth:
                     seen += 1
         assert seen >= 3
 
+    @pytest.mark.parametrize("p_keep", [1.0, 0.0])
+    def test_unannotated_plates_stay_positives(self, tmp_path: Path, p_keep: float) -> None:
+        """Another real plate in the photo is a positive, kept or inpainted main plate alike."""
+        img = np.full((240, 320, 3), 90, np.uint8)
+        img[100:130, 100:220] = 240  # the annotated plate
+        img[30:50, 20:80] = 20  # an unannotated one, dark
+        path = tmp_path / "car.png"
+        cv2.imwrite(str(path), img)
+        cfg = SynthConfig(
+            size=(240, 320), max_plates=0, max_clutter=0, effects=False, p_keep=p_keep, p_cover=0.0
+        )
+        photo = Photo(path, (100.0, 100.0, 220.0, 130.0), others=((20.0, 30.0, 80.0, 50.0),))
+        synth = SceneSynth(cfg, photos=[photo], seed=0)
+        dark = 0
+        for i in range(12):
+            s = synth.sample(i)
+            for q in s.quads:
+                x0, y0, x1, y1 = (round(float(v)) for v in quad_boxes(q[None])[0])
+                inner = s.image[max(0, y0 + 2) : y1 - 2, max(0, x0 + 2) : x1 - 2]
+                if inner.size and inner.mean() < 40:
+                    dark += 1
+            # every dark plate pixel whose plate centre is in the crop lies in a quad
+            inside = np.zeros(s.image.shape[:2], np.uint8)
+            for q in s.quads:
+                cv2.fillConvexPoly(inside, np.round(q).astype(np.int32), 1)
+            blob = s.image.max(axis=2) < 40
+            if blob.sum() > 50 and inside.sum():
+                assert (inside[blob] > 0).mean() > 0.5
+        assert dark >= 3
+
 
 @pytest.mark.shared
 def test_real_photos(shared_data: Path) -> None:

@@ -42,7 +42,7 @@ class LabelledPhoto:
     others: tuple[tuple[float, float, float, float], ...] = ()
 
     def as_photo(self) -> Photo:
-        return Photo(self.path, self.box)
+        return Photo(self.path, self.box, others=self.others)
 
 
 def default_data_root() -> Path:

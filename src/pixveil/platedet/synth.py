@@ -885,11 +885,17 @@ class Photo:
         ``(x0, y0, x1, y1)`` boxes of things in the photo that are *not* plates but
         that a detector took for one (hard negatives, see :mod:`pixveil.platedet.mine`);
         a share ``SynthConfig.p_hard`` of the crops of this photo is centred on one.
+    others : tuple of boxes, optional
+        ``(x0, y0, x1, y1)`` boxes of other real plates in the photo that its
+        annotation leaves out (``bench/plate_unannotated.json``).  They are always
+        positives (axis-aligned quadrilaterals, format ``"photo"``), whatever happens
+        to the annotated plate; without them they would be taught as background.
     """
 
     path: Path
     box: tuple[float, float, float, float] | None = None
     negatives: tuple[tuple[float, float, float, float], ...] = ()
+    others: tuple[tuple[float, float, float, float], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1182,18 +1188,23 @@ class SceneSynth:
         else:
             flip = False
         if plate_quad is not None:
-            q = (plate_quad - np.array([ox, oy], np.float32)) * np.array(
-                [W / cw, H / ch], np.float32
-            )
-            if flip:
-                q[:, 0] = W - q[:, 0]
-                q = q[[1, 0, 3, 2]]
+            q = _to_crop(plate_quad, ox, oy, W / cw, H / ch, W, flip)
             c = q.mean(axis=0)
             if 0 <= c[0] < W and 0 <= c[1] < H:
                 quads.append(q)
             else:
                 formats.pop()
                 texts.pop()
+        for ob in photo.others:
+            box_quad = np.array(
+                [[ob[0], ob[1]], [ob[2], ob[1]], [ob[2], ob[3]], [ob[0], ob[3]]], np.float32
+            )
+            q = _to_crop(box_quad, ox, oy, W / cw, H / ch, W, flip)
+            c = q.mean(axis=0)
+            if 0 <= c[0] < W and 0 <= c[1] < H:
+                quads.append(q)
+                formats.append("photo")
+                texts.append("")
         return img
 
     def _cover(
@@ -1325,6 +1336,17 @@ def _occlude(image: np.ndarray, quad: np.ndarray, rng: np.random.Generator) -> N
         )
         return
     cv2.fillConvexPoly(image, np.round(np.array(pts)).astype(np.int32), col.tolist(), cv2.LINE_AA)
+
+
+def _to_crop(
+    quad: np.ndarray, ox: int, oy: int, fx: float, fy: float, width: int, flip: bool
+) -> np.ndarray:
+    """A photo quadrilateral in the resized (and maybe mirrored) crop's pixels."""
+    q = (quad - np.array([ox, oy], np.float32)) * np.array([fx, fy], np.float32)
+    if flip:
+        q[:, 0] = width - q[:, 0]
+        q = q[[1, 0, 3, 2]]
+    return q
 
 
 def _inpaint(src: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pixveil.platedet.data import REGIONS, load_split
+from pixveil.platedet.data import REGIONS, load_split, load_unannotated
 from pixveil.platedet.decode import decode
 from pixveil.platedet.evaluate import match
 from pixveil.platedet.model import ALIGN, Exported, PlateNet, build_model
@@ -92,6 +92,10 @@ class TrainConfig:
     vanity_weight : float
         How much more often letters-only (``us_vanity``) plates are drawn than each
         other format.
+    unannotated : str or None
+        A reviewed list of real plates the photos' annotation leaves out
+        (``bench/plate_unannotated.json``, :func:`pixveil.platedet.data.load_unannotated`):
+        they become positives instead of background.
     """
 
     out: str
@@ -116,6 +120,7 @@ class TrainConfig:
     p_hard: float = 0.35
     p_replay: float = 0.15
     vanity_weight: float = 1.0
+    unannotated: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -195,10 +200,13 @@ def make_synth(
     """
     photos = []
     negatives = {} if validation else _hard(cfg).get("photos", {})
+    others = load_unannotated(Path(cfg.unannotated)) if cfg.unannotated else None
     if cfg.plates_root is not None and Path(cfg.plates_root).is_dir():
-        for p in load_split(Path(cfg.plates_root), cfg.train_regions):
+        for p in load_split(Path(cfg.plates_root), cfg.train_regions, unannotated=others):
             neg = negatives.get(str(p.path), ())
-            photos.append(Photo(p.path, p.box, tuple((b[0], b[1], b[2], b[3]) for b in neg)))
+            photos.append(
+                Photo(p.path, p.box, tuple((b[0], b[1], b[2], b[3]) for b in neg), p.others)
+            )
     formats = tuple(f for f in FORMATS if f not in cfg.holdout_formats)
     weights = None
     if cfg.vanity_weight != 1.0 and not validation and "us_vanity" in formats:
