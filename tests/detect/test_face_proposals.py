@@ -130,6 +130,27 @@ class TestNetworkCascade:
         assert work_c[0] <= 1024 * 704  # the coarse pass
         assert sum(work_c) < 0.35 * sum(work_e)  # about 0.3 (its windows: 3 % of the cells)
 
+    def test_windows_run_concurrently_with_the_same_result(self, astronaut, monkeypatch):
+        import threading
+
+        canvas, _ = self.scene(astronaut)
+        one = FaceDetector(mode="cascade", proposer="network", threads=1)
+        two = FaceDetector(mode="cascade", proposer="network", threads=2)
+        names: set[str] = set()
+        run = two._run
+
+        def recorded(blob: np.ndarray, session: object = None) -> list[np.ndarray]:
+            names.add(threading.current_thread().name)
+            return run(blob, session)
+
+        monkeypatch.setattr(two, "_run", recorded)
+        b1, s1, _ = one.detect_arrays(canvas)
+        b2, s2, _ = two.detect_arrays(canvas)
+        assert len(b1) >= 7
+        np.testing.assert_allclose(b2, b1, atol=0.5)
+        np.testing.assert_allclose(s2, s1, atol=1e-3)
+        assert sum(n.startswith("pixveil-face") for n in names) >= 2  # windows: two workers
+
     def test_images_that_fit_one_pass_run_it(self, astronaut, monkeypatch):
         det = FaceDetector(mode="cascade", proposer="network")
         work = counting(det, monkeypatch)

@@ -443,9 +443,11 @@ def counting(det: FaceDetector, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     seen: list[int] = []
     run = det._run
 
-    def counted(blob: np.ndarray) -> list[np.ndarray]:
-        seen.append(blob.shape[2] * blob.shape[3])
-        return run(blob)
+    def counted(blob: np.ndarray, session: object = None) -> list[np.ndarray]:
+        seen.append(
+            blob.shape[2] * blob.shape[3]
+        )  # list.append is atomic: windows may run in threads
+        return run(blob, session)
 
     monkeypatch.setattr(det, "_run", counted)
     return seen

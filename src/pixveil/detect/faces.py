@@ -61,15 +61,22 @@ CenterFace at full resolution (:mod:`pixveil.detect.face_proposals`): it costs
 about 1/20 of CenterFace per pixel and proposes about 1–3 % of the 16-px cells of a
 generated 12 MP photo.  Batching equal windows per ONNX Runtime
 call was measured to gain nothing per pixel (454 vs 423 ms/MP at 256x256 under load),
-so windows run one by one.
+so windows do not share a call.  With more than one thread (``threads`` None on a
+multi-core machine, or ``threads`` > 1), the cascade's windows run concurrently,
+one ONNX Runtime thread each, on that many Python threads: small windows keep
+one core busy each, where one call with several intra-op threads on a small
+input mostly waits (``bench/bench_cascade.py``, ``docs/BENCHMARKS.md`` section 9).
 """
 
 from __future__ import annotations
 
 import importlib.resources
 import math
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -419,9 +426,10 @@ class FaceDetector(Detector):
 
     # -- detection
 
-    def _run(self, blob: np.ndarray) -> list[np.ndarray]:
+    def _run(self, blob: np.ndarray, session: Any = None) -> list[np.ndarray]:
+        sess = self._session if session is None else session
         try:
-            out = self._session.run(list(_OUTPUTS), {_INPUT: blob})
+            out = sess.run(list(_OUTPUTS), {_INPUT: blob})
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise DetectionError(
                 f"the face detector failed on an input of shape {blob.shape[2:]}: {exc}"
@@ -429,10 +437,10 @@ class FaceDetector(Detector):
         return list(out)
 
     def _detect_pass(
-        self, image: np.ndarray, p: _Pass
+        self, image: np.ndarray, p: _Pass, session: Any = None
     ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
         """Detections of one pass, in input px, and the pass's heatmap ``(h, w)``."""
-        outputs = self._run(_blob(image, p))
+        outputs = self._run(_blob(image, p), session)
         boxes, scores, lms = _decode(outputs, self.threshold)
         sx, sy = p.sx, p.sy
         boxes[:, 0::2] = boxes[:, 0::2] / sx + p.x0
@@ -445,6 +453,26 @@ class FaceDetector(Detector):
         self, image: np.ndarray, passes: list[_Pass]
     ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         return [self._detect_pass(image, p)[0] for p in passes]
+
+    def _workers(self) -> int:
+        """How many windows run at once: ``threads``, or the usable cores for None."""
+        if self.threads is not None:
+            return self.threads
+        try:
+            return len(os.sched_getaffinity(0))
+        except AttributeError:  # not on every platform
+            return os.cpu_count() or 1
+
+    def _window_passes(
+        self, image: np.ndarray, windows: list[_Pass]
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The cascade's windows: concurrently, one ONNX Runtime thread each, when allowed."""
+        workers = min(self._workers(), len(windows))
+        if workers <= 1 or self.device != "cpu":
+            return self._passes(image, windows)
+        single = _session(1, self.device).session
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pixveil-face") as pool:
+            return list(pool.map(lambda w: self._detect_pass(image, w, single)[0], windows))
 
     def _cascade(self, image: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """A coarse pass over the whole frame, then full-scale passes where it proposes faces."""
@@ -471,7 +499,11 @@ class FaceDetector(Detector):
         tiles = plan[1:] if len(plan) > 1 else plan
         if sum(w.width * w.height for w in windows) >= sum(t.width * t.height for t in tiles):
             windows = tiles
-        results = self._passes(image, windows)
+        results = (
+            self._passes(image, windows)
+            if windows is tiles
+            else self._window_passes(image, windows)
+        )
         if self._proposals is not None and windows is not tiles:
             results = [_drop_parts(r, found[0]) for r in results]
         return [found, *results]
