@@ -13,10 +13,13 @@ Contenders, run on the same decoded image one after the other in a rotating orde
 Each is timed for detection and for detection + blur (pixveil's ``blur`` method on
 its regions; deface's own blur for deface), wall clock and process CPU time.  The
 floor is decoding and encoding the same photo as a JPEG with Pillow (quality 90)
-and nothing else.  Recall: the share of the exhaustive mode's faces a contender
+and nothing else.  Recall: the share of the exhaustive mode's boxes a contender
 also finds (IoU >= 0.3 or either centre inside the other box; ``bench_faces.py``'s
 rule); for the plate photos also the share of deface's.  On generated scenes the
-pasted faces are known: ``pasted`` is the share of them found (same rule).
+pasted faces are known: ``pasted`` is the share of them found (same rule).  With
+``--reviewed FILE`` (``bench_cascade_misses.py --review``, each box judged by eye),
+``faces of exhaustive`` is recall over the exhaustive mode's boxes that are faces:
+those on pasted faces and those reviewed as faces (not tail lights or windows).
 
 Sets:
 
@@ -176,6 +179,7 @@ def _has(module: str) -> bool:
 class Photo:
     label: str
     load: Callable[[], tuple[np.ndarray, bytes, list[Any] | None]]  # pixels, JPEG, pasted
+    scene: tuple[str, int] | None = None  # generated: (set, seed), for the reviewed faces
 
 
 def _jpeg(pixels: np.ndarray) -> bytes:
@@ -192,7 +196,7 @@ def large_photos(n: int, seed: int, background: str) -> list[Photo]:
         scene, boxes, _ = make_scene(seed + k, 18, width=w, height=h, background=background)
         return scene, _jpeg(scene), boxes
 
-    return [Photo(f"large {k}", lambda k=k: load(k)) for k in range(n)]
+    return [Photo(f"large {k}", lambda k=k: load(k), ("large", seed + k)) for k in range(n)]
 
 
 def crowd_photos(n: int, seed: int, faces: int, background: str) -> list[Photo]:
@@ -202,7 +206,7 @@ def crowd_photos(n: int, seed: int, faces: int, background: str) -> list[Photo]:
         )
         return scene, _jpeg(scene), boxes
 
-    return [Photo(f"crowd {k}", lambda k=k: load(k)) for k in range(n)]
+    return [Photo(f"crowd {k}", lambda k=k: load(k), ("crowd", seed + k)) for k in range(n)]
 
 
 def file_photos(paths: list[Path]) -> list[Photo]:
@@ -228,12 +232,24 @@ def floor_seconds(jpeg: bytes) -> float:
 
 
 def run_set(
-    title: str, photos: list[Photo], contenders: list[Contender], reference: str
+    title: str,
+    photos: list[Photo],
+    contenders: list[Contender],
+    reference: str,
+    reviewed: list[dict[str, Any]] | None = None,
 ) -> list[str]:
+    """One table: time, boxes and recall of each contender on ``photos``.
+
+    With ``reviewed`` (``bench_cascade_misses.py --review``, judged by eye), generated
+    scenes also get recall over the reference's *faces*: its boxes on pasted faces
+    plus those reviewed as faces (an unreviewed box counts as a face).
+    """
+    from bench_cascade_misses import is_face
+
     for c in contenders:
         c.wall, c.cpu, c.total = [], [], []
-        c.found = c.found_deface = c.pasted = c.count = 0
-    n_ref = n_deface = n_pasted = 0
+        c.found = c.found_deface = c.pasted = c.count = c.found_faces = 0
+    n_ref = n_deface = n_pasted = n_faces = 0
     floors: list[float] = []
     pixels = 0
     for i, photo in enumerate(photos):
@@ -254,10 +270,16 @@ def run_set(
             c.count += len(results[c.name])
         ref = results[reference]
         n_ref += len(ref)
+        faces = []
+        if reviewed is not None and photo.scene is not None and pasted is not None:
+            on = np.asarray(pasted, np.float64).reshape(-1, 4)
+            faces = [r for r in ref if face_matched(r, on) or is_face(reviewed, *photo.scene, r)]
+            n_faces += len(faces)
         dface = next((results[c.name] for c in contenders if c.name.startswith("deface")), None)
         for c in contenders:
             mine = results[c.name]
             c.found += sum(face_matched(r, mine) for r in ref)
+            c.found_faces += sum(face_matched(r, mine) for r in faces)
             if dface is not None:
                 c.found_deface += sum(face_matched(r, mine) for r in dface)
             if pasted:
@@ -280,6 +302,7 @@ def run_set(
                 "x floor",
                 "boxes",
                 f"recall vs {reference}",
+                f"faces of {reference} found",
                 "recall vs deface",
                 "pasted faces found",
             ],
@@ -303,6 +326,7 @@ def run_set(
                     f"{np.median(c.total) / floor:.1f}",
                     c.count,
                     f"{c.found / n_ref:.1%} of {n_ref}" if n_ref else "-",
+                    f"{c.found_faces / n_faces:.1%} of {n_faces}" if n_faces else "-",
                     f"{c.found_deface / n_deface:.1%} of {n_deface}" if n_deface else "-",
                     f"{c.pasted / n_pasted:.1%} of {n_pasted}" if n_pasted else "-",
                 ]
@@ -383,7 +407,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--memory-child", help=argparse.SUPPRESS)
     ap.add_argument("--options", default="{}", help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path)
+    ap.add_argument(
+        "--reviewed", type=Path,
+        help="boxes judged by eye (bench_cascade_misses.py --review): recall over faces",
+    )  # fmt: skip
     args = ap.parse_args(argv)
+    reviewed = json.loads(args.reviewed.read_text())["boxes"] if args.reviewed else None
     if args.memory_child:
         memory_child(args.memory_child, json.loads(args.options))
         return 0
@@ -429,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"unknown set {name!r}")
         for c in contenders:  # warm-up at this set's size, untimed
             c.detect(photos[0].load()[0])
-        lines += run_set(name, photos, contenders, "exhaustive")
+        lines += run_set(name, photos, contenders, "exhaustive", reviewed)
         print("\n".join(lines), flush=True)
     if args.out:
         args.out.write_text("\n".join(lines) + "\n")
