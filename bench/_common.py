@@ -27,6 +27,9 @@ LFW = SHARED_DATA / "lfw"
 ATT_FACES = SHARED_DATA / "att_faces"
 #: Annotated street photos: ``plates/{eu,us}/*.jpg``, one ``.txt`` each (``file x y w h TEXT``).
 PLATES = SHARED_DATA / "plates"
+#: Reviewed real plates that the plate data set does not annotate: detections on them
+#: are not false positives (see the file's ``review``).
+PLATE_UNANNOTATED = REPO / "bench" / "plate_unannotated.json"
 
 # --------------------------------------------------------------------------- plates
 

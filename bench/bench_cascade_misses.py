@@ -74,9 +74,8 @@ def main(argv: list[str] | None = None) -> int:
             dict.fromkeys(("ref", "miss", "miss_p", "extra", "extra_p", "faces", "face_miss"), 0),
         )
         c["ref"] += len(eb)
-        for b, s in zip(eb, es, strict=True):
+        for b, s, face in zip(eb, es, faces_of(eb, pasted, reviewed, name, seed), strict=True):
             on_pasted = face_matched(b, pasted)
-            face = on_pasted or is_face(reviewed, name, seed, b)
             found = face_matched(b, cb)
             c["faces"] += int(face)
             c["face_miss"] += int(face and not found)
@@ -129,14 +128,20 @@ def main(argv: list[str] | None = None) -> int:
 
 def is_face(reviewed: list[dict[str, Any]], name: str, seed: int, box: np.ndarray) -> bool:
     """The review's verdict on ``box`` (IoU >= 0.5 with a reviewed box); True when unreviewed."""
-    from pixveil.platedet.decode import box_iou
+    from pixveil.types import box_iou
 
-    ref = np.asarray([box], np.float64)
+    ref = tuple(float(v) for v in box)
     for r in reviewed:
-        same = r["set"] == name and r["seed"] == seed
-        if same and box_iou(ref, np.asarray([r["box"]], np.float64))[0, 0] >= 0.5:
+        if r["set"] == name and r["seed"] == seed and box_iou(ref, tuple(r["box"])) >= 0.5:
             return bool(r["face"])
     return True
+
+
+def faces_of(
+    boxes: np.ndarray, pasted: np.ndarray, reviewed: list[dict[str, Any]], name: str, seed: int
+) -> list[bool]:
+    """Per box: a face (on a pasted face, or reviewed as one, or not reviewed)."""
+    return [bool(face_matched(b, pasted)) or is_face(reviewed, name, seed, b) for b in boxes]
 
 
 def crop(scene: np.ndarray, box: np.ndarray, index: int, side: int = 160) -> np.ndarray:

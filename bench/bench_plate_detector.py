@@ -49,6 +49,8 @@ from typing import Any
 
 import numpy as np
 
+from _common import PLATE_UNANNOTATED
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = (REPO / ".." / "shared" / "data").resolve()
 
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--unannotated",
         type=Path,
-        default=REPO / "bench" / "plate_unannotated.json",
+        default=PLATE_UNANNOTATED,
         help="reviewed real plates the data set does not annotate (not false positives)",
     )
     ap.add_argument(

@@ -41,11 +41,10 @@ from typing import Any
 
 import numpy as np
 
+from _common import PLATE_UNANNOTATED
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = (REPO / ".." / "shared" / "data").resolve()
-#: Reviewed real plates the data set does not annotate: detections on them are not
-#: false positives (see the file's ``review``).
-UNANNOTATED = REPO / "bench" / "plate_unannotated.json"
 NET_FLOOR = 0.3
 OCR_FLOOR = 0.05
 OCR_DEFAULT = 0.5
@@ -65,7 +64,7 @@ def raw_runs(region: str, model: str, cache: dict[str, Any]) -> dict[str, Any]:
     from pixveil.platedet.data import load_photos, load_unannotated
     from pixveil.platedet.evaluate import read_rgb
 
-    unannotated = load_unannotated(UNANNOTATED) if UNANNOTATED.is_file() else None
+    unannotated = load_unannotated(PLATE_UNANNOTATED) if PLATE_UNANNOTATED.is_file() else None
     photos = load_photos(DATA / "plates", region, unannotated=unannotated)
     key = _key(region, model)
     if f"net:{key}" not in cache:
