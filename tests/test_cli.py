@@ -76,6 +76,25 @@ def test_dp_method_with_epsilon(tmp_path: Path, astronaut: np.ndarray) -> None:
     assert run["config"]["method_params"]["epsilon"] == 0.5
 
 
+def test_detect_fast_blurs_the_face_with_the_int8_network(
+    tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    src = tmp_path / "face.png"
+    Image.fromarray(astronaut).save(src)
+    out = tmp_path / "out"
+    res = runner.invoke(
+        app, ["anonymize", str(src), "-o", str(out), "--targets", "faces", "--detect", "fast",
+              "--method", "mask", "--shape", "box"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    run = json.loads((out / "pixveil-run.json").read_text())
+    assert run["config"]["face_mode"] == "fast"
+    pixels = np.asarray(Image.open(out / "face.png").convert("RGB"))
+    face = pixels[90:150, 200:250].reshape(-1, 3)  # the middle of the astronaut's face
+    assert (face == face[0]).all()  # one flat colour: masked
+    assert not (pixels[300:, :100] == face[0]).all()  # the rest is left alone
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -184,7 +184,7 @@ class TestUsage:
             (["--device", "quantum"], "--device"),
             (["--max-size", "10"], "--max-size"),
             (["--shape", "bad"], "shape must be one of auto, ellipse, box"),
-            (["--detect", "fast"], "--detect must be exhaustive or cascade"),
+            (["--detect", "quick"], "--detect must be exhaustive, cascade or fast"),
             (["--method", "image"], "--method image needs --image FILE"),
             (["--method", "plate-synth", "-p", "fallback=x"], "one of dp-pix, mask"),
         ],

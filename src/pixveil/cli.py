@@ -71,8 +71,8 @@ def _check_options(**flags: Any) -> None:
         raise ValueError(f"--max-pixels must be >= 1, got {flags['--max-pixels']}")
     if flags.get("--max-size") is not None and flags["--max-size"] < 64:
         raise ValueError(f"--max-size must be >= 64 pixels, got {flags['--max-size']}")
-    if flags.get("--detect") not in (None, "exhaustive", "cascade"):
-        raise ValueError(f"--detect must be exhaustive or cascade, got {flags['--detect']!r}")
+    if flags.get("--detect") not in (None, "exhaustive", "cascade", "fast"):
+        raise ValueError(f"--detect must be exhaustive, cascade or fast, got {flags['--detect']!r}")
     if flags.get("--noise") not in (None, "frame", "track"):
         raise ValueError(f"--noise must be frame or track, got {flags['--noise']!r}")
     if flags.get("--detect-every") is not None and flags["--detect-every"] < 1:
@@ -464,9 +464,10 @@ def anonymize(
         str | None,
         typer.Option(
             "--detect",
-            help="Face search on large images: exhaustive (full resolution everywhere) or "
-            "cascade (full resolution only where a small proposal network expects a face: "
-            "much faster on photos over 2048 px, may miss a few faces). [default: exhaustive]",
+            help="Face search: exhaustive (full resolution everywhere), cascade (full "
+            "resolution only where a small proposal network expects a face: much faster on "
+            "photos over 2048 px, may miss a few faces) or fast (the int8 network everywhere: "
+            "about 2x faster on CPUs with VNNI, more false boxes). [default: exhaustive]",
             metavar="MODE",
         ),
     ] = None,

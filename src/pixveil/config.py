@@ -137,13 +137,15 @@ class AnonymizeConfig:
         the whole person (a people detection holding the face, else a body box
         grown from it); see :mod:`pixveil.regions` and docs/methods.md for what
         each leaves visible.
-    face_mode : {"exhaustive", "cascade"} or None
-        How the face detector covers a large image: ``"exhaustive"`` (full
-        resolution everywhere, the default) or ``"cascade"`` (on images larger than
-        one 2048-px tile: a coarse pass for large faces, then full resolution only
-        where pixveil's face-proposal network expects a face; about 10x less CPU on
-        12 MP photos, and it may miss a few faces the exhaustive mode finds; see
-        docs/BENCHMARKS.md §9).
+    face_mode : {"exhaustive", "cascade", "fast"} or None
+        How the face detector searches: ``"exhaustive"`` (full resolution
+        everywhere, the default), ``"cascade"`` (on images larger than one 2048-px
+        tile: a coarse pass for large faces, then full resolution only where
+        pixveil's face-proposal network expects a face; about 10x less CPU on 12 MP
+        photos, and it may miss a few faces the exhaustive mode finds) or ``"fast"``
+        (full resolution everywhere with the int8 network at its own threshold:
+        about half the CPU on CPUs with int8 dot-product instructions, a few faces
+        found and missed differently, more false boxes); see docs/BENCHMARKS.md §9.
     """
 
     targets: tuple[str, ...] = DEFAULT_TARGETS
@@ -216,8 +218,10 @@ class AnonymizeConfig:
             )
         if self.video_noise not in ("frame", "track"):
             raise ValueError(f"video_noise must be frame or track, got {self.video_noise!r}")
-        if self.face_mode not in (None, "exhaustive", "cascade"):
-            raise ValueError(f"face_mode must be exhaustive or cascade, got {self.face_mode!r}")
+        if self.face_mode not in (None, "exhaustive", "cascade", "fast"):
+            raise ValueError(
+                f"face_mode must be exhaustive, cascade or fast, got {self.face_mode!r}"
+            )
         if (
             isinstance(self.detect_every, bool)
             or not isinstance(self.detect_every, int)
@@ -245,7 +249,9 @@ class AnonymizeConfig:
         options: dict[str, Any] = {}
         if target == "faces" and self.face_threshold is not None:
             options["threshold"] = float(self.face_threshold)
-        if target == "faces" and self.face_mode is not None:
+        if target == "faces" and self.face_mode == "fast":
+            options["precision"] = "int8"
+        elif target == "faces" and self.face_mode is not None:
             options["mode"] = self.face_mode
         if target == "plates" and self.plate_threshold is not None:
             options["threshold"] = float(self.plate_threshold)

