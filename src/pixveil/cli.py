@@ -466,8 +466,9 @@ def anonymize(
             "--detect",
             help="Face search: exhaustive (full resolution everywhere), cascade (full "
             "resolution only where a small proposal network expects a face: much faster on "
-            "photos over 2048 px, may miss a few faces) or fast (the int8 network everywhere: "
-            "about 2x faster on CPUs with VNNI, more false boxes). [default: exhaustive]",
+            "photos over 2048 px, may miss a few faces) or fast (the cascade with the int8 "
+            "network: about 2x faster again on CPUs with VNNI, more false boxes). "
+            "[default: exhaustive]",
             metavar="MODE",
         ),
     ] = None,

@@ -143,9 +143,10 @@ class AnonymizeConfig:
         tile: a coarse pass for large faces, then full resolution only where
         pixveil's face-proposal network expects a face; about 10x less CPU on 12 MP
         photos, and it may miss a few faces the exhaustive mode finds) or ``"fast"``
-        (full resolution everywhere with the int8 network at its own threshold:
-        about half the CPU on CPUs with int8 dot-product instructions, a few faces
-        found and missed differently, more false boxes); see docs/BENCHMARKS.md §9.
+        (the cascade with the int8 network at its own threshold: about half the
+        CPU of the float network on CPUs with int8 dot-product instructions, a few
+        faces found and missed differently, more false boxes; images up to one
+        2048-px tile run in one int8 pass); see docs/BENCHMARKS.md §9.4.
     """
 
     targets: tuple[str, ...] = DEFAULT_TARGETS
@@ -251,6 +252,7 @@ class AnonymizeConfig:
             options["threshold"] = float(self.face_threshold)
         if target == "faces" and self.face_mode == "fast":
             options["precision"] = "int8"
+            options["mode"] = "cascade"
         elif target == "faces" and self.face_mode is not None:
             options["mode"] = self.face_mode
         if target == "plates" and self.plate_threshold is not None:

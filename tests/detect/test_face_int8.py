@@ -59,7 +59,10 @@ class TestOptions:
         assert int8.runtime.session.get_inputs()[0].name == "input.1"
 
     def test_config_fast_mode_selects_the_int8_network(self) -> None:
-        assert AnonymizeConfig(face_mode="fast").detector_options("faces") == {"precision": "int8"}
+        assert AnonymizeConfig(face_mode="fast").detector_options("faces") == {
+            "precision": "int8",
+            "mode": "cascade",
+        }
         assert AnonymizeConfig(face_mode="cascade").detector_options("faces") == {"mode": "cascade"}
         with pytest.raises(ValueError, match="exhaustive, cascade or fast"):
             AnonymizeConfig(face_mode="quick")

