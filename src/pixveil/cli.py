@@ -628,6 +628,12 @@ def anonymize(
     note = resolve_providers(config.device).fallback
     if note:
         warn(note)
+    if config.face_mode == "fast" and "faces" in config.targets:
+        from pixveil.detect.face_int8 import cpu_note
+
+        note = cpu_note()
+        if note:
+            warn(note)
     report_console = err if plan.to_stdout else out
     try:
         files = take_stdin(plan, list(inputs), config.output_format)

@@ -68,6 +68,47 @@ class TestOptions:
             AnonymizeConfig(face_mode="quick")
 
 
+class TestCpuCheck:
+    @pytest.mark.parametrize(
+        ("cpuinfo", "expected"),
+        [
+            ("processor : 0\nflags : fpu sse2 avx2 avx512f avx512_vnni\n", True),
+            ("flags\t\t: fpu sse2 avx2 avx_vnni\n", True),
+            ("flags : fpu sse2 avx2 fma\nflags : fpu sse2 avx2 fma\n", False),
+            ("Features : fp asimd evtstrm aes asimddp\n", True),
+            ("Features : fp asimd evtstrm aes\n", False),
+            ("model name : something\n", None),
+            ("", None),
+        ],
+    )
+    def test_flags(self, cpuinfo: str, expected: bool | None) -> None:
+        assert face_int8.has_int8_dot_product(cpuinfo) is expected
+
+    def test_note_only_without_the_instructions(self) -> None:
+        assert face_int8.cpu_note("flags : sse2 avx512_vnni") is None
+        assert face_int8.cpu_note("model name : unknown") is None
+        note = face_int8.cpu_note("flags : sse2 avx2")
+        assert note is not None and "VNNI" in note and "\n" not in note
+
+    def test_cli_warns_on_such_a_cpu(
+        self, tmp_path: Path, astronaut: np.ndarray, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from PIL import Image
+        from typer.testing import CliRunner
+
+        from pixveil.cli import app
+
+        monkeypatch.setattr(face_int8, "has_int8_dot_product", lambda cpuinfo=None: False)
+        src = tmp_path / "a.png"
+        Image.fromarray(astronaut).save(src)
+        res = CliRunner().invoke(
+            app, ["anonymize", str(src), "-o", str(tmp_path / "o"), "--detect", "fast"]
+        )
+        assert res.exit_code == 0, res.output
+        assert "int8 dot-product" in " ".join(res.output.split())
+        assert (tmp_path / "o" / "a.png").is_file()
+
+
 class TestModelFile:
     def test_shipped_file_matches_its_card(self) -> None:
         card = json.loads(face_int8.MODEL_CARD.read_text())

@@ -41,7 +41,7 @@ import numpy as np
 
 from pixveil.errors import ModelError
 
-__all__ = ["MODEL_CARD", "build", "model_bytes"]
+__all__ = ["MODEL_CARD", "build", "cpu_note", "has_int8_dot_product", "model_bytes"]
 
 #: The shipped model card (SHA-256 of the int8 file, provenance, calibration).
 MODEL_CARD = Path(__file__).resolve().parent.parent / "models" / "centerface_int8.json"
@@ -64,6 +64,47 @@ def model_bytes(card: Path | None = None) -> bytes:
     if hashlib.sha256(data).hexdigest() != entry["sha256"]:
         raise ModelError(f"{path}: SHA-256 mismatch (corrupt or replaced model file)")
     return data
+
+
+#: CPU features (``/proc/cpuinfo`` flags) that give ONNX Runtime int8 dot products:
+#: x86 VNNI and AMX, ARM's dot-product extension.
+INT8_DOT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "avx_vnni_int8", "amx_int8", "asimddp"})
+
+
+def has_int8_dot_product(cpuinfo: str | None = None) -> bool | None:
+    """Whether this CPU has int8 dot-product instructions; None when it cannot be told.
+
+    Reads ``/proc/cpuinfo`` (Linux; ``cpuinfo`` replaces it in tests).  Apple
+    silicon has them; other systems return None.
+    """
+    import platform
+
+    if cpuinfo is None:
+        if platform.system() == "Darwin":
+            return True if platform.machine() == "arm64" else None
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+        except OSError:
+            return None
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() in ("flags", "features"):
+            flags.update(value.split())
+    if not flags:
+        return None
+    return bool(flags & INT8_DOT_FLAGS)
+
+
+def cpu_note(cpuinfo: str | None = None) -> str | None:
+    """A one-line warning when the int8 network runs on a CPU it was not measured on."""
+    if has_int8_dot_product(cpuinfo) is not False:
+        return None
+    return (
+        "this CPU has no int8 dot-product instructions (VNNI): the int8 face network of "
+        "--detect fast may be slower and miss more faces here than measured "
+        "(docs/BENCHMARKS.md §9.4); --detect cascade keeps the float network"
+    )
 
 
 def _calibration(folder: Path, n: int, seed: int) -> list[np.ndarray]:
