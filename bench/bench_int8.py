@@ -101,6 +101,27 @@ def build(workdir: Path, calib: list[np.ndarray]) -> dict[str, Any]:
     return sessions
 
 
+def run_variants(
+    sessions: dict[str, Any], images: list[np.ndarray]
+) -> tuple[dict[str, float], dict[str, list[tuple[np.ndarray, np.ndarray]]]]:
+    """Every network once per image at threshold 0.1, in rotating order (one thread):
+    CPU seconds per network, and its boxes and scores per image (filter for higher
+    thresholds: greedy NMS keeps the same boxes above any threshold)."""
+    names = ["float", *sessions]
+    cpu = dict.fromkeys(names, 0.0)
+    found: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {k: [] for k in names}
+    for i, im in enumerate(images):
+        for name in rotated(names, i):
+            d = FaceDetector(threshold=0.1, threads=1)
+            if name != "float":
+                d._session = sessions[name]
+            t0 = time.process_time()
+            b, sc, _ = d.detect_arrays(im)
+            cpu[name] += time.process_time() - t0
+            found[name].append((b, sc))
+    return cpu, found
+
+
 def peak_change(det: FaceDetector, img: np.ndarray, ref: tuple[np.ndarray, ...]) -> list[float]:
     """int8 heatmap peak (3x3 cells) at each float detection's centre minus its float score."""
     from pixveil.detect.faces import _blob, _Pass
@@ -129,17 +150,7 @@ def pasted_table(sessions: dict[str, Any], n: int, seed: int) -> None:
                    background="mosaic" if k % 2 else "upscaled")
         for k in range(n)
     ]  # fmt: skip
-    cpu = dict.fromkeys(names, 0.0)
-    found: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {k: [] for k in names}
-    for i, (im, _, _) in enumerate(scenes):
-        for name in rotated(names, i):
-            d = FaceDetector(threshold=0.1, threads=1)
-            if name != "float":
-                d._session = sessions[name]
-            t0 = time.process_time()
-            b, sc, _ = d.detect_arrays(im)
-            cpu[name] += time.process_time() - t0
-            found[name].append((b, sc))
+    cpu, found = run_variants(sessions, [im for im, _, _ in scenes])
     total = sum(len(boxes) for _, boxes, _ in scenes)
     print(f"### 1280x720 scenes: {n} scenes (seeds {seed}-{seed + n - 1}), {total} pasted faces, "
           f"{len(SCENE_FACE_BINS)} width bins\n")  # fmt: skip
@@ -190,24 +201,13 @@ def main(argv: list[str] | None = None) -> int:
     ref_det = FaceDetector(threshold=0.2, threads=1)
     with tempfile.TemporaryDirectory(prefix="bench_int8_") as tmp:
         sessions = build(Path(tmp), calib)
-        names = ["float", *sessions]
         print("int8 CenterFace variants; calibration: 24 EU street photos. One thread.\n")
         photo_sets = () if args.no_photos else (("US street photos", us), ("LFW", lfw))
         for label, paths in photo_sets:
             imgs = [read_image(p).pixels for p in paths]
             refs = [ref_det.detect_arrays(im) for im in imgs]
             n = sum(len(r[0]) for r in refs)
-            cpu = dict.fromkeys(names, 0.0)
-            found: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {k: [] for k in names}
-            for i, im in enumerate(imgs):  # one pass each at 0.1, rotating order
-                for name in rotated(names, i):
-                    d = FaceDetector(threshold=0.1, threads=1)
-                    if name != "float":
-                        d._session = sessions[name]
-                    t0 = time.process_time()
-                    b, sc, _ = d.detect_arrays(im)
-                    cpu[name] += time.process_time() - t0
-                    found[name].append((b, sc))
+            cpu, found = run_variants(sessions, imgs)
             scores = np.concatenate([r[1] for r in refs]) if n else np.zeros(0)
             print(f"### {label}: {len(paths)} photos, {n} float detections at 0.2 "
                   f"(median score {np.median(scores):.2f})\n")  # fmt: skip

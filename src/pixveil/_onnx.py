@@ -33,6 +33,8 @@ other side of it.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import threading
 from collections.abc import Callable, Hashable, Sequence
@@ -53,6 +55,7 @@ __all__ = [
     "load_session",
     "resolve_providers",
     "session_options",
+    "verified_model",
 ]
 
 _CPU = "CPUExecutionProvider"
@@ -352,3 +355,22 @@ def _start(
             ) from cpu_exc
         return _Entry(sess, tuple(sess.get_providers()), _first_line(exc))
     return _Entry(sess, tuple(sess.get_providers()), None)
+
+
+def verified_model(card: Path, what: str) -> bytes:
+    """The ONNX file a model card names (``files.onnx.name``), checked against its SHA-256.
+
+    ``what`` names the model in the :class:`~pixveil.errors.ModelError` raised when
+    the card or the file cannot be read, or when the file's hash differs (a corrupt
+    or replaced model must never run).
+    """
+    try:
+        info = json.loads(Path(card).read_text())
+        entry = info["files"]["onnx"]
+        path = Path(card).parent / entry["name"]
+        data = path.read_bytes()
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{card}: {what} cannot be read ({exc})") from exc
+    if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+        raise ModelError(f"{path}: SHA-256 mismatch (corrupt or replaced model file)")
+    return data

@@ -53,17 +53,9 @@ CALIBRATION_SIZE = (1280, 736)
 
 def model_bytes(card: Path | None = None) -> bytes:
     """The int8 model's bytes, after checking them against the card's SHA-256."""
-    card = MODEL_CARD if card is None else Path(card)
-    try:
-        info = json.loads(card.read_text())
-        entry = info["files"]["onnx"]
-        path = card.parent / entry["name"]
-        data = path.read_bytes()
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ModelError(f"{card}: the int8 face model cannot be read ({exc})") from exc
-    if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-        raise ModelError(f"{path}: SHA-256 mismatch (corrupt or replaced model file)")
-    return data
+    from pixveil._onnx import verified_model
+
+    return verified_model(MODEL_CARD if card is None else Path(card), "the int8 face model")
 
 
 #: CPU features (``/proc/cpuinfo`` flags) that give ONNX Runtime int8 dot products:

@@ -16,14 +16,13 @@ back silently to fewer passes).
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from pixveil._onnx import LoadedSession, load_session
-from pixveil.errors import DetectionError, ModelError
+from pixveil._onnx import LoadedSession, load_session, verified_model
+from pixveil.errors import DetectionError
 
 __all__ = ["CELL", "MODEL_CARD", "ProposalNet"]
 
@@ -35,16 +34,7 @@ MODEL_CARD = Path(__file__).resolve().parent.parent / "models" / "face_proposals
 
 
 def _verified_bytes(card: Path) -> bytes:
-    try:
-        info = json.loads(card.read_text())
-        entry = info["files"]["onnx"]
-        path = card.parent / entry["name"]
-        data = path.read_bytes()
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ModelError(f"{card}: the face-proposal model cannot be read ({exc})") from exc
-    if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-        raise ModelError(f"{path}: SHA-256 mismatch (corrupt or replaced model file)")
-    return data
+    return verified_model(card, "the face-proposal model")
 
 
 class ProposalNet:
