@@ -245,21 +245,14 @@ def network_input(image: np.ndarray) -> np.ndarray:
 
 
 def prepare_for_quantisation(workdir: Path) -> None:
-    """Write ``workdir/pre.onnx``: CenterFace at opset 13 (per-channel DequantizeLinear
-    needs it), every node named, ONNX Runtime's quantisation pre-processing applied."""
-    import onnx
+    """Write ``workdir/pre.onnx``: the network ready for ONNX Runtime's quantisation
+    (the library's own preparation, :mod:`pixveil.detect.face_int8`)."""
     import onnxruntime as ort
-    from onnx import version_converter
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from pixveil.detect.face_int8 import prepare_for_quantisation as prepare
 
     ort.set_default_logger_severity(3)
-    model = version_converter.convert_version(onnx.load_from_string(prepared_model()), 13)
-    for node in model.graph.node:
-        node.name = node.name or f"{node.op_type}_{node.output[0]}"
-    onnx.save(model, workdir / "fp32.onnx")
-    quant_pre_process(
-        str(workdir / "fp32.onnx"), str(workdir / "pre.onnx"), skip_symbolic_shape=True
-    )
+    prepare(prepared_model(), workdir)
 
 
 def int8_session(workdir: Path) -> Any:
@@ -387,6 +380,7 @@ def run_set(
         c.found[label] = c.count[label] = 0
         c.reviewed = {}
     ref_total = 0
+    totals: dict[str, int] = {}  # reviewed boxes per verdict
     for i, path in enumerate(paths):
         img = read_image(path).pixels
         h, w = img.shape[:2]
@@ -415,13 +409,10 @@ def run_set(
             for c in contenders:
                 c.found[label] += sum(face_matched(r, results[c.name]) for r in ref_boxes)
         for box, verdict in (reviewed or {}).get(f"{path.parent.name}/{path.name}", []):
+            totals[verdict] = totals.get(verdict, 0) + 1
             for c in contenders:
                 hit = face_matched(box, np.asarray(results[c.name]).reshape(-1, 4))
                 c.reviewed[verdict] = c.reviewed.get(verdict, 0) + int(hit)
-    totals: dict[str, int] = {}
-    for path in paths:
-        for _, verdict in (reviewed or {}).get(f"{path.parent.name}/{path.name}", []):
-            totals[verdict] = totals.get(verdict, 0) + 1
     return {"n": len(paths), "ref_total": ref_total, "reviewed": totals}
 
 

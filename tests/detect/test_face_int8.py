@@ -16,6 +16,7 @@ from pixveil.config import AnonymizeConfig
 from pixveil.detect import face_int8, faces
 from pixveil.detect.faces import INT8_THRESHOLD, FaceDetector
 from pixveil.errors import InputError, ModelError
+from pixveil.types import box_iou
 
 from .test_faces import ASTRONAUT_FACE, _rgb, background, covers, face_crop, paste_face
 
@@ -28,14 +29,6 @@ def int8() -> FaceDetector:
 @pytest.fixture(scope="module")
 def float32() -> FaceDetector:
     return FaceDetector()
-
-
-def iou(a: np.ndarray | tuple[float, ...], b: np.ndarray | tuple[float, ...]) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union
 
 
 class TestOptions:
@@ -55,8 +48,15 @@ class TestOptions:
     def test_own_session_shared_by_instances(self, int8: FaceDetector) -> None:
         assert FaceDetector(precision="int8").runtime.session is int8.runtime.session
         assert FaceDetector().runtime.session is not int8.runtime.session
-        # the int8 graph holds quantised convolutions; the float one none
         assert int8.runtime.session.get_inputs()[0].name == "input.1"
+
+    def test_the_int8_graph_is_quantised(self) -> None:
+        import onnx
+
+        ops = {n.op_type for n in onnx.load_from_string(face_int8.model_bytes()).graph.node}
+        assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= ops
+        float_ops = {n.op_type for n in onnx.load_from_string(faces._model_bytes()).graph.node}
+        assert "DequantizeLinear" not in float_ops
 
     def test_config_fast_mode_selects_the_int8_network(self) -> None:
         assert AnonymizeConfig(face_mode="fast").detector_options("faces") == {
@@ -159,7 +159,7 @@ class TestDetection:
     def test_astronaut(self, int8: FaceDetector, astronaut: np.ndarray) -> None:
         regions = int8.detect(astronaut)
         assert len(regions) == 1
-        assert iou(regions[0].box, ASTRONAUT_FACE) > 0.5
+        assert box_iou(regions[0].box, ASTRONAUT_FACE) > 0.5
         assert regions[0].landmarks is not None
 
     def test_small_faces_the_float_network_finds(

@@ -41,7 +41,14 @@ import numpy as np
 
 from pixveil.errors import ModelError
 
-__all__ = ["MODEL_CARD", "build", "cpu_note", "has_int8_dot_product", "model_bytes"]
+__all__ = [
+    "MODEL_CARD",
+    "build",
+    "cpu_note",
+    "has_int8_dot_product",
+    "model_bytes",
+    "prepare_for_quantisation",
+]
 
 #: The shipped model card (SHA-256 of the int8 file, provenance, calibration).
 MODEL_CARD = Path(__file__).resolve().parent.parent / "models" / "centerface_int8.json"
@@ -99,6 +106,25 @@ def cpu_note(cpuinfo: str | None = None) -> str | None:
     )
 
 
+def prepare_for_quantisation(source: bytes, workdir: Path) -> Path:
+    """Write ``workdir/pre.onnx`` from the float model ``source``: opset 13 (per-channel
+    DequantizeLinear needs it), every node named, ONNX Runtime's quantisation
+    pre-processing applied.  Returns its path."""
+    import onnx
+    from onnx import version_converter
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    model = version_converter.convert_version(onnx.load_from_string(source), 13)
+    for node in model.graph.node:
+        node.name = node.name or f"{node.op_type}_{node.output[0]}"
+    onnx.save(model, workdir / "fp32.onnx")
+    # no symbolic shape inference: it writes temporary files into the working directory
+    quant_pre_process(
+        str(workdir / "fp32.onnx"), str(workdir / "pre.onnx"), skip_symbolic_shape=True
+    )
+    return workdir / "pre.onnx"
+
+
 def _calibration(folder: Path, n: int, seed: int) -> list[np.ndarray]:
     import cv2
 
@@ -118,9 +144,7 @@ def build(
 
     Returns the card (also written next to ``out`` as ``<stem>.json``).
     """
-    import onnx
     import onnxruntime as ort
-    from onnx import version_converter
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -128,7 +152,6 @@ def build(
         QuantType,
         quantize_static,
     )
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from pixveil.detect import faces
 
@@ -137,12 +160,7 @@ def build(
     source = faces._model_bytes()
     with tempfile.TemporaryDirectory(prefix="pixveil_int8_") as tmp:
         work = Path(tmp)
-        # per-channel DequantizeLinear needs opset 13; quantisation needs named nodes
-        model = version_converter.convert_version(onnx.load_from_string(source), 13)
-        for node in model.graph.node:
-            node.name = node.name or f"{node.op_type}_{node.output[0]}"
-        onnx.save(model, work / "fp32.onnx")
-        quant_pre_process(str(work / "fp32.onnx"), str(work / "pre.onnx"), skip_symbolic_shape=True)
+        pre = prepare_for_quantisation(source, work)
 
         class Reader(CalibrationDataReader):
             def __init__(self) -> None:
@@ -155,7 +173,7 @@ def build(
                 return {faces._INPUT: im.transpose(2, 0, 1)[None].astype(np.float32)}
 
         quantize_static(
-            str(work / "pre.onnx"), str(work / "int8.onnx"), Reader(),
+            str(pre), str(work / "int8.onnx"), Reader(),
             quant_format=QuantFormat.QDQ, per_channel=True,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,

@@ -37,9 +37,8 @@ Speed choices (figures and the commands behind them: ``bench/bench_faces.py``)
   (padding instead of stretching kept only 77 % of them on street photos).
 * int8 quantisation (static, QDQ, per-channel; :mod:`pixveil.detect.face_int8`) is
   opt-in: ``precision="int8"`` (``--detect fast`` runs it in the cascade).  It is
-  about 2x faster on a CPU
-  with int8 dot-product instructions (about 1.4x measured on an AVX2 CPU without
-  them), but its heatmap sits lower around small faces: at 0.2 it keeps only 46-68 %
+  about 2x faster on a CPU with int8 dot-product instructions (about 1.4x measured
+  on an AVX2 CPU without them), but its heatmap sits lower around small faces: at 0.2 it keeps only 46-68 %
   of the float model's low-confidence street-photo boxes (mostly tail lights and
   dark windows) and 95.6 % of the pasted faces the float model finds in generated
   1280x720 scenes.  Its own default threshold, :data:`INT8_THRESHOLD`, keeps 99.6 %
@@ -205,15 +204,12 @@ def _int8_model_bytes() -> bytes:
 
 def _session(threads: int | None, device: str = "cpu", precision: str = "float32") -> LoadedSession:
     """The process-wide CenterFace session for this thread count, device and precision."""
-    if precision == "int8":
-        loaded = load_session(
-            "centerface-int8", _int8_model_bytes, threads=threads, device=device,
-            name="CenterFace (int8)",
-        )  # fmt: skip
-    else:
-        loaded = load_session(
-            "centerface", _model_bytes, threads=threads, device=device, name="CenterFace"
-        )
+    key, build, name = (
+        ("centerface-int8", _int8_model_bytes, "CenterFace (int8)")
+        if precision == "int8"
+        else ("centerface", _model_bytes, "CenterFace")
+    )
+    loaded = load_session(key, build, threads=threads, device=device, name=name)
     sess = loaded.session
     inputs = [i.name for i in sess.get_inputs()]
     outputs = [o.name for o in sess.get_outputs()]
