@@ -92,6 +92,14 @@ def check_device(device: object) -> str:
     return device
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity, where the platform has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every platform
+        return os.cpu_count() or 1
+
+
 def check_threads(threads: object) -> int | None:
     """Validate a ``threads`` option (ONNX Runtime intra-op threads) and return it.
 

@@ -11,15 +11,20 @@ protected or written gets no output and is reported; the batch goes on.  Videos
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from pixveil._onnx import resolve_providers, usable_cores
 from pixveil.config import AnonymizeConfig
 from pixveil.errors import InputError, OutputError, PixveilError
 from pixveil.io import (
@@ -37,6 +42,7 @@ from pixveil.types import Detections
 
 __all__ = [
     "INPUT_LIST_SUFFIXES",
+    "MAX_WORKERS",
     "PREFETCH",
     "RUN_FILE",
     "BatchReport",
@@ -44,15 +50,20 @@ __all__ = [
     "OutputPlanner",
     "PlannedOutput",
     "collect_inputs",
+    "default_workers",
     "failed_outcome",
+    "file_rng",
     "process_input",
     "read_input_list",
     "run_batch",
     "write_run_file",
 ]
 
-#: How many images are decoded ahead of the one being detected.
+#: How many images are decoded ahead of the one being detected (plus one per extra worker).
 PREFETCH = 2
+
+#: Most images protected at once by default (:func:`default_workers`).
+MAX_WORKERS = 4
 
 
 @dataclass(frozen=True)
@@ -237,16 +248,29 @@ def run_batch(
     on_result: Callable[[ImageOutcome], None] | None = None,
     progress: ProgressCallback | None = None,
     output_file: Path | str | None = None,
+    workers: int | None = None,
 ) -> BatchReport:
     """Protect every image in ``inputs`` (files and folders) into ``out_dir``.
 
     Folder inputs are mirrored under ``out_dir``.  A file that cannot be read,
     detected, protected or written is recorded as a failure and gets no output;
     the batch goes on with the others.  Decoding of the next images overlaps
-    with detection of the current one.  Stale temporary files that an
+    with detection of the current ones.  Stale temporary files that an
     interrupted earlier run left in ``out_dir`` are removed first (only pixveil's
     own temporary-file names).  Outputs are never written through a symbolic
     link below ``out_dir``.
+
+    ``workers`` images are protected at once, on threads of this process, each
+    with ``cores // workers`` ONNX Runtime threads per network (at least one):
+    on small photos one image per core gets more from the cores than one image
+    on all of them (``docs/BENCHMARKS.md`` section 9.5).  Default (None):
+    :func:`default_workers`.  Videos run one at a time, after the images before
+    them.  Outcomes, ``on_result`` and ``progress`` follow the input order
+    whatever finishes first.
+
+    With ``config.seed``, each input's noise comes from its own generator,
+    seeded by the seed and the output's name (:func:`file_rng`, as in the Ray
+    engine): the same seed gives the same bytes whatever ``workers`` is.
 
     ``output_file`` names the output of a single input file instead (its
     extension gives the format unless ``config.output_format`` is set);
@@ -260,7 +284,13 @@ def run_batch(
     from pixveil.pipeline import Anonymizer
 
     config = config or AnonymizeConfig()
-    anonymizer = Anonymizer(config)
+    if workers is None:
+        workers = default_workers(config)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    anonymizer = Anonymizer(
+        config, threads=max(1, usable_cores() // workers) if workers > 1 else None
+    )
     images, skipped = collect_inputs([Path(i) for i in inputs], exclude=Path(out_dir))
     if output_file is not None:
         if len(images) != 1 or skipped:
@@ -287,45 +317,108 @@ def run_batch(
     input_paths = [p for p, _ in images]
     all_inputs = ProtectedPaths(input_paths)
     planner = OutputPlanner(out, config, output_file=target, single_format=single_fmt)
-    rng = anonymizer.rng()  # one stream for the whole batch when seeded
     root_out = None if target is not None else out
+    prefetch = PREFETCH + workers - 1
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixveil-read") as pool:
-        futures: dict[int, Future[LoadedImage]] = {}
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixveil-read") as reader,
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pixveil-image") as pool,
+    ):
+        decoded: dict[int, Future[LoadedImage]] = {}
+        # inputs started and not yet reported, oldest first: (index, planned, result)
+        running: deque[tuple[int, PlannedOutput | None, Future[ImageOutcome]]] = deque()
 
-        def submit(i: int) -> None:
+        def decode(i: int) -> None:
             if i < len(images) and not is_video_path(images[i][0]):
-                futures[i] = pool.submit(anonymizer.read, images[i][0])
+                decoded[i] = reader.submit(anonymizer.read, images[i][0])
 
-        for i in range(min(PREFETCH, len(images))):
-            submit(i)
-        for i, (path, root) in enumerate(images):
-            fut = futures.pop(i, None)
-            submit(i + PREFETCH)
-            try:
-                planned = planner.plan(path, root)
-            except Exception as exc:  # fail closed: no output, and say why
-                outcome = failed_outcome(path, exc)
-            else:
-                outcome = process_input(
-                    anonymizer,
-                    path,
-                    planned,
-                    loaded=fut.result if fut is not None else None,
-                    root=root_out,
-                    protected_paths=input_paths,
-                    protected=all_inputs,
-                    rng=rng,
-                    progress=report_progress,
-                )
-                if not outcome.ok:
-                    # a failed input writes nothing: its output name is free for the next one
-                    planner.release(planned, path)
+        def finish_oldest() -> None:
+            i, planned, future = running.popleft()
+            path = images[i][0]
+            outcome = future.result()
+            if planned is not None and not outcome.ok:
+                # a failed input writes nothing: its output name is free for the next one
+                planner.release(planned, path)
             report.outcomes.append(outcome)
             if on_result is not None:
                 on_result(outcome)
-            report_progress(ProgressEvent("images", i + 1, len(images), item=str(path)))
+            report_progress(
+                ProgressEvent("images", len(report.outcomes), len(images), item=str(path))
+            )
+
+        def plan(path: Path, root: Path | None) -> PlannedOutput:
+            try:
+                return planner.plan(path, root)
+            except OutputError:
+                if not running:
+                    raise
+                # the name may belong to an input still running that will fail and free it
+                while running:
+                    finish_oldest()
+                return planner.plan(path, root)
+
+        for i in range(min(prefetch, len(images))):
+            decode(i)
+        for i, (path, root) in enumerate(images):
+            loaded = decoded.pop(i, None)
+            decode(i + prefetch)
+            video = is_video_path(path)
+            if video:  # one at a time, in this thread (it reports progress per frame)
+                while running:
+                    finish_oldest()
+            planned: PlannedOutput | None = None
+            try:
+                planned = plan(path, root)
+            except Exception as exc:  # fail closed: no output, and say why
+                future: Future[ImageOutcome] = Future()
+                future.set_result(failed_outcome(path, exc))
+            else:
+                task = functools.partial(
+                    process_input,
+                    anonymizer,
+                    path,
+                    planned,
+                    loaded=loaded.result if loaded is not None else None,
+                    root=root_out,
+                    protected_paths=input_paths,
+                    protected=all_inputs,
+                    rng=_input_rng(config.seed, planned.path, out),
+                    progress=report_progress,
+                )
+                if video or workers == 1:
+                    future = Future()
+                    future.set_result(task())
+                else:
+                    future = pool.submit(task)
+            running.append((i, planned, future))
+            while len(running) >= workers:
+                finish_oldest()
+        while running:
+            finish_oldest()
     return report
+
+
+def default_workers(config: AnonymizeConfig) -> int:
+    """Images at once by default: one per usable core, at most :data:`MAX_WORKERS`.
+
+    One when the models run on an accelerator (``config.device`` other than
+    ``cpu``, or ``auto`` resolving to one): there the cores do not run them.
+    """
+    if resolve_providers(config.device).device != "cpu":
+        return 1
+    return max(1, min(MAX_WORKERS, usable_cores()))
+
+
+def file_rng(seed: int | None, name: str) -> np.random.Generator | None:
+    """The generator of one input: seeded by ``seed`` and its output ``name``, or None."""
+    if seed is None:
+        return None
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).digest()
+    return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
+
+
+def _input_rng(seed: int | None, output: Path, out: Path) -> np.random.Generator | None:
+    return file_rng(seed, os.path.relpath(output, out))
 
 
 @dataclass(frozen=True)

@@ -548,7 +548,9 @@ def anonymize(
         int | None,
         typer.Option(
             "--workers",
-            help="--engine ray: worker processes, one model set each. [default: one per CPU]",
+            help="Images protected at once: threads of this process sharing one model set "
+            "(local), or Ray worker processes with one model set each (ray). "
+            "[default: one per CPU; local: at most 4, 1 on a GPU]",
             metavar="N",
         ),
     ] = None,
@@ -681,22 +683,19 @@ def anonymize(
 
 def _engine(name: str, *, ray_address: str | None, workers: int | None, resume: bool) -> Any:
     """The batch function of ``--engine`` (ValueError for a bad combination of options)."""
+    import functools
+
+    if name not in ("local", "ray"):
+        raise ValueError(f"--engine must be local or ray, got {name!r}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {workers}")
     if name == "local":
-        for flag, value in (
-            ("--ray-address", ray_address),
-            ("--workers", workers),
-            ("--resume", resume or None),
-        ):
+        for flag, value in (("--ray-address", ray_address), ("--resume", resume or None)):
             if value is not None:
                 raise ValueError(f"{flag} needs --engine ray")
         from pixveil.pipeline import run_batch
 
-        return run_batch
-    if name != "ray":
-        raise ValueError(f"--engine must be local or ray, got {name!r}")
-    if workers is not None and workers < 1:
-        raise ValueError(f"--workers must be >= 1, got {workers}")
-    import functools
+        return functools.partial(run_batch, workers=workers)
 
     from pixveil.ray_engine import run_batch_ray
 

@@ -66,6 +66,19 @@ class AnonymizeResult:
         yield self.detections
 
 
+def _accepts(target: str, option: str) -> bool:
+    """Whether the detector class of ``target`` takes ``option`` (plug-ins may not)."""
+    import inspect
+
+    from pixveil.detect import DETECTORS
+
+    try:
+        params = inspect.signature(DETECTORS.get(target)).parameters
+    except (TypeError, ValueError):
+        return False
+    return option in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
 class Anonymizer:
     """Detectors and a protection method built once from a config, reused for every image.
 
@@ -73,12 +86,17 @@ class Anonymizer:
     instance may serve several threads.
     """
 
-    def __init__(self, config: AnonymizeConfig | None = None) -> None:
+    def __init__(
+        self, config: AnonymizeConfig | None = None, *, threads: int | None = None
+    ) -> None:
+        """``threads``: ONNX Runtime intra-op threads of each detector (default: theirs,
+        one per core); one per image suits several images protected at once."""
         from pixveil._onnx import resolve_providers
         from pixveil.detect import available_targets, get_detector
         from pixveil.protect import get_method
 
         self.config = config or AnonymizeConfig()
+        self.threads = threads
         known = available_targets()
         for t in self.config.targets:
             if t not in known:
@@ -108,6 +126,8 @@ class Anonymizer:
 
     def _detector_options(self, target: str) -> dict[str, Any]:
         options = self.config.detector_options(target)
+        if self.threads is not None and _accepts(target, "threads"):
+            options["threads"] = self.threads
         if self.device != "cpu":
             options["device"] = self.device
         return options

@@ -27,8 +27,8 @@ Exactly once
   driver records the one result it receives.
 
 With a seed, each input's noise comes from its own generator, seeded by the seed
-and the output's name (not the one stream of the local engine): a resumed run,
-or a different worker count, gives the same bytes.  Without a seed the noise is
+and the output's name, as in the local engine: a resumed run, a different
+worker count or the local engine gives the same bytes.  Without a seed the noise is
 cryptographic, and an input processed twice (a retried task, a resumed run) is
 released twice, the second output replacing the first.
 
@@ -62,6 +62,7 @@ from pixveil.batch import (
     PlannedOutput,
     collect_inputs,
     failed_outcome,
+    file_rng,
     process_input,
 )
 from pixveil.config import AnonymizeConfig
@@ -209,38 +210,17 @@ def manifest_record(outcome: ImageOutcome, sha256: str | None) -> dict[str, Any]
     }
 
 
-def file_rng(seed: int | None, name: str) -> np.random.Generator | None:
-    """The generator of one input: seeded by ``seed`` and its output ``name``, or None."""
-    if seed is None:
-        return None
-    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).digest()
-    return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
-
-
-def _anonymizer(config: AnonymizeConfig, threads: int) -> Any:
-    """An :class:`~pixveil.pipeline.Anonymizer` whose detectors use ``threads`` threads.
-
-    A worker holds one CPU of the cluster: ONNX Runtime's default (one thread per
-    core of the machine) would make the workers of one machine compete.
-    """
-    from pixveil.pipeline import Anonymizer
-
-    class _WorkerAnonymizer(Anonymizer):
-        def _detector_options(self, target: str) -> dict[str, Any]:
-            options = super()._detector_options(target)
-            options.setdefault("threads", threads)
-            return options
-
-    return _WorkerAnonymizer(config)
-
-
 class _Worker:
     """One Ray actor: an Anonymizer built once, then one input after another."""
 
     def __init__(
         self, config: AnonymizeConfig, out: str, inputs: list[str], threads: int = 1
     ) -> None:
-        self.anonymizer = _anonymizer(config, threads)
+        # a worker holds one CPU of the cluster: ONNX Runtime's default (one thread
+        # per core of the machine) would make the workers of one machine compete
+        from pixveil.pipeline import Anonymizer
+
+        self.anonymizer = Anonymizer(config, threads=threads)
         self.out = Path(out)
         self.inputs = [Path(p) for p in inputs]
         self.protected = ProtectedPaths(self.inputs)

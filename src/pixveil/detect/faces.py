@@ -76,7 +76,6 @@ from __future__ import annotations
 
 import importlib.resources
 import math
-import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -85,7 +84,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from pixveil._onnx import LoadedSession, check_device, check_threads, load_session
+from pixveil._onnx import LoadedSession, check_device, check_threads, load_session, usable_cores
 from pixveil.detect.base import Detector, check_image, register_detector
 from pixveil.errors import DetectionError, InputError, ModelError
 from pixveil.types import Region
@@ -495,12 +494,7 @@ class FaceDetector(Detector):
 
     def _workers(self) -> int:
         """How many windows run at once: ``threads``, or the usable cores for None."""
-        if self.threads is not None:
-            return self.threads
-        try:
-            return len(os.sched_getaffinity(0))
-        except AttributeError:  # not on every platform
-            return os.cpu_count() or 1
+        return self.threads if self.threads is not None else usable_cores()
 
     def _window_passes(
         self, image: np.ndarray, windows: list[_Pass]

@@ -1,0 +1,117 @@
+"""The local batch with several images at once (``run_batch(workers=N)``, ``--workers``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from pixveil.batch import MAX_WORKERS, default_workers, file_rng
+from pixveil.cli import app
+from pixveil.config import AnonymizeConfig
+from pixveil.pipeline import Anonymizer, run_batch
+from pixveil.progress import ProgressEvent
+
+DP = AnonymizeConfig(targets=("faces",), method="dp-pix", method_params={"epsilon": 1.0}, seed=7)
+
+
+def _inputs(folder: Path, astronaut: np.ndarray) -> list[str]:
+    """Five inputs, sorted: four photos with one face each and a truncated JPEG."""
+    folder.mkdir(parents=True)
+    variants = {
+        "a.png": astronaut,
+        "b.png": astronaut[:, ::-1],
+        "d.png": np.ascontiguousarray(np.rot90(astronaut, 2)),
+        "e.png": astronaut[40:, 30:],
+    }
+    for name, pixels in variants.items():
+        Image.fromarray(np.ascontiguousarray(pixels)).save(folder / name)
+    Image.fromarray(astronaut).save(folder / "c.jpg", quality=90)
+    data = (folder / "c.jpg").read_bytes()
+    (folder / "c.jpg").write_bytes(data[: len(data) // 3])
+    return ["a.png", "b.png", "c.jpg", "d.png", "e.png"]
+
+
+def _run(src: Path, out: Path, config: AnonymizeConfig, workers: int) -> tuple:
+    results: list[str] = []
+    events: list[ProgressEvent] = []
+    report = run_batch(
+        [src], out, config, workers=workers,
+        on_result=lambda o: results.append(o.path.name), progress=events.append,
+    )  # fmt: skip
+    return report, results, [e.done for e in events if e.stage == "images"]
+
+
+def test_several_workers_give_the_same_bytes_in_the_same_order(
+    tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    names = _inputs(tmp_path / "in", astronaut)
+    one, one_results, one_done = _run(tmp_path / "in", tmp_path / "w1", DP, 1)
+    three, three_results, three_done = _run(tmp_path / "in", tmp_path / "w3", DP, 3)
+    for report, results, done in ((one, one_results, one_done), (three, three_results, three_done)):
+        assert [o.path.name for o in report.outcomes] == names
+        assert results == names  # on_result in input order, whatever finished first
+        assert done == list(range(len(names) + 1))
+        assert [o.path.name for o in report.failures] == ["c.jpg"]
+        assert report.count("face") == 4
+    for name in ("a.png", "b.png", "d.png", "e.png"):
+        a = (tmp_path / "w1" / name).read_bytes()
+        assert a == (tmp_path / "w3" / name).read_bytes(), name
+        original = np.asarray(Image.open(tmp_path / "in" / name))
+        protected = np.asarray(Image.open(tmp_path / "w3" / name))
+        assert (original != protected).any(axis=2).mean() > 0.01, name  # the face changed
+    assert not (tmp_path / "w3" / "c.jpg").exists() and not (tmp_path / "w3" / "c.png").exists()
+
+
+def test_seeded_noise_comes_from_each_inputs_own_stream(
+    tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    _inputs(tmp_path / "in", astronaut)
+    run_batch([tmp_path / "in"], tmp_path / "out", DP, workers=2)
+    expected = Anonymizer(DP).protect(astronaut[:, ::-1].copy(), rng=file_rng(7, "b.png"))
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "b.png")), expected.pixels)
+
+
+def test_a_failed_input_frees_its_name_for_one_running_beside_it(
+    tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)  # broken, same output name
+    Image.fromarray(astronaut).save(src / "a.tif")
+    report = run_batch([src], tmp_path / "out", AnonymizeConfig(targets=("faces",)), workers=2)
+    assert [o.path.name for o in report.failures] == ["a.png"]
+    assert "collide" not in (report.failures[0].error or "")
+    assert (tmp_path / "out" / "a.png").is_file()
+
+
+def test_workers_are_checked_and_defaulted(tmp_path: Path) -> None:
+    for bad in (0, -1, True, 1.5):
+        with pytest.raises(ValueError, match="workers"):
+            run_batch([tmp_path], tmp_path / "out", AnonymizeConfig(), workers=bad)  # type: ignore[arg-type]
+    from pixveil._onnx import usable_cores
+
+    assert default_workers(AnonymizeConfig(device="cpu")) == min(MAX_WORKERS, usable_cores())
+
+
+def test_threads_reach_every_detector_that_takes_them() -> None:
+    an = Anonymizer(AnonymizeConfig(targets=("faces", "plates")), threads=1)
+    assert [d.threads for d in an.detectors] == [1, 1]  # type: ignore[attr-defined]
+    assert Anonymizer(AnonymizeConfig(targets=("faces",))).detectors[0].threads is None  # type: ignore[attr-defined]
+
+
+def test_cli_workers_on_the_local_engine(tmp_path: Path, astronaut: np.ndarray) -> None:
+    _inputs(tmp_path / "in", astronaut)
+    runner = CliRunner()
+    args = ["anonymize", str(tmp_path / "in"), "--targets", "faces", "-q"]
+    res = runner.invoke(app, [*args, "-o", str(tmp_path / "out"), "--workers", "2"])
+    assert res.exit_code == 1, res.output  # c.jpg is truncated
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == [
+        "a.png", "b.png", "d.png", "e.png",
+    ]  # fmt: skip
+    res = runner.invoke(app, [*args, "-o", str(tmp_path / "bad"), "--workers", "0"])
+    assert res.exit_code == 2 and "--workers" in res.output
+    assert not (tmp_path / "bad").exists()
