@@ -115,3 +115,34 @@ def test_cli_workers_on_the_local_engine(tmp_path: Path, astronaut: np.ndarray) 
     res = runner.invoke(app, [*args, "-o", str(tmp_path / "bad"), "--workers", "0"])
     assert res.exit_code == 2 and "--workers" in res.output
     assert not (tmp_path / "bad").exists()
+
+
+def test_large_photos_run_alone_with_every_core(
+    tmp_path: Path, astronaut: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import pixveil.batch as batch
+
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(astronaut).save(src / "big.png")  # 512 px: "large" below
+    for name in ("s1.png", "s2.png", "s3.png"):
+        Image.fromarray(np.ascontiguousarray(astronaut[100:400, 100:400])).save(src / name)
+    seen: dict[str, tuple[str, object]] = {}
+    real = batch.process_input
+
+    def recording(anonymizer, path, *args, **kw):  # type: ignore[no-untyped-def]
+        seen[path.name] = (threading.current_thread().name, anonymizer.threads)
+        return real(anonymizer, path, *args, **kw)
+
+    monkeypatch.setattr(batch, "process_input", recording)
+    monkeypatch.setattr(batch, "ALONE_SIDE", 400)
+    report = run_batch([src], tmp_path / "out", AnonymizeConfig(targets=("faces",)), workers=2)
+    assert report.n_ok == 4 and report.count("face") == 4
+    assert seen["big.png"] == (threading.main_thread().name, None)  # alone, every core
+    from pixveil._onnx import usable_cores
+
+    for name in ("s1.png", "s2.png", "s3.png"):
+        thread, threads = seen[name]
+        assert thread.startswith("pixveil-image") and threads == max(1, usable_cores() // 2)

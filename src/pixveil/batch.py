@@ -41,6 +41,7 @@ from pixveil.progress import ProgressCallback, ProgressEvent, check_progress, no
 from pixveil.types import Detections
 
 __all__ = [
+    "ALONE_SIDE",
     "INPUT_LIST_SUFFIXES",
     "MAX_WORKERS",
     "PREFETCH",
@@ -64,6 +65,11 @@ PREFETCH = 2
 
 #: Most images protected at once by default (:func:`default_workers`).
 MAX_WORKERS = 4
+
+#: Images with a longer side above this run alone, with every core: their detection
+#: already splits into passes that use the cores, and two at once would double the
+#: peak memory (about 1.8 GB for a 12 MP photo in the exhaustive mode).
+ALONE_SIDE = 2048
 
 
 @dataclass(frozen=True)
@@ -264,7 +270,8 @@ def run_batch(
     with ``cores // workers`` ONNX Runtime threads per network (at least one):
     on small photos one image per core gets more from the cores than one image
     on all of them (``docs/BENCHMARKS.md`` section 9.5).  Default (None):
-    :func:`default_workers`.  Videos run one at a time, after the images before
+    :func:`default_workers`.  Videos, and photos whose longer side exceeds
+    :data:`ALONE_SIDE`, run one at a time with every core, after the inputs before
     them.  Outcomes, ``on_result`` and ``progress`` follow the input order
     whatever finishes first.
 
@@ -291,6 +298,12 @@ def run_batch(
     anonymizer = Anonymizer(
         config, threads=max(1, usable_cores() // workers) if workers > 1 else None
     )
+
+    @functools.cache
+    def whole() -> Any:
+        """The anonymizer of inputs that run alone: every core (built when first needed)."""
+        return Anonymizer(config)
+
     images, skipped = collect_inputs([Path(i) for i in inputs], exclude=Path(out_dir))
     if output_file is not None:
         if len(images) != 1 or skipped:
@@ -363,7 +376,11 @@ def run_batch(
             loaded = decoded.pop(i, None)
             decode(i + prefetch)
             video = is_video_path(path)
-            if video:  # one at a time, in this thread (it reports progress per frame)
+            # videos (which report progress per frame) and large photos (whose
+            # passes already use every core, and whose activations are large) run
+            # alone, in this thread, with every core
+            alone = video or workers == 1 or _is_large(loaded)
+            if alone:
                 while running:
                     finish_oldest()
             planned: PlannedOutput | None = None
@@ -375,7 +392,7 @@ def run_batch(
             else:
                 task = functools.partial(
                     process_input,
-                    anonymizer,
+                    anonymizer if not alone or workers == 1 else whole(),
                     path,
                     planned,
                     loaded=loaded.result if loaded is not None else None,
@@ -385,7 +402,7 @@ def run_batch(
                     rng=_input_rng(config.seed, planned.path, out),
                     progress=report_progress,
                 )
-                if video or workers == 1:
+                if alone:
                     future = Future()
                     future.set_result(task())
                 else:
@@ -396,6 +413,17 @@ def run_batch(
         while running:
             finish_oldest()
     return report
+
+
+def _is_large(loaded: Future[LoadedImage] | None) -> bool:
+    """Whether a decoded image's longer side exceeds :data:`ALONE_SIDE` (waits for it)."""
+    if loaded is None:
+        return False
+    try:
+        pixels = loaded.result().pixels
+    except Exception:  # its task reports the failure
+        return False
+    return max(pixels.shape[:2]) > ALONE_SIDE
 
 
 def default_workers(config: AnonymizeConfig) -> int:
