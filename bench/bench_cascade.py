@@ -28,6 +28,8 @@ Sets:
   wide (``--background upscaled`` scales one street photo up; ``mosaic`` puts street
   photos side by side at their own resolution, sharp, with their own small faces);
 * ``crowd``: generated 4000x3000 photos with ``--crowd-faces`` LFW faces 12-40 px wide;
+* ``street``: generated 1280x720 photos (a street photo of ``../shared/data/plates``
+  with ``--street-faces`` LFW faces pasted 14-160 px wide, most of them small);
 * ``plates``: the 330 street photos of ``../shared/data/plates`` (1280x720 mostly);
   ``--plates-region eu|us|all``;
 * ``lfw``: LFW photos (250x250), one per person.
@@ -74,6 +76,7 @@ from pixveil.validate import parse_value
 Boxes = np.ndarray  # (N, 4) float, x0 y0 x1 y1
 LARGE_SIZES = ((3264, 2448), (4000, 3000), (4608, 3456))
 CROWD_BINS = ((12, 20), (20, 28), (28, 41))
+STREET_BINS = ((14, 24), (24, 40), (40, 64), (14, 24), (24, 40), (64, 160))
 
 
 # --------------------------------------------------------------------------- contenders
@@ -210,6 +213,14 @@ def crowd_photos(n: int, seed: int, faces: int, background: str) -> list[Photo]:
         return scene, _jpeg(scene), boxes
 
     return [Photo(f"crowd {k}", lambda k=k: load(k), ("crowd", seed + k)) for k in range(n)]
+
+
+def street_photos(n: int, seed: int, faces: int) -> list[Photo]:
+    def load(k: int) -> tuple[np.ndarray, bytes, list[Any] | None]:
+        scene, boxes, _ = make_scene(seed + k, faces, width=1280, height=720, bins=STREET_BINS)
+        return scene, _jpeg(scene), boxes
+
+    return [Photo(f"street {k}", lambda k=k: load(k), ("street", seed + k)) for k in range(n)]
 
 
 def file_photos(paths: list[Path]) -> list[Photo]:
@@ -389,6 +400,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--large", type=int, default=6, help="generated 8-16 MP photos")
     ap.add_argument("--crowd", type=int, default=3, help="generated crowd photos")
     ap.add_argument("--crowd-faces", type=int, default=60)
+    ap.add_argument("--street", type=int, default=30, help="generated 1280x720 photos")
+    ap.add_argument("--street-faces", type=int, default=12)
     ap.add_argument("--background", default="upscaled", choices=("upscaled", "mosaic"))
     ap.add_argument("--plates", type=int, default=0, help="first N plate photos (0 = all)")
     ap.add_argument("--plates-region", default="all", choices=("eu", "us", "all"))
@@ -455,6 +468,8 @@ def main(argv: list[str] | None = None) -> int:
             photos = large_photos(args.large, args.seed, args.background)
         elif name == "crowd":
             photos = crowd_photos(args.crowd, args.seed, args.crowd_faces, args.background)
+        elif name == "street":
+            photos = street_photos(args.street, args.seed, args.street_faces)
         elif name == "plates":
             regions = ("eu", "us") if args.plates_region == "all" else (args.plates_region,)
             paths = sorted(p for r in regions for p in (PLATES / r).glob("*.jpg"))

