@@ -467,7 +467,8 @@ def anonymize(
             help="Face search: exhaustive (full resolution everywhere), cascade (full "
             "resolution only where a small proposal network expects a face: much faster on "
             "photos over 2048 px, may miss a few faces) or fast (the cascade with the int8 "
-            "network: about 2x faster again on CPUs with VNNI, more false boxes). "
+            "network: about 2x faster again on CPUs with VNNI, more false boxes; the float "
+            "network on CPUs whose int8 kernels miss faces). "
             "[default: exhaustive]",
             metavar="MODE",
         ),

@@ -58,7 +58,10 @@ class TestOptions:
         float_ops = {n.op_type for n in onnx.load_from_string(faces._model_bytes()).graph.node}
         assert "DequantizeLinear" not in float_ops
 
-    def test_config_fast_mode_selects_the_int8_network(self) -> None:
+    def test_config_fast_mode_selects_the_int8_network(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(face_int8, "int8_is_safe", lambda cpuinfo=None: True)
         assert AnonymizeConfig(face_mode="fast").detector_options("faces") == {
             "precision": "int8",
             "mode": "cascade",
@@ -84,11 +87,32 @@ class TestCpuCheck:
     def test_flags(self, cpuinfo: str, expected: bool | None) -> None:
         assert face_int8.has_int8_dot_product(cpuinfo) is expected
 
-    def test_note_only_without_the_instructions(self) -> None:
-        assert face_int8.cpu_note("flags : sse2 avx512_vnni") is None
-        assert face_int8.cpu_note("model name : unknown") is None
-        note = face_int8.cpu_note("flags : sse2 avx2")
-        assert note is not None and "VNNI" in note and "\n" not in note
+    @pytest.mark.parametrize(
+        ("cpuinfo", "safe"),
+        [
+            ("flags : fpu sse2 avx2 avx512f avx512bw avx512_vnni\n", True),  # 32-bit sums
+            ("flags : fpu sse2 avx2 avx_vnni\n", True),
+            ("Features : fp asimd asimddp\n", True),
+            ("flags : fpu sse2 sse4_1 sse4_2\n", True),  # SSE kernels, 32-bit sums
+            ("flags : fpu sse2 avx2 fma\n", False),  # vpmaddubsw: 16-bit sums saturate
+            ("flags : fpu sse2 avx512f avx512bw\n", False),
+            ("model name : unknown\n", False),  # cannot be told: the float network
+        ],
+    )
+    def test_where_the_int8_network_is_used(self, cpuinfo: str, safe: bool) -> None:
+        assert face_int8.int8_is_safe(cpuinfo) is safe
+        assert face_int8.fast_precision(cpuinfo) == ("int8" if safe else "float32")
+        note = face_int8.cpu_note(cpuinfo)
+        assert (note is None) is safe
+        if note is not None:
+            assert "float face network" in note and "\n" not in note
+
+    def test_fast_mode_keeps_the_float_network_where_int8_saturates(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(face_int8, "_cpu_flags", lambda cpuinfo=None: {"sse2", "avx2"})
+        monkeypatch.setattr(face_int8, "has_int8_dot_product", lambda cpuinfo=None: False)
+        assert AnonymizeConfig(face_mode="fast").detector_options("faces") == {"mode": "cascade"}
 
     def test_cli_warns_on_such_a_cpu(
         self, tmp_path: Path, astronaut: np.ndarray, monkeypatch: pytest.MonkeyPatch
@@ -99,13 +123,14 @@ class TestCpuCheck:
         from pixveil.cli import app
 
         monkeypatch.setattr(face_int8, "has_int8_dot_product", lambda cpuinfo=None: False)
+        monkeypatch.setattr(face_int8, "_cpu_flags", lambda cpuinfo=None: {"sse2", "avx2"})
         src = tmp_path / "a.png"
         Image.fromarray(astronaut).save(src)
         res = CliRunner().invoke(
             app, ["anonymize", str(src), "-o", str(tmp_path / "o"), "--detect", "fast"]
         )
         assert res.exit_code == 0, res.output
-        assert "int8 dot-product" in " ".join(res.output.split())
+        assert "float face network" in " ".join(res.output.split())
         assert (tmp_path / "o" / "a.png").is_file()
 
 

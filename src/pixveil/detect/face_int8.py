@@ -70,17 +70,14 @@ def model_bytes(card: Path | None = None) -> bytes:
 INT8_DOT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "avx_vnni_int8", "amx_int8", "asimddp"})
 
 
-def has_int8_dot_product(cpuinfo: str | None = None) -> bool | None:
-    """Whether this CPU has int8 dot-product instructions; None when it cannot be told.
+#: x86 CPU flags of ONNX Runtime int8 kernels that add uint8 x int8 products in pairs
+#: into 16 bits (``vpmaddubsw``), which can saturate: AVX2 and AVX-512BW without VNNI.
+SATURATING_FLAGS = frozenset({"avx2", "avx512bw"})
 
-    Reads ``/proc/cpuinfo`` (Linux; ``cpuinfo`` replaces it in tests).  Apple
-    silicon has them; other systems return None.
-    """
-    import platform
 
+def _cpu_flags(cpuinfo: str | None) -> set[str] | None:
+    """The CPU's flags from ``/proc/cpuinfo`` (or ``cpuinfo``); None when unreadable."""
     if cpuinfo is None:
-        if platform.system() == "Darwin":
-            return True if platform.machine() == "arm64" else None
         try:
             cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
         except OSError:
@@ -90,20 +87,58 @@ def has_int8_dot_product(cpuinfo: str | None = None) -> bool | None:
         key, _, value = line.partition(":")
         if key.strip().lower() in ("flags", "features"):
             flags.update(value.split())
-    if not flags:
-        return None
-    return bool(flags & INT8_DOT_FLAGS)
+    return flags or None
+
+
+def has_int8_dot_product(cpuinfo: str | None = None) -> bool | None:
+    """Whether this CPU has int8 dot-product instructions; None when it cannot be told.
+
+    Reads ``/proc/cpuinfo`` (Linux; ``cpuinfo`` replaces it in tests).  Apple
+    silicon has them; other systems return None.
+    """
+    import platform
+
+    if cpuinfo is None and platform.system() == "Darwin":
+        return True if platform.machine() == "arm64" else None
+    flags = _cpu_flags(cpuinfo)
+    return None if flags is None else bool(flags & INT8_DOT_FLAGS)
+
+
+def int8_is_safe(cpuinfo: str | None = None) -> bool:
+    """Whether the int8 network keeps its faces here, as measured.
+
+    True with int8 dot products (VNNI, AMX, ARM's dot product: 32-bit sums), and on
+    x86 CPUs with neither AVX2 nor AVX-512BW (SSE kernels, 32-bit sums; emulated,
+    they give the same boxes).  False on AVX2 or AVX-512BW CPUs without VNNI, whose
+    16-bit sums saturate (emulated AVX2: 96.8 % of the float network's faces against
+    99.4 % with VNNI; ``docs/BENCHMARKS.md`` section 9.6), and when the CPU cannot
+    be told.
+    """
+    dot = has_int8_dot_product(cpuinfo)
+    if dot is not False:
+        return bool(dot)
+    flags = _cpu_flags(cpuinfo)
+    return flags is not None and not flags & SATURATING_FLAGS
+
+
+def fast_precision(cpuinfo: str | None = None) -> str:
+    """The network of ``--detect fast`` here: ``"int8"`` where :func:`int8_is_safe`,
+    else the float one (the cascade then runs with the float network)."""
+    return "int8" if int8_is_safe(cpuinfo) else "float32"
 
 
 def cpu_note(cpuinfo: str | None = None) -> str | None:
-    """A one-line warning when the int8 network runs on a CPU it was not measured on."""
-    if has_int8_dot_product(cpuinfo) is not False:
+    """A one-line note when ``--detect fast`` cannot use the int8 network on this CPU."""
+    if int8_is_safe(cpuinfo):
         return None
-    return (
-        "this CPU has no int8 dot-product instructions (VNNI): the int8 face network of "
-        "--detect fast may be slower and miss more faces here than measured "
-        "(docs/BENCHMARKS.md §9.4); --detect cascade keeps the float network"
-    )
+    if has_int8_dot_product(cpuinfo) is None:
+        why = "its int8 instructions cannot be told"
+    else:
+        why = (
+            "it has AVX2 but no int8 dot-product instructions (VNNI), where the int8 "
+            "network misses faces (docs/BENCHMARKS.md §9.6)"
+        )
+    return f"--detect fast runs the cascade with the float face network on this CPU: {why}"
 
 
 def prepare_for_quantisation(source: bytes, workdir: Path) -> Path:
