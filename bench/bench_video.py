@@ -43,6 +43,10 @@ Run from the repository root::
     python bench/bench_video.py                       # both sections
     python bench/bench_video.py --section speed --frames 90
     python bench/bench_video.py --section trackers
+    python bench/bench_video.py --section coverage --clip-seed 7 --plate-clips 0 \
+        --face-mode default,fast                      # the int8 network on video
+    python bench/bench_video.py --section coverage --clip-seed 11 --plate-clips 0 \
+        --face-mode default,fast --tracked 8,1 --only-tracked   # at the video default
 """
 
 from __future__ import annotations
@@ -339,6 +343,11 @@ def _is_default(k: int, px: int | None, te: int) -> bool:
     return (k, px, te) == (VIDEO_DETECT_EVERY, VIDEO_MAX_SIZE, VIDEO_TRACK_EVERY)
 
 
+def _mode_label(k: int, px: int | None, te: int, mode: str | None, modes: list) -> str:
+    label = _label(k, px, te) + (" (default)" if _is_default(k, px, te) else "")
+    return label if len(modes) == 1 else f"{label}, --detect {mode or 'default'}"
+
+
 # ----------------------------------------------------------------------------- coverage
 
 #: The shared LFW photos give the coverage clips many different people; without
@@ -494,9 +503,10 @@ def bench_coverage(args: argparse.Namespace) -> None:
     from pixveil.video.metrics import coverage
 
     n = args.coverage_frames
-    settings = [(1, None, 0), (2, None, 0), (3, None, 0), (5, None, 0)]
-    settings += [(k, None, te) for k, te in _tracked(args)]
-    settings += [(3, 960, 0), (1, 640, 0), (3, 640, 0)]
+    settings = [(k, None, te) for k, te in _tracked(args)]
+    if not args.only_tracked:
+        settings = [(1, None, 0), (2, None, 0), (3, None, 0), (5, None, 0), *settings]
+        settings += [(3, 960, 0), (1, 640, 0), (3, 640, 0)]
     jobs: list[tuple[Any, ...]] = [("faces", *c) for c in _coverage_clips(n, args.clip_seed)]
     if PLATES.is_dir() and args.plate_clips > 0:
         photos = sorted(PLATES.rglob("*.jpg"))
@@ -504,7 +514,8 @@ def bench_coverage(args: argparse.Namespace) -> None:
             name = f"720p pan over plate photo {photo.stem}"
             jobs.append(("plates", name, (1280, 720), _plate_pan(n, photo), None))
     rows = []
-    totals: dict[tuple[str, int, int | None, int], list[int]] = {}
+    modes = [None if m == "default" else m for m in args.face_mode.split(",")]
+    totals: dict[tuple[str, int, int | None, int, str | None], list[int]] = {}
     for target, name, size, frames, rects in jobs:
         full = Anonymizer(AnonymizeConfig(targets=(target,), device="cpu"))
         reference = [[r.box for r in full.detect(img, max_size=None)] for img in frames]
@@ -513,7 +524,7 @@ def bench_coverage(args: argparse.Namespace) -> None:
                 [b for b in boxes if _inside_any(b, rs)]
                 for boxes, rs in zip(reference, rects, strict=True)
             ]
-        for k, px, te in settings:
+        for (k, px, te), mode in itertools.product(settings, modes):
             an = Anonymizer(
                 AnonymizeConfig(
                     targets=(target,),
@@ -521,16 +532,18 @@ def bench_coverage(args: argparse.Namespace) -> None:
                     detect_every=k,
                     video_max_size=px,
                     track_every=te,
+                    face_mode=mode,
                 )
             )
             regions = [
                 [t.region for t in r.regions] for r in anonymize_video(iter(frames), anonymizer=an)
             ]
             cov = coverage(reference, regions, size)
-            tot = totals.setdefault((target, k, px, te), [0, 0])
+            key = (target, k, px, te, mode)
+            tot = totals.setdefault(key, [0, 0])
             tot[0] += cov.covered
             tot[1] += cov.total
-            label = _label(k, px, te) + (" (default)" if _is_default(k, px, te) else "")
+            label = _mode_label(k, px, te, mode, modes)
             rows.append((name, label, f"{100 * cov.rate:.1f} %", f"{cov.covered}/{cov.total}"))
         print(f"  done: {name}", file=sys.stderr, flush=True)
     print(
@@ -542,8 +555,8 @@ def bench_coverage(args: argparse.Namespace) -> None:
     table(
         ("target", "detect every, size", "coverage (all clips)", "covered"),
         [
-            (t, _label(k, px, te), f"{100 * c / max(1, a):.2f} %", f"{c}/{a}")
-            for (t, k, px, te), (c, a) in totals.items()
+            (t, _mode_label(k, px, te, m, modes), f"{100 * c / max(1, a):.2f} %", f"{c}/{a}")
+            for (t, k, px, te, m), (c, a) in totals.items()
         ],
     )
 
@@ -831,6 +844,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument(
         "--real-frames", type=int, default=300, help="frames read from each shared real clip"
     )
+    ap.add_argument(
+        "--face-mode", default="default",
+        help="coverage: face search of the protected runs, comma-separated: default, "
+        "exhaustive, cascade, fast (the reference stays the float every-frame pass)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--only-tracked", action="store_true",
+        help="coverage: only the --tracked settings (e.g. the default, --tracked 8,1)",
+    )  # fmt: skip
     ap.add_argument("--gan-frames", type=int, default=45, help="frames of the gan-face clip")
     ap.add_argument("--repeat", type=int, default=5, help="noise draws per gan-face setting")
     ap.add_argument("--frames", type=int, default=90, help="frames of the 720p clip (30 fps)")
