@@ -19,11 +19,13 @@ Run from the repository root (needs ``qemu-user`` and ``../shared/data``)::
 
     python bench/bench_int8_cpus.py --scenes 30 --scene-seed 1400
     python bench/bench_int8_cpus.py --cpus Haswell,Nehalem --scenes 30 --scene-seed 1400
+    python bench/bench_int8_cpus.py --int8-model /tmp/rr/centerface_int8.onnx   # another build
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shutil
 import subprocess
@@ -52,11 +54,17 @@ def scenes(n: int, seed: int) -> list[tuple[np.ndarray, list[Any]]]:
     return out
 
 
-def child(n: int, seed: int, precision: str, out: Path) -> None:
+def child(n: int, seed: int, precision: str, out: Path, model: Path | None = None) -> None:
     """Detect on every scene with one thread; write boxes and scores as JSON."""
     from pixveil.detect.faces import FaceDetector
 
     det = FaceDetector(precision=precision, threads=1, threshold=0.1)
+    if model is not None and precision == "int8":  # another int8 build (no public way)
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        det._session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
     result = []
     for img, _ in scenes(n, seed):
         boxes, scores, _ = det.detect_arrays(img)
@@ -64,10 +72,14 @@ def child(n: int, seed: int, precision: str, out: Path) -> None:
     out.write_text(json.dumps(result))
 
 
-def run_child(prefix: list[str], n: int, seed: int, precision: str, tmp: Path) -> list[Any]:
+def run_child(
+    prefix: list[str], n: int, seed: int, precision: str, tmp: Path, model: Path | None = None
+) -> list[Any]:
     out = tmp / f"{precision}-{len(prefix)}-{time.monotonic_ns()}.json"
     cmd = [*prefix, sys.executable, str(Path(__file__).resolve()), "--child", precision,
            "--scenes", str(n), "--scene-seed", str(seed), "--child-out", str(out)]  # fmt: skip
+    if model is not None:
+        cmd += ["--int8-model", str(Path(model).resolve())]
     subprocess.run(cmd, check=True, cwd=HERE.parent)
     return json.loads(out.read_text())
 
@@ -77,11 +89,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenes", type=int, default=30)
     ap.add_argument("--scene-seed", type=int, default=1400)
     ap.add_argument("--cpus", default="Haswell", help="QEMU CPU models, comma-separated")
+    ap.add_argument(
+        "--int8-model", type=Path,
+        help="another int8 build of the network (e.g. quantised with reduce_range)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--thresholds", default="",
+        help="int8 thresholds, comma-separated (default: the detector's own)",
+    )  # fmt: skip
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--child-out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        child(args.scenes, args.scene_seed, args.child, args.child_out)
+        child(args.scenes, args.scene_seed, args.child, args.child_out, args.int8_model)
         return 0
     qemu = shutil.which("qemu-x86_64")
     if qemu is None:
@@ -95,11 +115,13 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp_name)
         float_native = run_child([], args.scenes, args.scene_seed, "float32", tmp)
         runs = {"this CPU" + (" (int8 dot products)" if has_int8_dot_product() else ""): []}
-        runs[next(iter(runs))] = run_child([], args.scenes, args.scene_seed, "int8", tmp)
+        runs[next(iter(runs))] = run_child(
+            [], args.scenes, args.scene_seed, "int8", tmp, args.int8_model
+        )
         for cpu in filter(None, args.cpus.split(",")):
             t0 = time.perf_counter()
             runs[f"emulated {cpu}"] = run_child(
-                [qemu, "-cpu", cpu], args.scenes, args.scene_seed, "int8", tmp
+                [qemu, "-cpu", cpu], args.scenes, args.scene_seed, "int8", tmp, args.int8_model
             )
             print(f"[{cpu}: {time.perf_counter() - t0:.0f} s]", file=sys.stderr, flush=True)
 
@@ -111,16 +133,17 @@ def main(argv: list[str] | None = None) -> int:
         [face_matched(np.asarray(t), b) for t in ts] for ts, b in zip(truth, ref, strict=True)
     ]
     n_ref = sum(map(sum, ref_hits))
-    native = kept(next(iter(runs.values())), INT8_THRESHOLD)
-    n_native = sum(map(len, native))
+    thresholds = [float(t) for t in args.thresholds.split(",") if t] or [INT8_THRESHOLD]
     print(f"### int8 CenterFace by CPU: {args.scenes} scenes (seeds {args.scene_seed}-"
-          f"{args.scene_seed + args.scenes - 1}), {total} pasted faces; int8 at "
-          f"{INT8_THRESHOLD}, float (native) at 0.2: {n_ref} found\n")  # fmt: skip
-    cols = ["CPU", "pasted faces found", "of the float network's", "boxes",
+          f"{args.scene_seed + args.scenes - 1}), {total} pasted faces; float (native) at "
+          f"0.2: {n_ref} found\n")  # fmt: skip
+    cols = ["CPU", "int8 threshold", "pasted faces found", "of the float network's", "boxes",
             "native int8 boxes reproduced"]  # fmt: skip
     print("\n".join(table_head(cols, right=4)))
-    for name, res in runs.items():
-        got = kept(res, INT8_THRESHOLD)
+    for (name, res), thr in itertools.product(runs.items(), thresholds):
+        native = kept(next(iter(runs.values())), thr)
+        n_native = sum(map(len, native))
+        got = kept(res, thr)
         hits = [
             [face_matched(np.asarray(t), b) for t in ts] for ts, b in zip(truth, got, strict=True)
         ]
@@ -128,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                      for h, r in zip(hs, rs, strict=True))  # fmt: skip
         same = sum(face_matched(b, g) for nb, g in zip(native, got, strict=True) for b in nb)
         print(table_row([
-            name, f"{sum(map(sum, hits))} of {total}", f"{of_ref / max(n_ref, 1):.1%} of {n_ref}",
+            name, f"{thr:g}", f"{sum(map(sum, hits))} of {total}", f"{of_ref / max(n_ref, 1):.1%} of {n_ref}",
             sum(map(len, got)), f"{same} of {n_native}",
         ]), flush=True)  # fmt: skip
     return 0

@@ -467,8 +467,7 @@ def anonymize(
             help="Face search: exhaustive (full resolution everywhere), cascade (full "
             "resolution only where a small proposal network expects a face: much faster on "
             "photos over 2048 px, may miss a few faces) or fast (the cascade with the int8 "
-            "network: about 2x faster again on CPUs with VNNI, more false boxes; the float "
-            "network on CPUs whose int8 kernels miss faces). "
+            "network: about 2x faster again on CPUs with VNNI, more false boxes). "
             "[default: exhaustive]",
             metavar="MODE",
         ),
@@ -631,12 +630,6 @@ def anonymize(
     note = resolve_providers(config.device).fallback
     if note:
         warn(note)
-    if config.face_mode == "fast" and "faces" in config.targets:
-        from pixveil.detect.face_int8 import cpu_note
-
-        note = cpu_note()
-        if note:
-            warn(note)
     report_console = err if plan.to_stdout else out
     try:
         files = take_stdin(plan, list(inputs), config.output_format)

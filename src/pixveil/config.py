@@ -146,10 +146,9 @@ class AnonymizeConfig:
         (the cascade with the int8 network at its own threshold: about half the
         CPU of the float network on CPUs with int8 dot-product instructions, a few
         faces found and missed differently, more false boxes; images up to one
-        2048-px tile run in one int8 pass); see docs/BENCHMARKS.md §9.4.  On CPUs
-        where the int8 kernels saturate (AVX2 without VNNI) or that cannot be told,
-        ``"fast"`` runs the cascade with the float network
-        (:func:`pixveil.detect.face_int8.int8_is_safe`, §9.6).
+        2048-px tile run in one int8 pass); see docs/BENCHMARKS.md §9.4.  CPUs
+        without int8 dot products run its copy with 7-bit weights, whose sums
+        cannot saturate there (:func:`pixveil.detect.face_int8.uses_7bit_weights`, §9.6).
     """
 
     targets: tuple[str, ...] = DEFAULT_TARGETS
@@ -254,10 +253,7 @@ class AnonymizeConfig:
         if target == "faces" and self.face_threshold is not None:
             options["threshold"] = float(self.face_threshold)
         if target == "faces" and self.face_mode == "fast":
-            from pixveil.detect.face_int8 import fast_precision
-
-            if fast_precision() == "int8":  # else the float network (saturating int8 kernels)
-                options["precision"] = "int8"
+            options["precision"] = "int8"
             options["mode"] = "cascade"
         elif target == "faces" and self.face_mode is not None:
             options["mode"] = self.face_mode

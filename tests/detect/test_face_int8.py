@@ -58,10 +58,7 @@ class TestOptions:
         float_ops = {n.op_type for n in onnx.load_from_string(faces._model_bytes()).graph.node}
         assert "DequantizeLinear" not in float_ops
 
-    def test_config_fast_mode_selects_the_int8_network(
-        self, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        monkeypatch.setattr(face_int8, "int8_is_safe", lambda cpuinfo=None: True)
+    def test_config_fast_mode_selects_the_int8_network(self) -> None:
         assert AnonymizeConfig(face_mode="fast").detector_options("faces") == {
             "precision": "int8",
             "mode": "cascade",
@@ -88,33 +85,26 @@ class TestCpuCheck:
         assert face_int8.has_int8_dot_product(cpuinfo) is expected
 
     @pytest.mark.parametrize(
-        ("cpuinfo", "safe"),
+        ("cpuinfo", "seven"),
         [
-            ("flags : fpu sse2 avx2 avx512f avx512bw avx512_vnni\n", True),  # 32-bit sums
-            ("flags : fpu sse2 avx2 avx_vnni\n", True),
-            ("Features : fp asimd asimddp\n", True),
-            ("flags : fpu sse2 sse4_1 sse4_2\n", True),  # SSE kernels, 32-bit sums
-            ("flags : fpu sse2 avx2 fma\n", False),  # vpmaddubsw: 16-bit sums saturate
-            ("flags : fpu sse2 avx512f avx512bw\n", False),
-            ("model name : unknown\n", False),  # cannot be told: the float network
+            ("flags : fpu sse2 avx2 avx512f avx512bw avx512_vnni\n", False),  # 32-bit sums
+            ("flags : fpu sse2 avx2 avx_vnni\n", False),
+            ("Features : fp asimd asimddp\n", False),
+            ("flags : fpu sse2 avx2 fma\n", True),  # vpmaddubsw: 16-bit sums saturate
+            ("flags : fpu sse2 avx512f avx512bw\n", True),
+            ("model name : unknown\n", True),  # cannot be told: the copy that cannot saturate
         ],
     )
-    def test_where_the_int8_network_is_used(self, cpuinfo: str, safe: bool) -> None:
-        assert face_int8.int8_is_safe(cpuinfo) is safe
-        assert face_int8.fast_precision(cpuinfo) == ("int8" if safe else "float32")
-        note = face_int8.cpu_note(cpuinfo)
-        assert (note is None) is safe
-        if note is not None:
-            assert "float face network" in note and "\n" not in note
+    def test_which_int8_file_runs(self, cpuinfo: str, seven: bool) -> None:
+        assert face_int8.uses_7bit_weights(cpuinfo) is seven
+        assert face_int8.model_card(cpuinfo) == (
+            face_int8.MODEL_CARD_7BIT if seven else face_int8.MODEL_CARD
+        )
+        assert face_int8.default_threshold(cpuinfo) == (
+            face_int8.THRESHOLD_7BIT if seven else INT8_THRESHOLD
+        )
 
-    def test_fast_mode_keeps_the_float_network_where_int8_saturates(
-        self, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        monkeypatch.setattr(face_int8, "_cpu_flags", lambda cpuinfo=None: {"sse2", "avx2"})
-        monkeypatch.setattr(face_int8, "has_int8_dot_product", lambda cpuinfo=None: False)
-        assert AnonymizeConfig(face_mode="fast").detector_options("faces") == {"mode": "cascade"}
-
-    def test_cli_warns_on_such_a_cpu(
+    def test_a_cpu_without_int8_dot_products_runs_the_7bit_copy(
         self, tmp_path: Path, astronaut: np.ndarray, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         from PIL import Image
@@ -123,24 +113,44 @@ class TestCpuCheck:
         from pixveil.cli import app
 
         monkeypatch.setattr(face_int8, "has_int8_dot_product", lambda cpuinfo=None: False)
-        monkeypatch.setattr(face_int8, "_cpu_flags", lambda cpuinfo=None: {"sse2", "avx2"})
+        det = FaceDetector(precision="int8")
+        assert det.threshold == face_int8.THRESHOLD_7BIT
+        assert "7-bit" in det.runtime.name
+        regions = det.detect(astronaut)
+        assert len(regions) == 1 and box_iou(regions[0].box, ASTRONAUT_FACE) > 0.5
         src = tmp_path / "a.png"
         Image.fromarray(astronaut).save(src)
         res = CliRunner().invoke(
-            app, ["anonymize", str(src), "-o", str(tmp_path / "o"), "--detect", "fast"]
+            app, ["anonymize", str(src), "-o", str(tmp_path / "o"), "--detect", "fast", "-q"]
         )
         assert res.exit_code == 0, res.output
-        assert "float face network" in " ".join(res.output.split())
         assert (tmp_path / "o" / "a.png").is_file()
 
 
 class TestModelFile:
-    def test_shipped_file_matches_its_card(self) -> None:
-        card = json.loads(face_int8.MODEL_CARD.read_text())
-        data = face_int8.model_bytes()
+    @pytest.mark.parametrize("card_path", [face_int8.MODEL_CARD, face_int8.MODEL_CARD_7BIT])
+    def test_shipped_files_match_their_cards(self, card_path: Path) -> None:
+        card = json.loads(card_path.read_text())
+        data = face_int8.model_bytes(card_path)
         assert hashlib.sha256(data).hexdigest() == card["files"]["onnx"]["sha256"]
         assert len(data) < 3_000_000  # int8 weights: about a quarter of the float file
         assert card["source_sha256"] == hashlib.sha256(faces._model_bytes()).hexdigest()
+        seven = card_path == face_int8.MODEL_CARD_7BIT
+        assert ("reduce_range" in card["quantisation"]) is seven
+        assert ("--reduce-range" in card["command"]) is seven
+
+    def test_7bit_weights_are_within_7_bits(self) -> None:
+        import onnx
+        from onnx import numpy_helper
+
+        def weight_range(card: Path) -> int:
+            model = onnx.load_from_string(face_int8.model_bytes(card))
+            ints = [numpy_helper.to_array(t) for t in model.graph.initializer
+                    if t.data_type == onnx.TensorProto.INT8 and t.dims and len(t.dims) == 4]  # fmt: skip
+            return max(int(np.abs(w.astype(np.int16)).max()) for w in ints)
+
+        assert weight_range(face_int8.MODEL_CARD) > 64  # full 8-bit range
+        assert weight_range(face_int8.MODEL_CARD_7BIT) <= 64  # pair sums fit 16 bits
 
     def test_replaced_file_is_a_model_error(self, tmp_path: Path) -> None:
         card = tmp_path / "centerface_int8.json"

