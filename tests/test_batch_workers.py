@@ -146,3 +146,27 @@ def test_large_photos_run_alone_with_every_core(
     for name in ("s1.png", "s2.png", "s3.png"):
         thread, threads = seen[name]
         assert thread.startswith("pixveil-image") and threads == max(1, usable_cores() // 2)
+
+
+@pytest.mark.parametrize("dot_product", [True, False])
+def test_the_run_file_names_the_model_each_target_ran(
+    tmp_path: Path, astronaut: np.ndarray, monkeypatch: pytest.MonkeyPatch, dot_product: bool
+) -> None:
+    import json
+
+    from pixveil.detect import base, face_int8
+
+    monkeypatch.setattr(face_int8, "has_int8_dot_product", lambda cpuinfo=None: dot_product)
+    monkeypatch.setattr(base, "_cache", {})  # shared detectors: built for this CPU
+    Image.fromarray(astronaut).save(tmp_path / "a.png")
+    res = CliRunner().invoke(
+        app, ["anonymize", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"),
+              "--targets", "faces,plates", "--detect", "fast", "-q"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    run = json.loads((tmp_path / "out" / "pixveil-run.json").read_text())
+    faces = run["summary"]["detectors"]["faces"]
+    expected = "CenterFace (int8)" if dot_product else "CenterFace (int8, 7-bit weights)"
+    assert faces["model"] == expected
+    assert "precision='int8'" in faces["detector"] and "mode='cascade'" in faces["detector"]
+    assert "PlateDetector" in run["summary"]["detectors"]["plates"]["detector"]

@@ -151,7 +151,9 @@ class TestSameAsLocalEngine:
         expected = _files(tmp_path / "local")
         assert len(expected) == 16
         assert _files(tmp_path / "ray") == expected
-        assert remote.to_dict() == {**local.to_dict(), "stale_temp_files_removed": 0}
+        # the workers' machines choose their own models: only the local report names them
+        summary = {k: v for k, v in local.to_dict().items() if k != "detectors"}
+        assert remote.to_dict() == {**summary, "stale_temp_files_removed": 0}
         # lfw/<name>/x.jpg and plates/<region>/y.jpg keep their folders below the common one
         assert any(name.startswith("lfw/") for name in expected)
 

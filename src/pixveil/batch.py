@@ -111,6 +111,10 @@ class BatchReport:
     dry_run: bool = False
     #: Inputs a resumed run skipped: an earlier run completed them (``--resume``).
     resumed: list[Path] = field(default_factory=list)
+    #: Per target, the detector that ran (its options) and its model, e.g. which int8
+    #: file the CPU chose; recorded in ``pixveil-run.json``.  Local engine only: the
+    #: Ray engine's workers may run on machines that choose other files.
+    detectors: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def n_images(self) -> int:
@@ -160,6 +164,7 @@ class BatchReport:
             "stale_temp_files_removed": len(self.stale_removed),
             "resumed": len(self.resumed),
             "failures": [{"file": str(o.path), "error": o.error} for o in self.failures],
+            **({"detectors": self.detectors} if self.detectors else {}),
         }
 
 
@@ -323,7 +328,11 @@ def run_batch(
     if not config.dry_run and output_file is None and out.is_dir() and not out.is_symlink():
         stale = clean_stale_temps(out)
     report = BatchReport(
-        skipped=skipped, targets=tuple(config.targets), stale_removed=stale, dry_run=config.dry_run
+        skipped=skipped,
+        targets=tuple(config.targets),
+        stale_removed=stale,
+        dry_run=config.dry_run,
+        detectors=describe_detectors(anonymizer),
     )
     report_progress = notify(check_progress(progress))
     report_progress(ProgressEvent("images", 0, len(images)))
@@ -413,6 +422,19 @@ def run_batch(
         while running:
             finish_oldest()
     return report
+
+
+def describe_detectors(anonymizer: Any) -> dict[str, dict[str, str]]:
+    """Per target: the detector's ``repr`` (its options) and, where it has one, the
+    model its session runs (``runtime.name``)."""
+    out: dict[str, dict[str, str]] = {}
+    for target, det in zip(anonymizer.config.targets, anonymizer.detectors, strict=True):
+        entry = {"detector": repr(det)}
+        runtime = getattr(det, "runtime", None)
+        if runtime is not None and getattr(runtime, "name", None):
+            entry["model"] = str(runtime.name)
+        out[target] = entry
+    return out
 
 
 def _is_large(loaded: Future[LoadedImage] | None) -> bool:
