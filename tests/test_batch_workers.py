@@ -170,3 +170,88 @@ def test_the_run_file_names_the_model_each_target_ran(
     assert faces["model"] == expected
     assert "precision='int8'" in faces["detector"] and "mode='cascade'" in faces["detector"]
     assert "PlateDetector" in run["summary"]["detectors"]["plates"]["detector"]
+
+
+def test_at_most_workers_images_compute_at_once_and_none_while_waiting_on_the_disk(
+    tmp_path: Path, astronaut: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    import pixveil.io.files as files
+    from pixveil import _slots
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(8):
+        Image.fromarray(np.ascontiguousarray(np.roll(astronaut, 7 * i, axis=1))).save(
+            src / f"{i}.png"
+        )
+    lock = threading.Lock()
+    computing: set[int] = set()
+    most = [0]
+    in_fsync: list[bool] = []
+    most_during_fsync = [0]
+    real_protect = Anonymizer.protect
+    real_fsync = files.os.fsync
+
+    def protect(self: Anonymizer, *args: object, **kwargs: object) -> object:
+        with lock:
+            computing.add(threading.get_ident())
+            most[0] = max(most[0], len(computing))
+            if in_fsync:
+                most_during_fsync[0] = max(most_during_fsync[0], len(computing))
+        try:
+            return real_protect(self, *args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            with lock:
+                computing.discard(threading.get_ident())
+
+    def fsync(fd: int) -> None:
+        # a slow disk: the writer holds no compute slot while it waits
+        assert getattr(_slots._local, "slot", None) is None
+        with lock:
+            in_fsync.append(True)
+        time.sleep(0.3)
+        real_fsync(fd)
+        with lock:
+            in_fsync.remove(True)
+
+    monkeypatch.setattr(Anonymizer, "protect", protect)
+    monkeypatch.setattr(files.os, "fsync", fsync)
+    report = run_batch([src], tmp_path / "out", AnonymizeConfig(targets=("faces",)), workers=2)
+    assert [o.path.name for o in report.outcomes] == [f"{i}.png" for i in range(8)]
+    assert not report.failures and report.count("face") == 8
+    assert most[0] == 2  # two images computed at once, never three
+    # two images computed while a third waited on the disk: that wait idles no core
+    assert most_during_fsync[0] == 2
+
+
+def test_compute_slots_are_given_back_and_checked() -> None:
+    import threading
+
+    from pixveil._slots import ComputeSlots, waiting_on_disk
+
+    with pytest.raises(ValueError, match="compute slots"):
+        ComputeSlots(0)
+    slots = ComputeSlots(1)
+    entered, leave = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with slots.hold():
+            entered.set()
+            leave.wait(5)
+
+    with slots.hold():
+        with pytest.raises(RuntimeError, match="already holds"), slots.hold():
+            pass
+        thread = threading.Thread(target=other)
+        thread.start()
+        assert not entered.wait(0.2)  # the only slot is taken
+        waiting_on_disk()  # given up: the other thread computes now
+        assert entered.wait(5)
+    waiting_on_disk()  # no slot held: nothing happens
+    assert not slots._free.acquire(timeout=0.05)  # the block's end did not give it twice
+    leave.set()
+    thread.join(5)
+    assert slots._free.acquire(timeout=0.05)  # back once the other thread is done

@@ -11,6 +11,7 @@ protected or written gets no output and is reported; the batch goes on.  Videos
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from pixveil._onnx import resolve_providers, usable_cores
+from pixveil._slots import ComputeSlots
 from pixveil.config import AnonymizeConfig
 from pixveil.errors import InputError, OutputError, PixveilError
 from pixveil.io import (
@@ -274,7 +276,10 @@ def run_batch(
     ``workers`` images are protected at once, on threads of this process, each
     with ``cores // workers`` ONNX Runtime threads per network (at least one):
     on small photos one image per core gets more from the cores than one image
-    on all of them (``docs/BENCHMARKS.md`` section 9.5).  Default (None):
+    on all of them (``docs/BENCHMARKS.md`` section 9.5).  As many images again
+    may be under way, waiting for their turn or for the disk: an image gives its
+    turn up once what is left is ``fsync`` and the rename
+    (:mod:`pixveil._slots`), so a slow disk does not idle a core.  Default (None):
     :func:`default_workers`.  Videos, and photos whose longer side exceeds
     :data:`ALONE_SIDE`, run one at a time with every core, after the inputs before
     them.  Outcomes, ``on_result`` and ``progress`` follow the input order
@@ -340,11 +345,16 @@ def run_batch(
     all_inputs = ProtectedPaths(input_paths)
     planner = OutputPlanner(out, config, output_file=target, single_format=single_fmt)
     root_out = None if target is not None else out
-    prefetch = PREFETCH + workers - 1
+    # ``workers`` images compute at once (one compute slot each); as many again may
+    # be started, waiting for a slot, or waiting on the disk after giving theirs up
+    # (pixveil._slots), so a slow fsync or one slow image does not idle a core.
+    slots = ComputeSlots(workers)
+    in_flight = 2 * workers if workers > 1 else 1
+    prefetch = PREFETCH + in_flight - 1
 
     with (
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixveil-read") as reader,
-        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pixveil-image") as pool,
+        ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="pixveil-image") as pool,
     ):
         decoded: dict[int, Future[LoadedImage]] = {}
         # inputs started and not yet reported, oldest first: (index, planned, result)
@@ -410,6 +420,7 @@ def run_batch(
                     protected=all_inputs,
                     rng=_input_rng(config.seed, planned.path, out),
                     progress=report_progress,
+                    slots=None if alone else slots,
                 )
                 if alone:
                     future = Future()
@@ -417,7 +428,7 @@ def run_batch(
                 else:
                     future = pool.submit(task)
             running.append((i, planned, future))
-            while len(running) >= workers:
+            while len(running) >= (1 if alone else in_flight):
                 finish_oldest()
         while running:
             finish_oldest()
@@ -538,14 +549,16 @@ def process_input(
     protected: ProtectedPaths,
     rng: Any = None,
     progress: ProgressCallback | None = None,
+    slots: ComputeSlots | None = None,
 ) -> ImageOutcome:
     """Protect one input (image or video) into ``planned``; never raises.
 
     The per-file step of every engine.  ``loaded`` returns the decoded image
     (e.g. a prefetching future's ``result``); without it the image is read here.
     ``protected_paths`` are the inputs of the run (no output may replace one),
-    ``protected`` the same prepared once.  Any failure becomes an outcome with a
-    one-line ``error`` and no output.
+    ``protected`` the same prepared once.  With ``slots``, an image is protected
+    and encoded inside one of its compute slots, taken once the image is decoded.
+    Any failure becomes an outcome with a one-line ``error`` and no output.
     """
     try:
         if is_video_path(path):
@@ -558,14 +571,15 @@ def process_input(
                 progress=progress or (lambda _e: None),
             )
         image = loaded() if loaded is not None else anonymizer.read(path)
-        return anonymizer.process_file(
-            image,
-            planned.path,
-            protected_paths=protected,
-            rng=rng,
-            root=root,
-            format=planned.format,
-        )
+        with slots.hold() if slots is not None else contextlib.nullcontext():
+            return anonymizer.process_file(
+                image,
+                planned.path,
+                protected_paths=protected,
+                rng=rng,
+                root=root,
+                format=planned.format,
+            )
     except Exception as exc:  # fail closed on anything, and say what it was
         return failed_outcome(path, exc)
 

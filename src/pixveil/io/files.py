@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from pixveil._slots import waiting_on_disk
 from pixveil.errors import InputError, OutputError
 
 __all__ = [
@@ -194,6 +195,7 @@ def _write_with_dir_fd(
             with os.fdopen(fd, "wb") as fh:
                 write(fh)
                 fh.flush()
+                waiting_on_disk()
                 os.fsync(fh.fileno())
             # rename() replaces a link rather than following it; checking again just
             # before narrows the window in which one could have been put there.
@@ -356,6 +358,7 @@ def _write_with_paths(
         with os.fdopen(os.open(tmp, flags, 0o666), "wb") as fh:
             write(fh)
             fh.flush()
+            waiting_on_disk()
             os.fsync(fh.fileno())
         _path_check_destination(dest, target)
         os.replace(tmp, dest)
